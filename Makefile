@@ -1,0 +1,49 @@
+# Postline: `make dev` to run it, `make test` to test it. Both install what they need.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV := .venv
+PY := $(VENV)/bin/python
+SERVICES = eval "$$($(PY) scripts/services.py env)"
+PORT ?= 8000
+
+.PHONY: setup dev test lint check-migrations pytest bench services services-stop clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml requirements.lock
+	@test -x $(PY) || "$$(scripts/python.sh)" -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	@touch $@
+
+services: setup
+	@$(PY) scripts/services.py env >/dev/null && echo "PostgreSQL and Redis are ready."
+
+services-stop:
+	$(PY) scripts/services.py stop
+
+dev: setup
+	@$(SERVICES); \
+	$(PY) manage.py migrate_all --verbosity 0; \
+	$(PY) manage.py ensure_demo_agency --credentials-file .local/demo-owner.txt; \
+	echo "Operators' admin: http://localhost:$(PORT)/admin/ (create an operator: $(PY) manage.py createsuperuser)"; \
+	exec $(PY) manage.py runserver 0.0.0.0:$(PORT)
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+check-migrations: setup
+	@$(SERVICES); $(PY) manage.py makemigrations --check --dry-run
+
+pytest: setup
+	@$(SERVICES); $(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+
+test: lint check-migrations pytest
+
+bench: setup
+	@$(SERVICES); $(PY) manage.py migrate_all --verbosity 0; $(PY) manage.py bench_provisioning
+
+clean: services-stop
+	rm -rf $(VENV) .local

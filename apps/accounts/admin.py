@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from django.contrib import admin
+from guardian.admin import GuardedModelAdmin
+
+from apps.accounts.models import TikTokAccount
+
+
+@admin.register(TikTokAccount)
+class TikTokAccountAdmin(GuardedModelAdmin):
+    # Tokens are never shown or editable here: `token_status` says what they allow.
+    list_display = [
+        "__str__",
+        "display_name",
+        "client_label",
+        "status",
+        "token_status",
+        "access_expires_at",
+        "requires_approval",
+        "stats_synced_at",
+    ]
+    list_filter = ["status", "requires_approval"]
+    search_fields = ["username", "display_name", "client_label", "open_id"]
+    exclude = ["access_token", "refresh_token"]
+    readonly_fields = [
+        "open_id",
+        "token_status",
+        "granted_scopes",
+        "access_expires_at",
+        "refresh_expires_at",
+        "follower_count",
+        "following_count",
+        "likes_count",
+        "video_count",
+        "stats_synced_at",
+        "created_at",
+        "updated_at",
+    ]
+
+    @admin.display(description="Token")
+    def token_status(self, obj: TikTokAccount) -> str:
+        return obj.token_status().label

@@ -1,0 +1,100 @@
+"""Client TikTok accounts an agency has connected, and who may do what with each."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.postgres.fields import ArrayField
+from django.db import models
+from django.utils import timezone
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
+
+from apps.common.fields import EncryptedTextField
+from apps.common.models import SoftDeleteModel
+
+
+class AccountStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    NEEDS_REAUTH = "needs_reauth", "Needs reconnecting"
+    REVOKED = "revoked", "Revoked"
+    ERROR = "error", "Error"
+
+
+class TokenStatus(models.TextChoices):
+    VALID = "valid", "Valid"
+    EXPIRED = "expired", "Access token expired (refreshable)"
+    REFRESH_EXPIRED = "refresh_expired", "Refresh token expired"
+    MISSING = "missing", "No token"
+
+
+class TikTokAccount(SoftDeleteModel):
+    open_id = models.CharField(max_length=128)
+    username = models.CharField(max_length=64, blank=True)
+    display_name = models.CharField(max_length=128, blank=True)
+    avatar_url = models.URLField(max_length=1024, blank=True)
+    client_label = models.CharField(
+        "client", max_length=128, blank=True, help_text="The agency's client this account belongs to."
+    )
+    status = models.CharField(max_length=16, choices=AccountStatus.choices, default=AccountStatus.ACTIVE)
+    status_reason = models.CharField(max_length=500, blank=True)
+    granted_scopes = ArrayField(models.CharField(max_length=64), default=list, blank=True)
+    access_token = EncryptedTextField(blank=True, default="")
+    refresh_token = EncryptedTextField(blank=True, default="")
+    access_expires_at = models.DateTimeField(null=True, blank=True)
+    refresh_expires_at = models.DateTimeField(null=True, blank=True)
+    requires_approval = models.BooleanField(
+        default=False, help_text="Posts drafted by editors wait for approval before they are scheduled."
+    )
+    follower_count = models.PositiveBigIntegerField(null=True, blank=True)
+    following_count = models.PositiveBigIntegerField(null=True, blank=True)
+    likes_count = models.PositiveBigIntegerField(null=True, blank=True)
+    video_count = models.PositiveBigIntegerField(null=True, blank=True)
+    stats_synced_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "TikTok account"
+        ordering = ["username", "display_name"]
+        permissions = [
+            ("draft_post", "Can draft posts for this account"),
+            ("publish_post", "Can schedule and publish without approval"),
+            ("approve_post", "Can approve posts for this account"),
+            ("manage_connection", "Can connect, reconnect and disconnect this account"),
+        ]
+        constraints = [
+            # Unique over deleted rows too: reconnecting a removed account restores it.
+            models.UniqueConstraint(fields=["open_id"], name="accounts_tiktokaccount_open_id_unique"),
+            models.CheckConstraint(
+                condition=~models.Q(open_id=""), name="accounts_tiktokaccount_open_id_set"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=AccountStatus.values),
+                name="accounts_tiktokaccount_status_valid",
+            ),
+        ]
+        indexes = [models.Index(fields=["status"], name="accounts_status_idx")]
+
+    def __str__(self) -> str:
+        if self.username:
+            return f"@{self.username}"
+        return self.display_name or self.open_id
+
+    def token_status(self, now: datetime | None = None) -> TokenStatus:
+        """What the stored tokens allow, without ever showing them."""
+        now = now or timezone.now()
+        if not self.refresh_token and not self.access_token:
+            return TokenStatus.MISSING
+        if self.refresh_expires_at is not None and self.refresh_expires_at <= now:
+            return TokenStatus.REFRESH_EXPIRED
+        if self.access_expires_at is not None and self.access_expires_at <= now:
+            return TokenStatus.EXPIRED
+        return TokenStatus.VALID
+
+
+class TikTokAccountUserObjectPermission(UserObjectPermissionBase):
+    """Guardian's per-user permissions on an account, with a real foreign key."""
+
+    content_object = models.ForeignKey(TikTokAccount, on_delete=models.CASCADE)
+
+
+class TikTokAccountGroupObjectPermission(GroupObjectPermissionBase):
+    content_object = models.ForeignKey(TikTokAccount, on_delete=models.CASCADE)

@@ -1,0 +1,265 @@
+"""Posts, their media and every call made to TikTok on their behalf."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from pathlib import PurePosixPath
+from typing import ClassVar, Self
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.db.models.lookups import LessThanOrEqual
+
+from apps.common.expressions import Utf16Length
+from apps.common.models import SoftDeleteManager, SoftDeleteModel, SoftDeleteQuerySet, TimestampedModel
+from apps.users.models import validate_time_zone
+
+CAPTION_MAX_UTF16 = 2200
+MAX_VIDEO_BYTES = 4 * 1024**3
+
+
+class PostStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PENDING_APPROVAL = "pending_approval", "Waiting for approval"
+    SCHEDULED = "scheduled", "Scheduled"
+    PUBLISHING = "publishing", "Publishing"
+    PROCESSING = "processing", "Processing at TikTok"
+    PUBLISHED = "published", "Published"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+    NEEDS_ATTENTION = "needs_attention", "Needs attention"
+
+
+# A person may still cancel these: no worker has claimed them.
+CANCELLABLE_STATUSES = frozenset(
+    {PostStatus.DRAFT, PostStatus.PENDING_APPROVAL, PostStatus.SCHEDULED, PostStatus.FAILED}
+)
+
+
+class PrivacyLevel(models.TextChoices):
+    PUBLIC_TO_EVERYONE = "PUBLIC_TO_EVERYONE", "Everyone"
+    MUTUAL_FOLLOW_FRIENDS = "MUTUAL_FOLLOW_FRIENDS", "Friends"
+    FOLLOWER_OF_CREATOR = "FOLLOWER_OF_CREATOR", "Followers"
+    SELF_ONLY = "SELF_ONLY", "Only me"
+
+
+class PublishMode(models.TextChoices):
+    DIRECT = "direct", "Post directly"
+    INBOX = "inbox", "Send to the creator's TikTok inbox as a draft"
+
+
+class PostQuerySet(SoftDeleteQuerySet):
+    def due(self, now: datetime) -> Self:
+        """Scheduled posts whose time has come, oldest first (served by posts_due_idx)."""
+        return self.filter(status=PostStatus.SCHEDULED, scheduled_at__lte=now).order_by("scheduled_at")
+
+    def for_account(self, account_id: uuid.UUID) -> Self:
+        return self.filter(account_id=account_id).select_related("account")
+
+
+class PostManager(SoftDeleteManager.from_queryset(PostQuerySet)):  # type: ignore[misc]
+    pass
+
+
+class Post(SoftDeleteModel):
+    account = models.ForeignKey("accounts.TikTokAccount", on_delete=models.PROTECT, related_name="posts")
+    caption = models.TextField(blank=True)
+    privacy_level = models.CharField(max_length=32, choices=PrivacyLevel.choices, blank=True)
+    allow_comment = models.BooleanField(default=False)
+    allow_duet = models.BooleanField(default=False)
+    allow_stitch = models.BooleanField(default=False)
+    commercial_disclosure = models.BooleanField(default=False)
+    brand_organic = models.BooleanField("your brand", default=False)
+    brand_content = models.BooleanField("branded content", default=False)
+    is_aigc = models.BooleanField("AI-generated content", default=False)
+    mode = models.CharField(max_length=8, choices=PublishMode.choices, default=PublishMode.DIRECT)
+    video_cover_timestamp_ms = models.PositiveIntegerField(null=True, blank=True)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    schedule_time_zone = models.CharField(max_length=64, blank=True, validators=[validate_time_zone])
+    status = models.CharField(max_length=20, choices=PostStatus.choices, default=PostStatus.DRAFT)
+    publish_id = models.CharField(max_length=64, blank=True)
+    published_post_id = models.CharField(max_length=19, blank=True)
+    published_at = models.DateTimeField(null=True, blank=True)
+    last_error_code = models.CharField(max_length=100, blank=True)
+    last_error_message = models.TextField(blank=True)
+
+    objects: ClassVar[PostManager] = PostManager()
+
+    class Meta:
+        ordering = ["-scheduled_at", "-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Utf16Length("caption"), CAPTION_MAX_UTF16),
+                name="posts_post_caption_max_2200_utf16",
+            ),
+            models.CheckConstraint(condition=Q(status__in=PostStatus.values), name="posts_post_status_valid"),
+            models.CheckConstraint(
+                condition=Q(privacy_level="") | Q(privacy_level__in=PrivacyLevel.values),
+                name="posts_post_privacy_level_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(brand_content=True, privacy_level=PrivacyLevel.SELF_ONLY),
+                name="posts_post_branded_content_not_private",
+            ),
+            models.CheckConstraint(
+                condition=Q(commercial_disclosure=False, brand_organic=False, brand_content=False)
+                | Q(commercial_disclosure=True, brand_organic=True)
+                | Q(commercial_disclosure=True, brand_content=True),
+                name="posts_post_disclosure_names_whose_brand",
+            ),
+            # Past a draft, a post must say who may see it: TikTok has no default.
+            models.CheckConstraint(
+                condition=Q(status__in=[PostStatus.DRAFT, PostStatus.CANCELLED]) | ~Q(privacy_level=""),
+                name="posts_post_privacy_chosen_unless_draft",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=[PostStatus.SCHEDULED, PostStatus.PENDING_APPROVAL])
+                | Q(scheduled_at__isnull=False),
+                name="posts_post_scheduled_has_time",
+            ),
+            models.CheckConstraint(
+                condition=Q(scheduled_at__isnull=True) | ~Q(schedule_time_zone=""),
+                name="posts_post_schedule_has_time_zone",
+            ),
+            models.CheckConstraint(
+                condition=Q(published_post_id="") | Q(published_post_id__regex=r"^[0-9]{19}$"),
+                name="posts_post_published_id_19_digits",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=PostStatus.PUBLISHED) | Q(published_at__isnull=False),
+                name="posts_post_published_has_time",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status__in=[PostStatus.PROCESSING, PostStatus.PUBLISHED]) | ~Q(publish_id=""),
+                name="posts_post_processing_has_publish_id",
+            ),
+            models.CheckConstraint(condition=Q(mode__in=PublishMode.values), name="posts_post_mode_valid"),
+        ]
+        indexes = [
+            # The dispatcher's query: scheduled posts by time.
+            models.Index(
+                fields=["scheduled_at"],
+                name="posts_due_idx",
+                condition=Q(status=PostStatus.SCHEDULED, deleted_at__isnull=True),
+            ),
+            models.Index(fields=["account", "status", "scheduled_at"], name="posts_account_status_idx"),
+            models.Index(fields=["status", "scheduled_at"], name="posts_status_time_idx"),
+            models.Index(fields=["publish_id"], name="posts_publish_id_idx", condition=~Q(publish_id="")),
+        ]
+
+    def __str__(self) -> str:
+        caption = self.caption.strip().splitlines()[0] if self.caption.strip() else "(no caption)"
+        return caption[:60]
+
+
+def media_upload_to(instance: PostMedia, filename: str) -> str:
+    """A name of our own making: only a known extension survives from the user's file name."""
+    suffix = PurePosixPath(filename).suffix.lower()
+    if suffix not in {".mp4", ".mov", ".webm", ".jpg", ".jpeg", ".png", ".webp"}:
+        suffix = ""
+    return f"posts/{instance.kind}/{uuid.uuid4().hex}{suffix}"
+
+
+class MediaKind(models.TextChoices):
+    VIDEO = "video", "Video"
+    COVER = "cover", "Cover image"
+
+
+class PostMedia(SoftDeleteModel):
+    # Media can exist before its post does (uploaded while composing).
+    post = models.ForeignKey(Post, null=True, blank=True, on_delete=models.CASCADE, related_name="media")
+    kind = models.CharField(max_length=8, choices=MediaKind.choices, default=MediaKind.VIDEO)
+    file = models.FileField(upload_to=media_upload_to, max_length=255)
+    original_name = models.CharField(max_length=255, blank=True)
+    size_bytes = models.PositiveBigIntegerField()
+    mime_type = models.CharField(max_length=64)
+    sha256 = models.CharField(max_length=64)
+    duration_seconds = models.DecimalField(max_digits=9, decimal_places=3, null=True, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "post media"
+        ordering = ["created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(size_bytes__gt=0, size_bytes__lte=MAX_VIDEO_BYTES), name="posts_media_size_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(sha256__regex=r"^[0-9a-f]{64}$"), name="posts_media_sha256_hex"
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind=MediaKind.VIDEO)
+                | Q(mime_type__in=["video/mp4", "video/quicktime", "video/webm"]),
+                name="posts_media_video_type",
+            ),
+            models.CheckConstraint(condition=Q(kind__in=MediaKind.values), name="posts_media_kind_valid"),
+            # One video per post.
+            models.UniqueConstraint(
+                fields=["post"],
+                condition=Q(kind=MediaKind.VIDEO, deleted_at__isnull=True, post__isnull=False),
+                name="posts_media_one_video_per_post",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.original_name or self.file.name or ""
+
+
+class AttemptKind(models.TextChoices):
+    CREATOR_INFO = "creator_info", "Creator info"
+    INIT = "init", "Init"
+    UPLOAD = "upload", "Upload chunk"
+    STATUS = "status", "Status check"
+    TOKEN_REFRESH = "token_refresh", "Token refresh"
+    WEBHOOK = "webhook", "Webhook event"
+
+
+class AttemptOutcome(models.TextChoices):
+    PENDING = "pending", "In progress"
+    OK = "ok", "Succeeded"
+    RETRYABLE = "retryable", "Failed, will retry"
+    FINAL = "final", "Failed"
+    NEEDS_REAUTH = "needs_reauth", "Needs reconnecting"
+    UNKNOWN = "unknown", "Outcome unknown"
+
+
+class PublishAttempt(TimestampedModel):
+    """One call that could change TikTok's state or learn about it. Never holds tokens."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="attempts")
+    attempt_number = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(1000)]
+    )
+    kind = models.CharField(max_length=16, choices=AttemptKind.choices)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=AttemptOutcome.choices, default=AttemptOutcome.PENDING)
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_code = models.CharField(max_length=100, blank=True)
+    error_message = models.TextField(blank=True)
+    log_id = models.CharField(max_length=128, blank=True)
+
+    class Meta:
+        ordering = ["started_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(attempt_number__gte=1), name="posts_attempt_number_positive"),
+            models.CheckConstraint(
+                condition=Q(finished_at__isnull=True) | Q(finished_at__gte=models.F("started_at")),
+                name="posts_attempt_finishes_after_start",
+            ),
+            models.CheckConstraint(condition=Q(kind__in=AttemptKind.values), name="posts_attempt_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(outcome__in=AttemptOutcome.values), name="posts_attempt_outcome_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(http_status__isnull=True) | Q(http_status__gte=100, http_status__lte=599),
+                name="posts_attempt_http_status_range",
+            ),
+        ]
+        indexes = [models.Index(fields=["post", "started_at"], name="posts_attempts_by_post_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.attempt_number}: {self.get_outcome_display()}"

@@ -1,0 +1,263 @@
+"""Postline settings: one module, read from the environment.
+
+Development defaults make every variable optional; with DEBUG off the secret ones
+(SECRET_KEY, FIELD_ENCRYPTION_KEYS, TIKTOK_CLIENT_SECRET) must be set or the process
+refuses to start. `make setup` writes a git-ignored `.env` with random development
+secrets, read here before anything else.
+"""
+
+import base64
+import hashlib
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _load_dotenv(path: Path) -> None:
+    """Fill os.environ from KEY=VALUE lines; the real environment always wins."""
+    if not path.is_file():
+        return
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        os.environ.setdefault(key.strip(), value.strip().strip("'\""))
+
+
+_load_dotenv(BASE_DIR / ".env")
+
+
+def env(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def secret(name: str, dev_default: str) -> str:
+    """A secret: required in production, a development default otherwise."""
+    value = os.environ.get(name, "")
+    if value:
+        return value
+    if not DEBUG:
+        raise ImproperlyConfigured(f"{name} must be set when DEBUG is off.")
+    return dev_default
+
+
+# --- Core ---
+DEBUG = env_bool("DEBUG", True)
+SECRET_KEY = secret("SECRET_KEY", "dev-only-insecure-secret-key-change-me-in-production")
+PLATFORM_DOMAIN = env("PLATFORM_DOMAIN", "localhost").lower()
+ALLOWED_HOSTS = [PLATFORM_DOMAIN, f".{PLATFORM_DOMAIN}"]
+if DEBUG:
+    ALLOWED_HOSTS += ["testserver", ".testserver"]
+ROOT_URLCONF = "config.urls_tenant"
+PUBLIC_SCHEMA_URLCONF = "config.urls_public"
+WSGI_APPLICATION = "config.wsgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+SITE_SCHEME = env("SITE_SCHEME", "http" if DEBUG else "https")
+# Port that links to agency subdomains carry in development (runserver's).
+SITE_PORT = env("SITE_PORT", "8000" if DEBUG else "")
+
+# --- Tenancy ---
+# Apps whose tables live in the public schema. Users, sessions, permissions and the
+# admin log are listed in both lists: operators are users of the public schema,
+# agency staff are users of their agency's schema, and the two never meet.
+SHARED_APPS = [
+    "django_tenants",
+    "tenants",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.admin",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "django_htmx",
+    "apps.common",
+    "apps.users",
+    "apps.web",
+]
+TENANT_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.admin",
+    "guardian",
+    "apps.users",
+    "apps.audit",
+    "apps.accounts",
+    "apps.posts",
+    "apps.analytics",
+    "apps.team",
+]
+INSTALLED_APPS = list(dict.fromkeys(SHARED_APPS + TENANT_APPS))
+
+TENANT_MODEL = "tenants.Agency"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+# New agencies are cloned from this migrated, empty schema instead of running every
+# migration (see tenants/provisioning.py).
+TENANT_BASE_SCHEMA = "postline_base"
+TENANT_CREATION_FAKES_MIGRATIONS = True
+# Slugs that can never name an agency: they collide with the platform's own hosts or
+# with PostgreSQL's schemas.
+RESERVED_SLUGS = frozenset(
+    {
+        "public",
+        "www",
+        "admin",
+        "api",
+        "app",
+        "apps",
+        "static",
+        "media",
+        "mail",
+        "smtp",
+        "ftp",
+        "help",
+        "support",
+        "status",
+        "blog",
+        "docs",
+        "auth",
+        "login",
+        "signup",
+        "webhooks",
+        "tiktok",
+        "postline",
+        "information-schema",
+        "information_schema",
+        TENANT_BASE_SCHEMA,
+    }
+)
+
+# --- Database ---
+DATABASE_URL = env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postline")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+
+# --- Cache ---
+REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        # Every key carries the schema of the agency it belongs to.
+        "KEY_FUNCTION": "django_tenants.cache.make_key",
+        "REVERSE_KEY_FUNCTION": "django_tenants.cache.reverse_key",
+    }
+}
+
+# --- Auth ---
+AUTH_USER_MODEL = "users.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+# Guardian: no anonymous user row, object permissions live in direct FK tables.
+ANONYMOUS_USER_NAME = None
+GUARDIAN_RAISE_403 = False
+# Emails are unique case-insensitively (a UniqueConstraint on Lower(email)), which
+# the check behind this warning cannot see.
+SILENCED_SYSTEM_CHECKS = ["auth.W004"]
+
+# --- Sessions and security ---
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = 31536000
+
+# --- Secrets at rest ---
+# Comma-separated Fernet keys: the first encrypts, all decrypt (see apps/common/crypto.py).
+# Without the variable, development derives one key from SECRET_KEY.
+_DEV_FIELD_KEY = base64.urlsafe_b64encode(hashlib.sha256(f"fields:{SECRET_KEY}".encode()).digest()).decode()
+FIELD_ENCRYPTION_KEYS = [
+    key.strip() for key in secret("FIELD_ENCRYPTION_KEYS", _DEV_FIELD_KEY).split(",") if key.strip()
+]
+
+# --- TikTok ---
+TIKTOK_AUTH_URL = env("TIKTOK_AUTH_URL", "http://localhost:8765/v2/auth/authorize/")
+TIKTOK_API_BASE_URL = env("TIKTOK_API_BASE_URL", "http://localhost:8765")
+TIKTOK_CLIENT_KEY = env("TIKTOK_CLIENT_KEY", "postline-dev")
+TIKTOK_CLIENT_SECRET = secret("TIKTOK_CLIENT_SECRET", "dev-only-tiktok-client-secret")
+
+# --- Dramatiq ---
+DRAMATIQ_BROKER_URL = env("DRAMATIQ_BROKER_URL", REDIS_URL)
+
+# --- Middleware, templates, static ---
+MIDDLEWARE = [
+    "tenants.middleware.AgencyMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    }
+]
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / "media")))
+MEDIA_URL = "media/"
+STORAGES = {
+    # Files land under MEDIA_ROOT/<schema>/: one folder per agency.
+    "default": {"BACKEND": "django_tenants.files.storage.TenantFileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# --- I18n ---
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Logging ---
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

@@ -1,0 +1,159 @@
+"""The operators' admin on the root domain: agencies, their domains, operators."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.html import format_html
+
+from apps.users.admin import EmailUserAdmin
+from apps.users.models import User
+from tenants.models import Agency, Domain, Plan
+from tenants.services import agency_create, agency_delete, agency_reactivate, agency_suspend
+
+
+class OperatorAdminSite(admin.AdminSite):
+    site_header = "Postline operations"
+    site_title = "Postline operations"
+    index_title = "Agencies and operators"
+
+
+operator_site = OperatorAdminSite(name="operator_admin")
+
+
+class AgencyCreationForm(forms.ModelForm):
+    """Everything a working agency needs, checked by the same service the command uses."""
+
+    owner_email = forms.EmailField(help_text="The agency's first user, its owner.")
+    owner_password = forms.CharField(widget=forms.PasswordInput(render_value=False), strip=False)
+
+    class Meta:
+        model = Agency
+        fields = ["name", "slug", "plan"]
+        help_texts = {"slug": "The agency's address: <slug>.<platform domain>. Cannot be changed later."}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        try:
+            self.instance = agency_create(
+                slug=data["slug"],
+                name=data["name"],
+                plan=data.get("plan") or Plan.TRIAL,
+                owner_email=data["owner_email"],
+                owner_password=data["owner_password"],
+                operator=getattr(self, "operator", None),
+            )
+        except ValidationError as exc:
+            for field, errors in exc.message_dict.items():
+                self.add_error(field if field in self.fields else None, errors)
+        return data
+
+    def _post_clean(self) -> None:
+        # The service validated and saved the instance; the slug's uniqueness check
+        # would now find the agency it just made.
+        pass
+
+    def save(self, commit: bool = True) -> Agency:
+        return self.instance
+
+
+class DomainInline(admin.TabularInline):
+    model = Domain
+    extra = 0
+
+
+@admin.register(Agency, site=operator_site)
+class AgencyAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "plan", "status", "created_at", "site_link"]
+    list_filter = ["status", "plan"]
+    search_fields = ["name", "slug", "domains__domain"]
+    readonly_fields = [
+        "slug",
+        "schema_name",
+        "status",
+        "created_at",
+        "status_changed_at",
+        "deleted_at",
+        "site_link",
+    ]
+    fields = [
+        "name",
+        "slug",
+        "schema_name",
+        "plan",
+        "status",
+        "site_link",
+        "created_at",
+        "status_changed_at",
+        "deleted_at",
+    ]
+    inlines = [DomainInline]
+    actions = ["suspend", "reactivate", "delete_agencies"]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            # A class per request, so the operator never leaks between requests.
+            return type("AgencyCreationForm", (AgencyCreationForm,), {"operator": request.user})
+        return super().get_form(request, obj, change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ["name", "slug", "plan", "owner_email", "owner_password"]
+        return self.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [] if obj is None else self.readonly_fields
+
+    def get_inlines(self, request: HttpRequest, obj: Any = None) -> Any:
+        return [] if obj is None else self.inlines
+
+    def save_model(self, request: HttpRequest, obj: Agency, form: Any, change: bool) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+        # New agencies were saved by agency_create in the form's clean().
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Deleting is a status with a grace period (the action below), never a row delete.
+        return False
+
+    @admin.display(description="Site")
+    def site_link(self, obj: Agency) -> str:
+        if not obj.slug:
+            return "-"
+        return format_html('<a href="{}">{}</a>', obj.url, obj.url)
+
+    @admin.action(description="Suspend selected agencies")
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Agency]) -> None:
+        for agency in queryset:
+            agency_suspend(agency=agency)
+        self.message_user(request, f"Suspended {queryset.count()} agency(ies).", messages.SUCCESS)
+
+    @admin.action(description="Reactivate selected agencies")
+    def reactivate(self, request: HttpRequest, queryset: QuerySet[Agency]) -> None:
+        for agency in queryset:
+            agency_reactivate(agency=agency)
+        self.message_user(request, f"Reactivated {queryset.count()} agency(ies).", messages.SUCCESS)
+
+    @admin.action(description="Delete selected agencies (their sites close at once)")
+    def delete_agencies(self, request: HttpRequest, queryset: QuerySet[Agency]) -> None:
+        for agency in queryset:
+            agency_delete(agency=agency)
+        self.message_user(request, f"Deleted {queryset.count()} agency(ies).", messages.SUCCESS)
+
+
+@admin.register(Domain, site=operator_site)
+class DomainAdmin(admin.ModelAdmin):
+    list_display = ["domain", "tenant", "is_primary"]
+    list_select_related = ["tenant"]
+    search_fields = ["domain", "tenant__name"]
+    raw_id_fields = ["tenant"]
+
+
+operator_site.register(User, EmailUserAdmin)

@@ -1,0 +1,104 @@
+"""Agencies (tenants) and their domains. Public schema."""
+
+from __future__ import annotations
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django_tenants.models import DomainMixin, TenantMixin
+
+SLUG_PATTERN = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
+_SLUG_RE = re.compile(SLUG_PATTERN)
+
+
+def validate_agency_slug(slug: str) -> None:
+    """A slug is the agency's subdomain and, with '-' as '_', its schema name."""
+    if not _SLUG_RE.match(slug) or "--" in slug:
+        raise ValidationError(
+            "Use 3 to 40 characters: lowercase letters, digits and single hyphens, "
+            "starting with a letter and not ending with a hyphen.",
+            code="invalid_slug",
+        )
+    if (
+        slug in settings.RESERVED_SLUGS
+        or slug.startswith("pg-")
+        or slug_to_schema(slug) in settings.RESERVED_SLUGS
+    ):
+        raise ValidationError(f"“{slug}” is reserved; choose another name.", code="reserved_slug")
+
+
+def slug_to_schema(slug: str) -> str:
+    return slug.replace("-", "_")
+
+
+class Plan(models.TextChoices):
+    TRIAL = "trial", "Trial"
+    STARTER = "starter", "Starter"
+    GROWTH = "growth", "Growth"
+    ENTERPRISE = "enterprise", "Enterprise"
+
+
+class AgencyStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
+    DELETED = "deleted", "Deleted"
+
+
+class Agency(TenantMixin):
+    # Schemas are made by tenants.services.agency_create (cloned, in one transaction).
+    auto_create_schema = False
+    auto_drop_schema = False
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=40, unique=True, validators=[validate_agency_slug])
+    plan = models.CharField(max_length=16, choices=Plan.choices, default=Plan.TRIAL)
+    status = models.CharField(max_length=16, choices=AgencyStatus.choices, default=AgencyStatus.ACTIVE)
+    created_at = models.DateTimeField(auto_now_add=True)
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "agencies"
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(condition=Q(slug__regex=SLUG_PATTERN), name="tenants_agency_slug_format"),
+            models.CheckConstraint(
+                condition=Q(status__in=AgencyStatus.values), name="tenants_agency_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=~Q(status=AgencyStatus.DELETED) | Q(deleted_at__isnull=False),
+                name="tenants_agency_deleted_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_public(self) -> bool:
+        return self.schema_name == "public"
+
+    @property
+    def primary_host(self) -> str:
+        return f"{self.slug}.{settings.PLATFORM_DOMAIN}"
+
+    @property
+    def url(self) -> str:
+        port = f":{settings.SITE_PORT}" if settings.SITE_PORT else ""
+        return f"{settings.SITE_SCHEME}://{self.primary_host}{port}/"
+
+
+class Domain(DomainMixin):
+    class Meta:
+        ordering = ["domain"]
+
+    def __str__(self) -> str:
+        return self.domain
+
+
+def public_tenant() -> Agency:
+    """The root domain's stand-in tenant: the public schema, never saved."""
+    return Agency(schema_name="public", name="Postline", slug="", status=AgencyStatus.ACTIVE)

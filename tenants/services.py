@@ -1,0 +1,122 @@
+"""Creating, suspending and deleting agencies."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
+from django.db import transaction
+from django.utils import timezone
+from django_tenants.utils import schema_context, schema_exists
+
+from apps.audit.services import audit_record
+from apps.users.models import Role, User
+from tenants import provisioning
+from tenants.models import Agency, AgencyStatus, Domain, Plan, slug_to_schema, validate_agency_slug
+
+logger = logging.getLogger(__name__)
+
+
+def _validate_new_agency(*, slug: str, name: str, owner_email: str, owner_password: str, plan: str) -> None:
+    errors: dict[str, list[str]] = {}
+
+    def add(field: str, error: ValidationError) -> None:
+        errors.setdefault(field, []).extend(error.messages)
+
+    try:
+        validate_agency_slug(slug)
+    except ValidationError as exc:
+        add("slug", exc)
+    else:
+        host = Agency(slug=slug).primary_host
+        if (
+            Agency.objects.filter(slug=slug).exists()
+            or Agency.objects.filter(schema_name=slug_to_schema(slug)).exists()
+            or Domain.objects.filter(domain=host).exists()
+            or schema_exists(slug_to_schema(slug))
+        ):
+            add("slug", ValidationError(f"The address “{slug}” is already taken; choose another."))
+    if not name.strip():
+        add("name", ValidationError("Give the agency a name."))
+    elif len(name) > 120:
+        add("name", ValidationError("Keep the agency name to 120 characters."))
+    if plan not in Plan.values:
+        add("plan", ValidationError(f"Unknown plan “{plan}”; choose one of {', '.join(Plan.values)}."))
+    try:
+        validate_email(owner_email)
+    except ValidationError:
+        add("owner_email", ValidationError("Enter a valid email address for the owner."))
+    try:
+        validate_password(owner_password, User(email=owner_email))
+    except ValidationError as exc:
+        add("owner_password", exc)
+    if errors:
+        raise ValidationError(errors)
+
+
+def agency_create(
+    *,
+    slug: str,
+    name: str,
+    owner_email: str,
+    owner_password: str,
+    plan: str = Plan.TRIAL,
+    owner_name: str = "",
+    operator: Any = None,
+) -> Agency:
+    """Create a working agency: row, domain, schema (cloned) and owner, all or nothing.
+
+    Raises ValidationError with per-field messages on bad input; nothing is left behind
+    on any failure because everything, the schema's DDL included, runs in one transaction.
+    """
+    slug = slug.strip().lower()
+    owner_email = owner_email.strip().lower()
+    _validate_new_agency(
+        slug=slug, name=name, owner_email=owner_email, owner_password=owner_password, plan=plan
+    )
+    with transaction.atomic():
+        agency = Agency(slug=slug, schema_name=slug_to_schema(slug), name=name.strip(), plan=plan)
+        agency.save()
+        Domain.objects.create(domain=agency.primary_host, tenant=agency, is_primary=True)
+        provisioning.schema_clone(agency.schema_name)
+        with schema_context(agency.schema_name):
+            # Within its own schema the owner holds every permission, the admin's included.
+            owner = User.objects.create_superuser(
+                owner_email, owner_password, name=owner_name, role=Role.OWNER
+            )
+            audit_record(
+                action="agency.created",
+                obj=owner,
+                changes={"agency": agency.slug, "plan": plan, "operator": getattr(operator, "email", "")},
+            )
+    logger.info("Agency %s created", agency.slug)
+    return agency
+
+
+def _set_status(agency: Agency, status: str) -> Agency:
+    now = timezone.now()
+    agency.status = status
+    agency.status_changed_at = now
+    agency.deleted_at = now if status == AgencyStatus.DELETED else None
+    agency.save(update_fields=["status", "status_changed_at", "deleted_at"])
+    return agency
+
+
+@transaction.atomic
+def agency_suspend(*, agency: Agency) -> Agency:
+    """Its pages answer "suspended" and its posts stop publishing; nothing is removed."""
+    return _set_status(agency, AgencyStatus.SUSPENDED)
+
+
+@transaction.atomic
+def agency_reactivate(*, agency: Agency) -> Agency:
+    return _set_status(agency, AgencyStatus.ACTIVE)
+
+
+@transaction.atomic
+def agency_delete(*, agency: Agency) -> Agency:
+    """Mark deleted: its hosts answer 404 at once; the schema stays for the grace period."""
+    return _set_status(agency, AgencyStatus.DELETED)

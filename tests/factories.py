@@ -1,0 +1,71 @@
+"""Factories for tenant models; use them inside an agency's schema."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import factory
+from django.utils import timezone
+
+from apps.accounts.models import TikTokAccount
+from apps.analytics.models import AccountSnapshot
+from apps.posts.models import Post, PostMedia, PostStatus, PrivacyLevel
+from apps.users.models import Role, User
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"person{n}@agency.example")
+    name = factory.Faker("name")
+    role = Role.EDITOR
+    password = factory.django.Password("a-long-test-password-42")
+
+
+class TikTokAccountFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = TikTokAccount
+
+    open_id = factory.Sequence(lambda n: f"open-id-{n:06d}")
+    username = factory.Sequence(lambda n: f"creator{n}")
+    display_name = factory.Faker("name")
+    client_label = factory.Faker("company")
+    granted_scopes = factory.LazyFunction(lambda: ["user.info.basic", "video.publish"])
+    access_token = factory.Sequence(lambda n: f"act.example-access-token-{n:04d}")
+    refresh_token = factory.Sequence(lambda n: f"rft.example-refresh-token-{n:04d}")
+    access_expires_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(hours=2))
+    refresh_expires_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(days=180))
+
+
+class PostFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Post
+
+    account = factory.SubFactory(TikTokAccountFactory)
+    caption = factory.Faker("sentence")
+    privacy_level = PrivacyLevel.PUBLIC_TO_EVERYONE
+    status = PostStatus.SCHEDULED
+    scheduled_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(hours=1))
+    schedule_time_zone = "Europe/Paris"
+
+
+class PostMediaFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PostMedia
+
+    file = "posts/video/example.mp4"
+    size_bytes = 1_000_000
+    mime_type = "video/mp4"
+    sha256 = factory.Sequence(lambda n: hashlib.sha256(str(n).encode()).hexdigest())
+
+
+class AccountSnapshotFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AccountSnapshot
+
+    account = factory.SubFactory(TikTokAccountFactory)
+    date = factory.LazyFunction(lambda: timezone.localdate())
+    followers = 1000
