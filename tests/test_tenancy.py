@@ -12,7 +12,7 @@ from apps.users.models import User
 from tenants.models import Agency
 from tenants.services import agency_delete, agency_suspend
 from tests.conftest import OWNER_PASSWORD, client_for
-from tests.factories import PostFactory, TikTokAccountFactory
+from tests.factories import PostFactory
 
 pytestmark = pytest.mark.django_db
 
