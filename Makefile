@@ -43,7 +43,7 @@ pytest: setup
 test: lint check-migrations pytest
 
 bench: setup
-	@$(SERVICES); $(PY) manage.py migrate_all --verbosity 0; $(PY) manage.py bench_provisioning
+	@$(SERVICES); $(PY) manage.py migrate_all --verbosity 0; $(PY) -m bench.provisioning
 
 clean: services-stop
 	rm -rf $(VENV) .local

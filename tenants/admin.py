@@ -63,6 +63,9 @@ class AgencyCreationForm(forms.ModelForm):
     def save(self, commit: bool = True) -> Agency:
         return self.instance
 
+    def save_m2m(self) -> None:
+        pass
+
 
 class DomainInline(admin.TabularInline):
     model = Domain

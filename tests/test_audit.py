@@ -26,7 +26,11 @@ def test_entry_keeps_actor_ip_agent_and_redacts_secrets(in_alpha: Agency) -> Non
         action="account.connected",
         obj=account,
         request=request,
-        changes={"status": ["needs_reauth", "active"], "access_token": "act.x", "nested": {"client_secret": "s"}},
+        changes={
+            "status": ["needs_reauth", "active"],
+            "access_token": "act.x",
+            "nested": {"client_secret": "s"},
+        },
     )
 
     stored = AuditLog.objects.get(pk=entry.pk)
@@ -49,7 +53,11 @@ def test_system_entries_have_no_actor_or_ip(in_alpha: Agency) -> None:
 @pytest.mark.parametrize("schema", ["alpha", REFERENCE_SCHEMA], ids=["cloned schema", "migrated schema"])
 @pytest.mark.parametrize(
     "statement",
-    ["UPDATE audit_auditlog SET action = 'rewritten'", "DELETE FROM audit_auditlog", "TRUNCATE audit_auditlog"],
+    [
+        "UPDATE audit_auditlog SET action = 'rewritten'",
+        "DELETE FROM audit_auditlog",
+        "TRUNCATE audit_auditlog",
+    ],
     ids=["update", "delete", "truncate"],
 )
 def test_database_refuses_to_change_or_remove_entries(schema: str, statement: str) -> None:

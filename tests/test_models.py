@@ -16,7 +16,13 @@ from apps.posts.models import Post, PostStatus, PrivacyLevel, PublishAttempt
 from apps.team.models import Invitation
 from apps.users.models import Role, User
 from tenants.models import Agency
-from tests.factories import AccountSnapshotFactory, PostFactory, PostMediaFactory, TikTokAccountFactory, UserFactory
+from tests.factories import (
+    AccountSnapshotFactory,
+    PostFactory,
+    PostMediaFactory,
+    TikTokAccountFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -75,7 +81,9 @@ def test_caption_limit_counts_utf16_units(in_alpha: Agency) -> None:
 
 def test_branded_content_is_never_private(in_alpha: Agency) -> None:
     refused(
-        lambda: PostFactory(commercial_disclosure=True, brand_content=True, privacy_level=PrivacyLevel.SELF_ONLY),
+        lambda: PostFactory(
+            commercial_disclosure=True, brand_content=True, privacy_level=PrivacyLevel.SELF_ONLY
+        ),
         "posts_post_branded_content_not_private",
     )
     PostFactory(commercial_disclosure=True, brand_organic=True, privacy_level=PrivacyLevel.SELF_ONLY)
@@ -96,7 +104,9 @@ def test_scheduled_post_needs_a_time_zone_time_and_privacy(in_alpha: Agency) -> 
 def test_published_post_id_is_19_digits(in_alpha: Agency) -> None:
     def published(post_id: str) -> Post:
         return PostFactory(
-            status=PostStatus.PUBLISHED, publish_id="v_pub_file~v2.1", published_post_id=post_id,
+            status=PostStatus.PUBLISHED,
+            publish_id="v_pub_file~v2.1",
+            published_post_id=post_id,
             published_at=timezone.now(),
         )
 
@@ -144,7 +154,11 @@ def test_attempt_cannot_finish_before_it_starts(in_alpha: Agency) -> None:
     now = timezone.now()
     refused(
         lambda: PublishAttempt.objects.create(
-            post=post, attempt_number=1, kind="init", started_at=now, finished_at=now - dt.timedelta(seconds=1)
+            post=post,
+            attempt_number=1,
+            kind="init",
+            started_at=now,
+            finished_at=now - dt.timedelta(seconds=1),
         ),
         "posts_attempt_finishes_after_start",
     )
@@ -161,7 +175,9 @@ def test_user_email_is_unique_ignoring_case(in_alpha: Agency) -> None:
 def test_invitation_rules(in_alpha: Agency) -> None:
     def invite(**extra: Any) -> Invitation:
         values: dict[str, Any] = {
-            "email": "new@alpha.example", "role": Role.EDITOR, "token_hash": "a" * 64,
+            "email": "new@alpha.example",
+            "role": Role.EDITOR,
+            "token_hash": "a" * 64,
             "expires_at": timezone.now() + dt.timedelta(days=7),
         }
         values.update(extra)
@@ -170,4 +186,6 @@ def test_invitation_rules(in_alpha: Agency) -> None:
     refused(lambda: invite(role=Role.OWNER), "team_invitation_not_owner")
     refused(lambda: invite(token_hash="plain-token"), "team_invitation_token_is_sha256")
     invite()
-    refused(lambda: invite(token_hash="b" * 64, email="NEW@alpha.example"), "team_invitation_one_open_per_email")
+    refused(
+        lambda: invite(token_hash="b" * 64, email="NEW@alpha.example"), "team_invitation_one_open_per_email"
+    )

@@ -26,7 +26,9 @@ NEW_KEY = Fernet.generate_key().decode()
 
 def raw_tokens(account: TikTokAccount) -> tuple[str, str]:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT access_token, refresh_token FROM accounts_tiktokaccount WHERE id = %s", [account.pk])
+        cursor.execute(
+            "SELECT access_token, refresh_token FROM accounts_tiktokaccount WHERE id = %s", [account.pk]
+        )
         return cursor.fetchone()
 
 
@@ -43,7 +45,9 @@ def test_tokens_are_stored_as_ciphertext_and_read_back(in_alpha: Agency) -> None
 
 def test_tokens_never_print_themselves(in_alpha: Agency, caplog: pytest.LogCaptureFixture) -> None:
     account = TikTokAccount.objects.get(pk=TikTokAccountFactory(access_token="act.never-shown").pk)
-    logging.getLogger("postline.test").warning("account %s token %s %r", account, account.access_token, account)
+    logging.getLogger("postline.test").warning(
+        "account %s token %s %r", account, account.access_token, account
+    )
     assert "never-shown" not in caplog.text
     assert "never-shown" not in repr(account.__dict__)
     assert "never-shown" not in f"{account.access_token} {account.access_token!r}"
@@ -86,18 +90,27 @@ def test_rotation_reencrypts_and_old_keys_can_then_be_dropped(in_alpha: Agency) 
 
 def test_wrong_or_missing_key_fails_loudly(in_alpha: Agency) -> None:
     account = TikTokAccountFactory(access_token="act.locked")
-    with override_settings(FIELD_ENCRYPTION_KEYS=[NEW_KEY]), pytest.raises(DecryptionError, match="cannot be decrypted"):
+    with (
+        override_settings(FIELD_ENCRYPTION_KEYS=[NEW_KEY]),
+        pytest.raises(DecryptionError, match="cannot be decrypted"),
+    ):
         TikTokAccount.objects.get(pk=account.pk)
     with override_settings(FIELD_ENCRYPTION_KEYS=[]), pytest.raises(ImproperlyConfigured, match="empty"):
         TikTokAccount.objects.get(pk=account.pk)
-    with override_settings(FIELD_ENCRYPTION_KEYS=["not-a-key"]), pytest.raises(ImproperlyConfigured, match="Fernet"):
+    with (
+        override_settings(FIELD_ENCRYPTION_KEYS=["not-a-key"]),
+        pytest.raises(ImproperlyConfigured, match="Fernet"),
+    ):
         TikTokAccount.objects.get(pk=account.pk)
 
 
 def test_rotation_with_a_missing_key_changes_nothing(in_alpha: Agency) -> None:
     account = TikTokAccountFactory(access_token="act.keep")
     before = raw_tokens(account)
-    with override_settings(FIELD_ENCRYPTION_KEYS=[NEW_KEY]), pytest.raises(Exception, match="could not be rotated"):
+    with (
+        override_settings(FIELD_ENCRYPTION_KEYS=[NEW_KEY]),
+        pytest.raises(Exception, match="could not be rotated"),
+    ):
         call_command("rotate_encryption_keys", stdout=io.StringIO(), stderr=io.StringIO())
     assert raw_tokens(account) == before
     assert TikTokAccount.objects.get(pk=account.pk).access_token == Secret("act.keep")

@@ -1,0 +1,73 @@
+"""Each agency's own admin: every model, bulk cancel, lists that do not grow in queries."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django_tenants.utils import schema_context
+
+from apps.audit.models import AuditLog
+from apps.posts.models import Post, PostStatus
+from tenants.models import Agency
+from tests.conftest import OWNER_PASSWORD, client_for
+from tests.factories import AccountSnapshotFactory, PostFactory, TikTokAccountFactory
+
+pytestmark = pytest.mark.django_db
+
+ADMIN_LISTS = [
+    "/admin/users/user/",
+    "/admin/accounts/tiktokaccount/",
+    "/admin/posts/post/",
+    "/admin/posts/postmedia/",
+    "/admin/posts/publishattempt/",
+    "/admin/analytics/accountsnapshot/",
+    "/admin/audit/auditlog/",
+    "/admin/team/invitation/",
+]
+
+
+@pytest.fixture
+def owner_client(alpha: Agency):  # type: ignore[no-untyped-def]
+    client = client_for(alpha)
+    client.post("/login/", {"username": "owner@shared.example", "password": OWNER_PASSWORD})
+    return client
+
+
+def test_bulk_cancel_cancels_what_it_may_and_says_why_not(alpha: Agency, owner_client) -> None:  # type: ignore[no-untyped-def]
+    with schema_context(alpha.schema_name):
+        account = TikTokAccountFactory()
+        waiting = PostFactory.create_batch(2, account=account)
+        claimed = PostFactory(account=account, status=PostStatus.PUBLISHING, caption="Already going out")
+
+    response = owner_client.post(
+        "/admin/posts/post/",
+        {"action": "cancel_posts", "_selected_action": [str(p.pk) for p in [*waiting, claimed]]},
+        follow=True,
+    )
+
+    assert b"Cancelled 2 post(s)." in response.content
+    assert b"is publishing and can no longer be cancelled" in response.content
+    with schema_context(alpha.schema_name):
+        statuses = dict(Post.objects.values_list("pk", "status"))
+        assert [statuses[p.pk] for p in waiting] == [PostStatus.CANCELLED] * 2
+        assert statuses[claimed.pk] == PostStatus.PUBLISHING
+        entries = AuditLog.objects.filter(action="post.cancelled")
+        assert entries.count() == 2 and {e.actor_email for e in entries} == {"owner@shared.example"}
+
+
+@pytest.mark.parametrize("url", ADMIN_LISTS)
+def test_admin_lists_open_and_do_not_grow_in_queries(alpha: Agency, owner_client, url: str) -> None:  # type: ignore[no-untyped-def]
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert owner_client.get(url).status_code == 200
+        return len(captured)
+
+    with schema_context(alpha.schema_name):
+        PostFactory()
+        AccountSnapshotFactory()
+    few = queries()
+    with schema_context(alpha.schema_name):
+        PostFactory.create_batch(5)
+        AccountSnapshotFactory.create_batch(5)
+    assert queries() == few
