@@ -118,7 +118,7 @@ def _constraint_names(cursor: Any, schema: str) -> dict[tuple[str, ...], str]:
 def _index_names(cursor: Any, schema: str) -> dict[tuple[str, ...], str]:
     """(table, definition without its name or schema) -> name."""
     cursor.execute("SELECT tablename, indexdef, indexname FROM pg_indexes WHERE schemaname = %s", [schema])
-    names = {}
+    names: dict[tuple[str, ...], str] = {}
     for table, definition, name in cursor.fetchall():
         anonymous = (
             definition.replace(f" {name} ", " ", 1).replace(f"{schema}.", "").replace(f'"{schema}".', "")

@@ -66,9 +66,12 @@ def test_database_refuses_to_change_or_remove_entries(schema: str, statement: st
         with connection.cursor() as cursor:
             # Fire the insert's deferred FK checks now, so TRUNCATE meets our trigger, not them.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        with pytest.raises(DatabaseError, match="cannot be changed or removed"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(statement)
+        with (
+            pytest.raises(DatabaseError, match="cannot be changed or removed"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(statement)
         assert AuditLog.objects.get(pk=entry.pk).action == "settings.changed"
 
 

@@ -174,7 +174,8 @@ def test_operator_admin_lists_agencies_not_agency_data(alpha: Agency) -> None:
 def test_clone_refuses_a_stale_base_schema() -> None:
     with connection.cursor() as cursor:
         cursor.execute(
-            "DELETE FROM postline_base.django_migrations WHERE app = 'audit' AND name = '0003_audit_log_append_only'"
+            "DELETE FROM postline_base.django_migrations "
+            "WHERE app = 'audit' AND name = '0003_audit_log_append_only'"
         )
     assert provisioning.pending_migrations("postline_base") == ["audit.0003_audit_log_append_only"]
     with pytest.raises(RuntimeError, match="migrate_all"):

@@ -25,7 +25,7 @@ def encrypted_columns() -> list[tuple[type[models.Model], list[str]]]:
     for model in apps.get_models():
         if model._meta.app_config is None or model._meta.app_config.name not in tenant_apps:
             continue
-        columns = [f.column for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)]
+        columns = [str(f.column) for f in model._meta.concrete_fields if isinstance(f, EncryptedTextField)]
         if columns:
             found.append((model, columns))
     return found
@@ -41,7 +41,7 @@ def rotate_current_schema(schema: str) -> RotationResult:
     with transaction.atomic(), connection.cursor() as cursor:
         for model, columns in encrypted_columns():
             table = connection.ops.quote_name(model._meta.db_table)
-            pk = connection.ops.quote_name(model._meta.pk.column)
+            pk = connection.ops.quote_name(str(model._meta.pk.column))
             quoted = [connection.ops.quote_name(c) for c in columns]
             cursor.execute(f"SELECT {pk}, {', '.join(quoted)} FROM {table} FOR UPDATE")  # noqa: S608
             for row in cursor.fetchall():
