@@ -3,7 +3,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 VENV := .venv
 PY := $(VENV)/bin/python
-SERVICES = eval "$$($(PY) scripts/services.py env)"
+# Fails the recipe when no PostgreSQL/Redis can be found or started.
+SERVICES = services_env="$$($(PY) scripts/services.py env)"; eval "$$services_env"
 PORT ?= 8000
 
 .PHONY: setup dev test lint check-migrations pytest bench services services-stop clean

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import hashlib
 import os
 import pwd
 import shlex
@@ -121,14 +122,35 @@ def as_user(user: str | None, argv: list[str]) -> list[str]:
     return [runuser, f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--clear-groups", *argv]
 
 
+def pg_folder(user: str | None) -> Path:
+    """`.local/postgres`, or, when PostgreSQL's user cannot reach this checkout (a root-only
+    parent folder), a folder under /var/tmp that `.local/postgres` links to."""
+    LOCAL.mkdir(exist_ok=True)
+    link = LOCAL / "postgres"
+    if user is None:
+        return link
+    if link.is_symlink():
+        return link.resolve()
+    reachable = subprocess.run(as_user(user, ["test", "-x", str(LOCAL)]), check=False).returncode == 0
+    if reachable:
+        return link
+    digest = hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
+    elsewhere = Path("/var/tmp") / f"postline-{digest}-postgres"  # noqa: S108  (root-owned, 0700, then chowned)
+    elsewhere.mkdir(mode=0o700, exist_ok=True)
+    if link.exists():
+        shutil.rmtree(link)
+    link.symlink_to(elsewhere)
+    return elsewhere
+
+
 def pg_private() -> str:
     bindir = pg_binaries()
     if bindir is None:
         raise Unavailable("no PostgreSQL binaries (pg_ctl, initdb) found")
-    base = LOCAL / "postgres"
+    user = unprivileged_user()
+    base = pg_folder(user)
     data = base / "data"
     port_file = base / "port"
-    user = unprivileged_user()
     login = user or pwd.getpwuid(os.geteuid()).pw_name
     if port_file.exists():
         port = int(port_file.read_text())
@@ -138,8 +160,6 @@ def pg_private() -> str:
     base.mkdir(parents=True, exist_ok=True)
     if user is not None:
         entry = pwd.getpwnam(user)
-        for path in (LOCAL, base):
-            os.chmod(path, 0o755)  # noqa: S103  (the PostgreSQL user must reach its data folder)
         os.chown(base, entry.pw_uid, entry.pw_gid)
     if not (data / "PG_VERSION").exists():
         say(f"initialising a private PostgreSQL in {data}")
@@ -149,6 +169,7 @@ def pg_private() -> str:
             ),
             check=True,
             stdout=subprocess.DEVNULL,
+            cwd=base,
         )
     port = free_port(PRIVATE_PG_PORT)
     options = f"-p {port} -k {shlex.quote(str(base))} -c listen_addresses=127.0.0.1 -c fsync=off"
@@ -160,6 +181,7 @@ def pg_private() -> str:
         ),
         check=True,
         stdout=subprocess.DEVNULL,
+        cwd=base,
     )
     port_file.write_text(str(port))
     pg_ensure_database("127.0.0.1", port, login)
@@ -272,11 +294,13 @@ def cmd_env() -> int:
 
 
 def cmd_stop() -> int:
-    data = LOCAL / "postgres" / "data"
+    data = (LOCAL / "postgres").resolve() / "data"
     bindir = pg_binaries()
     if (data / "postmaster.pid").exists() and bindir is not None:
         subprocess.run(
-            as_user(unprivileged_user(), [str(bindir / "pg_ctl"), "-D", str(data), "stop", "-m", "fast"])
+            as_user(unprivileged_user(), [str(bindir / "pg_ctl"), "-D", str(data), "stop", "-m", "fast"]),
+            check=False,
+            cwd=data.parent,
         )
     pidfile = LOCAL / "redis" / "redis.pid"
     if pidfile.exists():
