@@ -122,6 +122,10 @@ def as_user(user: str | None, argv: list[str]) -> list[str]:
     return [runuser, f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}", "--clear-groups", *argv]
 
 
+def can_run(user: str, path: Path) -> bool:
+    return subprocess.run(as_user(user, ["test", "-x", str(path)]), check=False).returncode == 0
+
+
 def pg_folder(user: str | None) -> Path:
     """`.local/postgres`, or, when PostgreSQL's user cannot reach this checkout (a root-only
     parent folder), a folder under /var/tmp that `.local/postgres` links to."""
@@ -131,8 +135,7 @@ def pg_folder(user: str | None) -> Path:
         return link
     if link.is_symlink():
         return link.resolve()
-    reachable = subprocess.run(as_user(user, ["test", "-x", str(LOCAL)]), check=False).returncode == 0
-    if reachable:
+    if can_run(user, LOCAL):
         return link
     digest = hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
     elsewhere = Path("/var/tmp") / f"postline-{digest}-postgres"  # noqa: S108  (root-owned, 0700, then chowned)
@@ -161,6 +164,13 @@ def pg_private() -> str:
     if user is not None:
         entry = pwd.getpwnam(user)
         os.chown(base, entry.pw_uid, entry.pw_gid)
+    if user is not None and not can_run(user, bindir / "initdb"):
+        # Binaries inside a folder the PostgreSQL user cannot reach (a root-only checkout):
+        # copy the installation next to the data.
+        copy = base / "pgsql"
+        if not (copy / "bin" / "initdb").exists():
+            shutil.copytree(bindir.parent, copy, symlinks=True, dirs_exist_ok=True)
+        bindir = copy / "bin"
     if not (data / "PG_VERSION").exists():
         say(f"initialising a private PostgreSQL in {data}")
         subprocess.run(
@@ -295,7 +305,8 @@ def cmd_env() -> int:
 
 def cmd_stop() -> int:
     data = (LOCAL / "postgres").resolve() / "data"
-    bindir = pg_binaries()
+    copied = data.parent / "pgsql" / "bin"
+    bindir = copied if copied.exists() else pg_binaries()
     if (data / "postmaster.pid").exists() and bindir is not None:
         subprocess.run(
             as_user(unprivileged_user(), [str(bindir / "pg_ctl"), "-D", str(data), "stop", "-m", "fast"]),
