@@ -26,8 +26,7 @@ services-stop:
 dev: setup
 	@$(SERVICES); \
 	$(PY) manage.py migrate_all --verbosity 0; \
-	$(PY) manage.py ensure_demo_agency --credentials-file .local/demo-owner.txt; \
-	echo "Operators' admin: http://localhost:$(PORT)/admin/ (create an operator: $(PY) manage.py createsuperuser)"; \
+	$(PY) manage.py ensure_demo_agency --credentials-file .local/demo-password.txt; \
 	exec $(PY) manage.py runserver 0.0.0.0:$(PORT)
 
 lint: setup

@@ -140,6 +140,9 @@ RESERVED_SLUGS = frozenset(
     }
 )
 
+# Deleted agencies keep their schema this long before `purge_deleted_agencies` drops it.
+AGENCY_DELETION_GRACE_DAYS = int(env("AGENCY_DELETION_GRACE_DAYS", "30"))
+
 # --- Database ---
 DATABASE_URL = env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postline")
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}

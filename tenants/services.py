@@ -8,7 +8,7 @@ from typing import Any
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from django_tenants.utils import schema_context, schema_exists
 
@@ -120,3 +120,15 @@ def agency_reactivate(*, agency: Agency) -> Agency:
 def agency_delete(*, agency: Agency) -> Agency:
     """Mark deleted: its hosts answer 404 at once; the schema stays for the grace period."""
     return _set_status(agency, AgencyStatus.DELETED)
+
+
+def agency_purge(*, agency: Agency) -> None:
+    """Drop a deleted agency's schema, domains and row, for good. Refuses any other status."""
+    if agency.status != AgencyStatus.DELETED:
+        raise ValueError(f"Agency {agency.slug} is {agency.status}; only deleted agencies can be purged.")
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(f"DROP SCHEMA IF EXISTS {connection.ops.quote_name(agency.schema_name)} CASCADE")
+        agency.domains.all().delete()
+        Agency.objects.filter(pk=agency.pk).delete()
+    logger.info("Agency %s purged", agency.slug)

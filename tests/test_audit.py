@@ -10,7 +10,7 @@ from django_tenants.utils import schema_context
 from apps.audit.models import AuditLog
 from apps.audit.services import audit_record
 from tenants.models import Agency
-from tests.conftest import REFERENCE_SCHEMA
+from tests.conftest import OWNER_PASSWORD, REFERENCE_SCHEMA, client_for
 from tests.factories import TikTokAccountFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -80,3 +80,24 @@ def test_orm_delete_is_refused_too(in_alpha: Agency) -> None:
     with pytest.raises(DatabaseError), transaction.atomic():
         entry.delete()
     assert AuditLog.objects.filter(pk=entry.pk).exists()
+
+
+def test_sign_in_success_and_failure_are_audited(alpha: Agency) -> None:
+    client = client_for(alpha)
+    client.post(
+        "/login/", {"username": "owner@shared.example", "password": "wrong"}, REMOTE_ADDR="198.51.100.7"
+    )
+    client.post(
+        "/login/",
+        {"username": "owner@shared.example", "password": OWNER_PASSWORD},
+        REMOTE_ADDR="198.51.100.7",
+    )
+
+    with schema_context(alpha.schema_name):
+        failed = AuditLog.objects.get(action="login.failed")
+        succeeded = AuditLog.objects.get(action="login.succeeded")
+        assert failed.actor is None
+        assert failed.changes == {"email": "owner@shared.example"}
+        assert failed.ip == "198.51.100.7"
+        assert succeeded.actor_email == "owner@shared.example" and succeeded.ip == "198.51.100.7"
+        assert succeeded.actor.last_login_ip == "198.51.100.7"

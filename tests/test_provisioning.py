@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-import pytest
+import io
+from datetime import timedelta
 
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
+from django.utils import timezone
+from django_tenants.utils import schema_context, schema_exists
+
+from apps.audit.models import AuditLog
+from apps.users.models import Role, User
 from tenants import provisioning
-from tests.conftest import REFERENCE_SCHEMA
+from tenants.models import Agency, Domain
+from tenants.services import agency_delete
+from tests.conftest import OWNER_PASSWORD, REFERENCE_SCHEMA, client_for
 
 pytestmark = pytest.mark.django_db
 
@@ -22,16 +33,6 @@ def test_cloned_schema_equals_a_migrated_one() -> None:
 
 # --- Creating agencies: command, admin, bad input ---
 
-import io  # noqa: E402
-
-from django.core.management import CommandError, call_command  # noqa: E402
-from django.db import connection  # noqa: E402
-from django_tenants.utils import schema_context, schema_exists  # noqa: E402
-
-from apps.audit.models import AuditLog  # noqa: E402
-from apps.users.models import Role, User  # noqa: E402
-from tenants.models import Agency, Domain  # noqa: E402
-from tests.conftest import OWNER_PASSWORD, client_for  # noqa: E402
 
 SYSTEM_SCHEMAS = {"public", "information_schema", "pg_catalog"}
 
@@ -180,3 +181,16 @@ def test_clone_refuses_a_stale_base_schema() -> None:
     assert provisioning.pending_migrations("postline_base") == ["audit.0003_audit_log_append_only"]
     with pytest.raises(RuntimeError, match="migrate_all"):
         provisioning.schema_clone("stale_clone")
+
+
+def test_deleted_agency_is_purged_only_after_the_grace_period(alpha: Agency) -> None:
+    agency_delete(agency=alpha)
+    call_command("purge_deleted_agencies", stdout=io.StringIO())
+    assert schema_exists("alpha")
+
+    Agency.objects.filter(pk=alpha.pk).update(deleted_at=timezone.now() - timedelta(days=31))
+    out = io.StringIO()
+    call_command("purge_deleted_agencies", stdout=out)
+    assert "purged alpha" in out.getvalue()
+    assert nothing_made("alpha")
+    assert schema_exists("beta")

@@ -6,7 +6,8 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_tenants.utils import schema_context
 
 from apps.users.models import Role, User
@@ -15,10 +16,14 @@ from tenants.services import agency_create
 
 DEMO_SLUG = "demo"
 DEMO_EMAIL = "owner@demo.example"
+OPERATOR_EMAIL = "operator@postline.example"
 
 
 class Command(BaseCommand):
-    help = "Create the demo agency and its owner if missing, and print the owner's credentials."
+    help = (
+        "Create the demo agency, its owner and a demo operator if missing, and print their credentials "
+        "(development only)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -28,6 +33,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if not settings.DEBUG:
+            raise CommandError("The demo agency is for development: DEBUG is off.")
         path = Path(options["credentials_file"])
         if path.exists():
             password = path.read_text().strip()
@@ -54,8 +61,23 @@ class Command(BaseCommand):
                     owner.restore()
                 owner.set_password(password)
                 owner.save(update_fields=["password"])
+        self._ensure_operator(password)
+        port = f":{settings.SITE_PORT}" if settings.SITE_PORT else ""
         self.stdout.write(
             self.style.SUCCESS(
-                f"Demo agency: {agency.url}\n  sign in as {DEMO_EMAIL} with password {password}"
+                f"Demo agency:       {agency.url}\n"
+                f"  sign in as {DEMO_EMAIL} with password {password}\n"
+                f"Operators' admin:  {settings.SITE_SCHEME}://{settings.PLATFORM_DOMAIN}{port}/admin/\n"
+                f"  sign in as {OPERATOR_EMAIL} with password {password}"
             )
         )
+
+    def _ensure_operator(self, password: str) -> None:
+        operator = User.all_objects.filter(email=OPERATOR_EMAIL).first()
+        if operator is None:
+            User.objects.create_superuser(OPERATOR_EMAIL, password, name="Demo Operator")
+            return
+        if operator.is_deleted:
+            operator.restore()
+        operator.set_password(password)
+        operator.save(update_fields=["password"])

@@ -1,0 +1,34 @@
+"""Audit entries for Django's own authentication events (third-party signals)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.dispatch import receiver
+from django.http import HttpRequest
+
+from apps.audit.services import audit_record, client_ip
+
+
+@receiver(user_logged_in, dispatch_uid="audit_login_succeeded")
+def on_login(sender: Any, request: HttpRequest | None, user: Any, **kwargs: Any) -> None:
+    if request is None or getattr(request, "tenant", None) is None or request.tenant.is_public:  # type: ignore[attr-defined]
+        return
+    ip = client_ip(request)
+    if ip and user.last_login_ip != ip:
+        user.last_login_ip = ip
+        user.save(update_fields=["last_login_ip"])
+    audit_record(action="login.succeeded", actor=user, obj=user, request=request)
+
+
+@receiver(user_login_failed, dispatch_uid="audit_login_failed")
+def on_login_failed(
+    sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
+) -> None:
+    if request is None or getattr(request, "tenant", None) is None or request.tenant.is_public:  # type: ignore[attr-defined]
+        return
+    # The attempted email is kept (it is what an admin investigates); the password never is.
+    audit_record(
+        action="login.failed", request=request, changes={"email": str(credentials.get("username", ""))[:254]}
+    )
