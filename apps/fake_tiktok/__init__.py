@@ -1,0 +1,1 @@
+"""The fake TikTok: a standard-library HTTP server that speaks TikTok's APIs (see server.py)."""
