@@ -27,7 +27,7 @@ dev: setup
 	@$(SERVICES); \
 	$(PY) manage.py migrate_all --verbosity 0; \
 	$(PY) manage.py ensure_demo_agency --credentials-file .local/demo-password.txt; \
-	exec $(PY) manage.py runserver 0.0.0.0:$(PORT)
+	PY=$(PY) PORT=$(PORT) exec bash scripts/dev.sh
 
 lint: setup
 	$(VENV)/bin/ruff check .

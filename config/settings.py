@@ -57,7 +57,9 @@ def secret(name: str, dev_default: str) -> str:
 DEBUG = env_bool("DEBUG", True)
 SECRET_KEY = secret("SECRET_KEY", "dev-only-insecure-secret-key-change-me-in-production")
 PLATFORM_DOMAIN = env("PLATFORM_DOMAIN", "localhost").lower()
-ALLOWED_HOSTS = [PLATFORM_DOMAIN, f".{PLATFORM_DOMAIN}"]
+# Other names of the root domain, e.g. a container's name that TikTok's webhooks reach it by.
+PUBLIC_HOST_ALIASES = [h.strip().lower() for h in env("PUBLIC_HOST_ALIASES", "").split(",") if h.strip()]
+ALLOWED_HOSTS = [PLATFORM_DOMAIN, f".{PLATFORM_DOMAIN}", *PUBLIC_HOST_ALIASES]
 if DEBUG:
     ALLOWED_HOSTS += ["testserver", ".testserver"]
 ROOT_URLCONF = "config.urls_tenant"
@@ -86,6 +88,8 @@ SHARED_APPS = [
     "apps.common",
     "apps.users",
     "apps.web",
+    "apps.fake_tiktok",
+    "apps.tiktok",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -208,9 +212,31 @@ TIKTOK_AUTH_URL = env("TIKTOK_AUTH_URL", "http://localhost:8765/v2/auth/authoriz
 TIKTOK_API_BASE_URL = env("TIKTOK_API_BASE_URL", "http://localhost:8765")
 TIKTOK_CLIENT_KEY = env("TIKTOK_CLIENT_KEY", "postline-dev")
 TIKTOK_CLIENT_SECRET = secret("TIKTOK_CLIENT_SECRET", "dev-only-tiktok-client-secret")
+TIKTOK_TIMEOUT_SECONDS = float(env("TIKTOK_TIMEOUT_SECONDS", "15"))
+# TikTok accepts only a few fixed redirect URIs, so the callback lives on the root domain.
+TIKTOK_REDIRECT_URI = env(
+    "TIKTOK_REDIRECT_URI",
+    f"{SITE_SCHEME}://{PLATFORM_DOMAIN}{':' + SITE_PORT if SITE_PORT else ''}/oauth/tiktok/callback/",
+)
+TIKTOK_SCOPES = [
+    "user.info.basic",
+    "user.info.profile",
+    "user.info.stats",
+    "video.list",
+    "video.upload",
+    "video.publish",
+]
+# Refresh access tokens this long before they expire.
+TIKTOK_REFRESH_MARGIN_SECONDS = int(env("TIKTOK_REFRESH_MARGIN_SECONDS", "600"))
+# Webhook timestamps older or newer than this are refused.
+TIKTOK_WEBHOOK_TOLERANCE_SECONDS = int(env("TIKTOK_WEBHOOK_TOLERANCE_SECONDS", "300"))
 
 # --- Dramatiq ---
 DRAMATIQ_BROKER_URL = env("DRAMATIQ_BROKER_URL", REDIS_URL)
+# Prefix of every Redis key the broker uses; separate namespaces never see each other's messages.
+DRAMATIQ_NAMESPACE = env("DRAMATIQ_NAMESPACE", "postline")
+# Daily stats snapshots are taken at this hour (UTC).
+STATS_SYNC_HOUR_UTC = int(env("STATS_SYNC_HOUR_UTC", "3"))
 
 # --- Middleware, templates, static ---
 MIDDLEWARE = [
@@ -262,5 +288,10 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # httpx logs whole URLs at INFO, and OAuth URLs carry codes and states.
+        "httpx": {"level": "WARNING"},
+        "httpcore": {"level": "WARNING"},
+    },
 }

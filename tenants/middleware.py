@@ -20,7 +20,7 @@ class AgencyMiddleware(TenantMainMiddleware):
     """
 
     def get_tenant(self, domain_model: Any, hostname: str) -> Agency:
-        if hostname == settings.PLATFORM_DOMAIN:
+        if hostname == settings.PLATFORM_DOMAIN or hostname in settings.PUBLIC_HOST_ALIASES:
             return public_tenant()
         tenant: Agency = super().get_tenant(domain_model, hostname)
         if tenant.status == AgencyStatus.DELETED:

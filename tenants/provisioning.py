@@ -15,15 +15,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.db import connection as default_connection
 from django.db.migrations.executor import MigrationExecutor
 from django_tenants.clone import CloneSchema
-from django_tenants.postgresql_backend.base import DatabaseWrapper
 from django_tenants.utils import schema_context, schema_exists
 
+from tenants.db import connection
+
 logger = logging.getLogger(__name__)
-# django-tenants' connection: it knows which schema it is in.
-connection: DatabaseWrapper = default_connection
 
 
 def base_schema_name() -> str:

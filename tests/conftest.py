@@ -4,14 +4,22 @@ transaction that is rolled back."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+import uuid
 from collections.abc import Iterator
+from typing import Any
 
+import dramatiq
 import pytest
 from django.conf import settings
 from django.db import connection
 from django.test import Client
 from django_tenants.utils import schema_context
 
+from apps.fake_tiktok.server import FakeTikTok
 from tenants import provisioning
 from tenants.models import Agency
 from tenants.services import agency_create
@@ -62,3 +70,99 @@ def in_alpha(alpha: Agency) -> Iterator[Agency]:
 def client_for(agency: Agency | None) -> Client:
     host = agency.primary_host if agency is not None else settings.PLATFORM_DOMAIN
     return Client(HTTP_HOST=host)
+
+
+# --- TikTok: the fake over a real socket, committed agencies, a real worker ---
+
+
+@pytest.fixture(scope="session")
+def fake_tiktok() -> Iterator[FakeTikTok]:
+    fake = FakeTikTok(
+        client_key=settings.TIKTOK_CLIENT_KEY,
+        client_secret=settings.TIKTOK_CLIENT_SECRET,
+        processing_seconds=0.3,
+        publicly_available_seconds=0.6,
+    )
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def tiktok(fake_tiktok: FakeTikTok, settings: Any) -> Iterator[FakeTikTok]:
+    """The fake TikTok, reset, with the app pointed at it."""
+    fake_tiktok.reset()
+    settings.TIKTOK_API_BASE_URL = fake_tiktok.base_url
+    settings.TIKTOK_AUTH_URL = f"{fake_tiktok.base_url}/v2/auth/authorize/"
+    yield fake_tiktok
+    fake_tiktok.clear_faults()
+
+
+@pytest.fixture(scope="session")
+def broker_namespace() -> str:
+    """A Redis namespace of this test process's own, so parallel runs never share queues."""
+    namespace = f"postline-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+    dramatiq.get_broker().namespace = namespace  # type: ignore[attr-defined]
+    return namespace
+
+
+@pytest.fixture
+def make_agency(django_db_blocker: Any) -> Iterator[Any]:
+    """Make fresh agencies whose data is committed (seen by other threads and processes);
+    they are dropped, schema and all, after the test."""
+    from tenants.services import agency_delete, agency_purge
+
+    made: list[Agency] = []
+
+    def make() -> Agency:
+        with django_db_blocker.unblock():
+            agency = agency_create(
+                slug=f"c-{uuid.uuid4().hex[:10]}",
+                name="Committed Agency",
+                owner_email="owner@committed.example",
+                owner_password=OWNER_PASSWORD,
+            )
+            connection.set_schema_to_public()
+        made.append(agency)
+        return agency
+
+    yield make
+    with django_db_blocker.unblock():
+        connection.set_schema_to_public()
+        for agency in made:
+            agency_purge(agency=agency_delete(agency=Agency.objects.get(pk=agency.pk)))
+
+
+@pytest.fixture
+def worker(broker_namespace: str, fake_tiktok: FakeTikTok) -> Iterator[subprocess.Popen[bytes]]:
+    """A real Dramatiq worker process on this test database, talking to the fake TikTok."""
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DRAMATIQ_NAMESPACE": broker_namespace,
+        "TIKTOK_API_BASE_URL": fake_tiktok.base_url,
+        "LOG_LEVEL": "WARNING",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dramatiq", "config.worker", "--processes", "1", "--threads", "2"],
+        env=env,
+        cwd=settings.BASE_DIR,
+    )
+    yield process
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+def wait_for(condition: Any, timeout: float = 20.0, interval: float = 0.1) -> Any:
+    """Poll until `condition()` is truthy; fail with a clear message when it never is."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")

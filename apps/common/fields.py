@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 
 from apps.common import crypto
 
+if TYPE_CHECKING:
+    _TextField = models.TextField[Any, Any]
+else:
+    _TextField = models.TextField
 
-class EncryptedTextField(models.TextField):
+
+class EncryptedTextField(_TextField):
     """Text stored as Fernet ciphertext and read back as a `crypto.Secret`.
 
     Empty strings stay empty (no secret stored). A value that no configured key can

@@ -17,7 +17,7 @@ from apps.common.models import SoftDeleteManager, SoftDeleteModel, SoftDeleteQue
 from apps.users.models import validate_time_zone
 
 CAPTION_MAX_UTF16 = 2200
-MAX_VIDEO_BYTES = 4 * 1024**3
+MAX_VIDEO_BYTES = 4_000_000_000  # TikTok: "up to 4 GB", decimal like its MB
 
 
 class PostStatus(models.TextChoices):

@@ -5,9 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
 
 from apps.audit.services import audit_record
-from apps.posts.models import CANCELLABLE_STATUSES, Post, PostStatus
+from apps.posts.models import (
+    CANCELLABLE_STATUSES,
+    AttemptKind,
+    AttemptOutcome,
+    Post,
+    PostStatus,
+    PublishAttempt,
+)
 
 
 class PostStateError(Exception):
@@ -38,3 +47,31 @@ def post_cancel(*, post: Post, by: Any, request: Any = None) -> Post:
             changes={"status": [previous, PostStatus.CANCELLED]},
         )
     return locked
+
+
+def post_record_webhook(*, open_id: str, event: str, content: dict[str, Any]) -> PublishAttempt | None:
+    """Record a publish event from TikTok on the post it concerns (by publish_id).
+
+    The publishing pipeline acts on the status; here the event is kept in the post's
+    attempt history so nobody loses it.
+    """
+    publish_id = str(content.get("publish_id", ""))
+    post = (
+        Post.all_objects.filter(publish_id=publish_id, account__open_id=open_id).first()
+        if publish_id
+        else None
+    )
+    if post is None:
+        return None
+    now = timezone.now()
+    failed = event == "post.publish.failed"
+    return PublishAttempt.objects.create(
+        post=post,
+        attempt_number=max(1, post.attempts.aggregate(n=Max("attempt_number"))["n"] or 1),
+        kind=AttemptKind.WEBHOOK,
+        started_at=now,
+        finished_at=now,
+        outcome=AttemptOutcome.FINAL if failed else AttemptOutcome.OK,
+        error_code=str(content.get("reason", ""))[:100] if failed else "",
+        error_message=event,
+    )

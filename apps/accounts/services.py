@@ -1,0 +1,260 @@
+"""Connected TikTok accounts: connecting, keeping tokens fresh, disconnecting, stats.
+
+Token rules (TIKTOK_API.md): refresh ahead of expiry from the stored lifetimes; one refresh
+per account at a time (a row lock), so rotation can never lose the newest refresh token;
+a refresh TikTok refuses marks the account `needs_reauth` with the reason; reconnecting
+never overwrites a stored refresh token with an empty one; disconnecting revokes at TikTok.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from django_tenants.utils import get_public_schema_name, schema_context
+
+from apps.accounts.models import AccountStatus, TikTokAccount
+from apps.analytics.models import AccountSnapshot
+from apps.audit.services import audit_record
+from apps.common.crypto import Secret
+from apps.tiktok.client import TikTokClient, TokenGrant, UserInfo
+from apps.tiktok.errors import TikTokError
+from apps.tiktok.models import TikTokRoute
+
+logger = logging.getLogger(__name__)
+
+
+class AccountNeedsReauth(Exception):
+    """The account's authorisation is gone; a person must reconnect it."""
+
+    def __init__(self, account: TikTokAccount, reason: str) -> None:
+        self.account = account
+        self.reason = reason
+        super().__init__(reason)
+
+
+def _expiry(seconds: int) -> dt.datetime | None:
+    return timezone.now() + dt.timedelta(seconds=seconds) if seconds > 0 else None
+
+
+def _store_grant(account: TikTokAccount, grant: TokenGrant) -> None:
+    account.access_token = grant.access_token
+    account.access_expires_at = _expiry(grant.expires_in)
+    # Never replace a stored refresh token with nothing.
+    if grant.refresh_token:
+        account.refresh_token = grant.refresh_token
+        account.refresh_expires_at = _expiry(grant.refresh_expires_in)
+    if grant.scopes:
+        account.granted_scopes = sorted(grant.scopes)
+
+
+def account_connect(
+    *, grant: TokenGrant, user_info: UserInfo, by: Any, agency: Any, request: Any = None
+) -> tuple[TikTokAccount, bool]:
+    """Store or update the account for a completed OAuth grant. Returns (account, created).
+
+    Runs in the agency's schema; also records open_id → agency in the public routing table.
+    A previously removed account with the same open_id is restored, not duplicated.
+    """
+    with transaction.atomic():
+        account = TikTokAccount.all_objects.select_for_update().filter(open_id=grant.open_id).first()
+        created = account is None
+        if account is None:
+            account = TikTokAccount(open_id=grant.open_id, created_by=by)
+        elif account.is_deleted:
+            account.deleted_at = None
+            account.deleted_by = None
+        _store_grant(account, grant)
+        account.username = user_info.username or account.username
+        account.display_name = user_info.display_name or account.display_name
+        account.avatar_url = user_info.avatar_url or account.avatar_url
+        for name in ("follower_count", "following_count", "likes_count", "video_count"):
+            value = getattr(user_info, name)
+            if value is not None:
+                setattr(account, name, value)
+        previous_status = account.status
+        account.status = AccountStatus.ACTIVE
+        account.status_reason = ""
+        account.updated_by = by
+        account.save()
+        with schema_context(get_public_schema_name()):
+            TikTokRoute.objects.get_or_create(open_id=grant.open_id, agency=agency)
+        audit_record(
+            action="account.connected" if created else "account.reconnected",
+            actor=by,
+            obj=account,
+            request=request,
+            changes={
+                "status": [None if created else previous_status, AccountStatus.ACTIVE],
+                "scopes": sorted(grant.scopes),
+            },
+        )
+    from apps.accounts.tasks import accounts_sync_stats
+    from tenants.dramatiq import send_on_commit
+
+    send_on_commit(accounts_sync_stats, str(account.pk))
+    return account, created
+
+
+def account_mark_needs_reauth(*, account_id: Any, reason: str, code: str = "") -> TikTokAccount:
+    with transaction.atomic():
+        account = TikTokAccount.all_objects.select_for_update().get(pk=account_id)
+        if account.status != AccountStatus.NEEDS_REAUTH or account.status_reason != reason:
+            previous = account.status
+            account.status = AccountStatus.NEEDS_REAUTH
+            account.status_reason = reason
+            account.save(update_fields=["status", "status_reason", "updated_at"])
+            audit_record(
+                action="account.needs_reauth",
+                obj=account,
+                changes={"status": [previous, AccountStatus.NEEDS_REAUTH], "code": code, "reason": reason},
+            )
+    return account
+
+
+def account_refresh_tokens(
+    *, account_id: Any, force: bool = False, client: TikTokClient | None = None
+) -> TikTokAccount:
+    """Refresh the account's tokens unless someone else just did. One refresh per account at a time.
+
+    The row lock serialises concurrent callers: the second one, once it gets the lock, finds
+    fresh tokens and returns them instead of spending (and so invalidating) the refresh token.
+    """
+    client = client or TikTokClient()
+    margin = dt.timedelta(seconds=settings.TIKTOK_REFRESH_MARGIN_SECONDS)
+    refused: TikTokError | None = None
+    with transaction.atomic():
+        account = TikTokAccount.objects.select_for_update().get(pk=account_id)
+        fresh = account.access_expires_at is not None and account.access_expires_at > timezone.now() + margin
+        if fresh and not force:
+            return account
+        if not account.refresh_token:
+            refused = TikTokError("invalid_grant", "No refresh token is stored.", endpoint="refresh")
+        else:
+            try:
+                grant = client.refresh(refresh_token=account.refresh_token)
+            except TikTokError as exc:
+                if not exc.needs_reauth:
+                    raise
+                refused = exc
+            else:
+                _store_grant(account, grant)
+                account.save()
+                logger.info("Refreshed tokens of account %s", account.pk)
+                return account
+    reason = refused.human_message()
+    account_mark_needs_reauth(account_id=account_id, reason=reason, code=refused.code)
+    raise AccountNeedsReauth(account, reason)
+
+
+def account_access_token(*, account: TikTokAccount, client: TikTokClient | None = None) -> Secret:
+    """A working access token for the account, refreshed first when it is about to expire."""
+    if account.status in (AccountStatus.NEEDS_REAUTH, AccountStatus.REVOKED):
+        raise AccountNeedsReauth(account, account.status_reason or "The account must be reconnected.")
+    margin = dt.timedelta(seconds=settings.TIKTOK_REFRESH_MARGIN_SECONDS)
+    if account.access_expires_at is None or account.access_expires_at <= timezone.now() + margin:
+        account = account_refresh_tokens(account_id=account.pk, client=client)
+    token: Secret = account.access_token
+    return token
+
+
+def account_disconnect(
+    *, account: TikTokAccount, by: Any, request: Any = None, client: TikTokClient | None = None
+) -> None:
+    """Revoke at TikTok (best effort: a failure there still disconnects here) and remove the account."""
+    client = client or TikTokClient()
+    revoke_error = ""
+    if account.access_token:
+        try:
+            client.revoke(token=account.access_token)
+        except TikTokError as exc:
+            revoke_error = exc.code
+            logger.warning("Revoking account %s at TikTok failed: %s", account.pk, exc.code)
+    with transaction.atomic():
+        locked = TikTokAccount.objects.select_for_update().get(pk=account.pk)
+        locked.status = AccountStatus.REVOKED
+        locked.status_reason = "Disconnected in Postline."
+        locked.access_token = Secret("")
+        locked.refresh_token = Secret("")
+        locked.access_expires_at = None
+        locked.refresh_expires_at = None
+        locked.updated_by = by
+        locked.save()
+        locked.delete(by=by)
+        audit_record(
+            action="account.disconnected",
+            actor=by,
+            obj=locked,
+            request=request,
+            changes={"revoked_at_tiktok": not revoke_error, "revoke_error": revoke_error},
+        )
+
+
+def account_authorization_removed(*, open_id: str) -> TikTokAccount | None:
+    """TikTok told us the creator removed our access: the account is revoked here too."""
+    with transaction.atomic():
+        account = TikTokAccount.objects.select_for_update().filter(open_id=open_id).first()
+        if account is None or account.status == AccountStatus.REVOKED:
+            return account
+        previous = account.status
+        account.status = AccountStatus.REVOKED
+        account.status_reason = "The creator removed Postline's access on TikTok. Reconnect to post again."
+        account.save(update_fields=["status", "status_reason", "updated_at"])
+        audit_record(
+            action="account.authorization_removed",
+            obj=account,
+            changes={"status": [previous, AccountStatus.REVOKED]},
+        )
+    return account
+
+
+def account_sync_stats(*, account: TikTokAccount, client: TikTokClient | None = None) -> AccountSnapshot:
+    """Take today's snapshot: profile counts from user info, video totals from the video list."""
+    client = client or TikTokClient()
+    token = account_access_token(account=account, client=client)
+    info = client.user_info(access_token=token)
+    views = likes = comments = shares = 0
+    cursor: int | None = None
+    for _ in range(50):  # at most 1,000 videos per day's snapshot
+        page = client.video_list(access_token=token, cursor=cursor)
+        for video in page.videos:
+            views += video.view_count
+            likes += video.like_count
+            comments += video.comment_count
+            shares += video.share_count
+        if not page.has_more or page.cursor is None:
+            break
+        cursor = page.cursor
+    today = timezone.now().date()
+    with transaction.atomic():
+        previous = AccountSnapshot.objects.filter(account=account, date__lt=today).order_by("-date").first()
+        followers = info.follower_count or 0
+        engagement = Decimal(likes + comments + shares) / Decimal(views) if views else Decimal(0)
+        snapshot, _ = AccountSnapshot.objects.update_or_create(
+            account=account,
+            date=today,
+            defaults={
+                "followers": followers,
+                "following": info.following_count or 0,
+                "likes": info.likes_count or 0,
+                "videos": info.video_count or 0,
+                "views": views,
+                "comments": comments,
+                "shares": shares,
+                "follower_growth": followers - previous.followers if previous else 0,
+                "engagement_rate": min(engagement, Decimal("9.999999")).quantize(Decimal("0.000001")),
+            },
+        )
+        TikTokAccount.objects.filter(pk=account.pk).update(
+            follower_count=info.follower_count,
+            following_count=info.following_count,
+            likes_count=info.likes_count,
+            video_count=info.video_count,
+            stats_synced_at=timezone.now(),
+        )
+    return snapshot

@@ -1,0 +1,12 @@
+from django.urls import path
+
+from apps.accounts import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("", views.account_list, name="list"),
+    path("connect/", views.account_connect_start, name="connect"),
+    path("connected/", views.account_connect_result, name="connect_result"),
+    path("<uuid:pk>/disconnect/", views.account_disconnect_view, name="disconnect"),
+]

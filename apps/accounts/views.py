@@ -1,0 +1,173 @@
+"""Connected TikTok accounts: the agency's accounts page, connecting and disconnecting,
+and the OAuth callback on the root domain."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import QuerySet
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_tenants.utils import schema_context
+
+from apps.accounts.models import TikTokAccount
+from apps.accounts.oauth import StateError, result_load, result_sign, state_consume, state_issue
+from apps.accounts.services import account_connect, account_disconnect
+from apps.tiktok.client import TikTokClient
+from apps.tiktok.errors import TikTokError
+from apps.users.models import Role, User
+from tenants.models import Agency, AgencyStatus
+
+logger = logging.getLogger(__name__)
+
+MANAGE_ROLES = {Role.OWNER, Role.ADMIN, Role.MANAGER}
+
+
+def _accounts_for(user: User) -> QuerySet[TikTokAccount]:
+    return TikTokAccount.objects.order_by("username", "display_name")
+
+
+def get_account_for_user(user: User, pk: uuid.UUID) -> TikTokAccount:
+    """The one gate to a single account: 404 unless this user may see it."""
+    account = _accounts_for(user).filter(pk=pk).first()
+    if account is None:
+        raise Http404("No such account.")
+    return account
+
+
+def _may_manage(user: User) -> bool:
+    return user.role in MANAGE_ROLES
+
+
+@require_GET
+@login_required
+def account_list(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    return render(
+        request,
+        "accounts/list.html",
+        {"accounts": _accounts_for(user), "may_manage": _may_manage(user)},
+    )
+
+
+@require_POST
+@login_required
+def account_connect_start(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    if not _may_manage(user):
+        messages.error(request, "Only owners, admins and managers can connect accounts.")
+        return redirect("accounts:list")
+    state = state_issue(schema=request.tenant.schema_name, user_id=str(user.pk))  # type: ignore[attr-defined]
+    url = TikTokClient(limiter=None).authorize_url(
+        redirect_uri=settings.TIKTOK_REDIRECT_URI, state=state, scopes=settings.TIKTOK_SCOPES
+    )
+    return redirect(url)
+
+
+@require_POST
+@login_required
+def account_disconnect_view(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    account = get_account_for_user(user, pk)
+    if not _may_manage(user):
+        messages.error(request, "Only owners, admins and managers can disconnect accounts.")
+        return redirect("accounts:list")
+    account_disconnect(account=account, by=user, request=request)
+    messages.success(request, f"Disconnected {account}. Its tokens were revoked at TikTok.")
+    return redirect("accounts:list")
+
+
+@require_GET
+@login_required
+def account_connect_result(request: HttpRequest) -> HttpResponse:
+    result = result_load(request.GET.get("r", ""))
+    if result is not None:
+        level, text = result
+        messages.add_message(
+            request,
+            {"success": messages.SUCCESS, "warning": messages.WARNING}.get(level, messages.ERROR),
+            text,
+        )
+    return redirect("accounts:list")
+
+
+# --- Root domain ---
+
+
+def _error_page(request: HttpRequest, title: str, message: str, status: int = 400) -> HttpResponse:
+    return render(request, "accounts/oauth_error.html", {"title": title, "message": message}, status=status)
+
+
+@require_GET
+def oauth_callback(request: HttpRequest) -> HttpResponse:
+    """TikTok sends the browser here after consent; `state` says which agency and user asked."""
+    try:
+        state = state_consume(request.GET.get("state", ""))
+    except StateError as exc:
+        return _error_page(
+            request,
+            "This connection could not be completed",
+            f"{exc} Start again from your agency's Accounts page.",
+        )
+    agency = Agency.objects.filter(schema_name=state.schema, status=AgencyStatus.ACTIVE).first()
+    if agency is None:
+        return _error_page(
+            request,
+            "This agency is not available",
+            "The agency that started this connection "
+            "is suspended or no longer exists; nothing was connected.",
+        )
+
+    def back(level: str, text: str) -> HttpResponse:
+        path = reverse("accounts:connect_result", urlconf=settings.ROOT_URLCONF)
+        return redirect(f"{agency.url.rstrip('/')}{path}?r={result_sign(level, text)}")
+
+    error = request.GET.get("error")
+    if error:
+        if error == "access_denied":
+            return back("warning", "You cancelled on TikTok, so no account was connected.")
+        detail = request.GET.get("error_description") or error
+        return back("error", f"TikTok could not connect the account ({detail[:200]}). Nothing was connected.")
+    code = request.GET.get("code", "")
+    if not code:
+        return back(
+            "error", "TikTok did not send an authorisation code. Nothing was connected; please try again."
+        )
+
+    client = TikTokClient(limiter=None)
+    try:
+        grant = client.exchange_code(code=code, redirect_uri=settings.TIKTOK_REDIRECT_URI)
+    except TikTokError as exc:
+        logger.warning("Code exchange failed: %s (log_id %s)", exc.code, exc.log_id)
+        return back("error", f"TikTok did not complete the connection: {exc.human_message()}")
+    missing = sorted(set(settings.TIKTOK_SCOPES) - grant.scopes)
+    if missing:
+        try:
+            client.revoke(token=grant.access_token)
+        except TikTokError:
+            logger.warning("Revoking a grant with missing scopes failed")
+        return back(
+            "error",
+            "The account was not connected: Postline needs every permission it asks for, and these were "
+            f"not granted: {', '.join(missing)}. Connect again and leave every permission ticked.",
+        )
+    try:
+        info = client.user_info(access_token=grant.access_token)
+    except TikTokError as exc:
+        return back("error", f"TikTok did not share the account's profile: {exc.human_message()}")
+
+    with schema_context(agency.schema_name):
+        user = User.objects.filter(pk=state.user_id, is_active=True).first()
+        if user is None:
+            return back("error", "Your user is no longer active in this agency; nothing was connected.")
+        account, created = account_connect(
+            grant=grant, user_info=info, by=user, agency=agency, request=request
+        )
+        label = str(account)
+    return back("success", f"Connected {label}." if created else f"Reconnected {label}.")

@@ -1,0 +1,25 @@
+"""TikTok's webhook endpoint on the root domain."""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from apps.tiktok.webhooks import WebhookRejected, verify, webhook_apply
+
+logger = logging.getLogger(__name__)
+
+
+@csrf_exempt
+@require_POST
+def webhook(request: HttpRequest) -> HttpResponse:
+    try:
+        event = verify(request.body, request.headers.get("TikTok-Signature", ""))
+    except WebhookRejected as exc:
+        logger.warning("Webhook refused: %s", exc)
+        return JsonResponse({"ok": False, "error": "invalid signature or body"}, status=400)
+    applied = webhook_apply(event)
+    return JsonResponse({"ok": True, "duplicate": not applied})

@@ -1,0 +1,16 @@
+"""The Dramatiq broker (Redis), set up once per process before any actor is declared."""
+
+from __future__ import annotations
+
+import dramatiq
+from django.conf import settings
+from dramatiq.brokers.redis import RedisBroker
+
+from tenants.dramatiq import TenantMiddleware
+
+
+def setup_broker() -> RedisBroker:
+    broker = RedisBroker(url=settings.DRAMATIQ_BROKER_URL, namespace=settings.DRAMATIQ_NAMESPACE)
+    broker.add_middleware(TenantMiddleware())
+    dramatiq.set_broker(broker)
+    return broker

@@ -1,0 +1,130 @@
+"""Connecting a TikTok account through the real OAuth pages of the fake TikTok."""
+
+from __future__ import annotations
+
+import pytest
+from django.test import Client
+from django_tenants.utils import schema_context
+
+from apps.accounts.models import AccountStatus, TikTokAccount
+from apps.audit.models import AuditLog
+from apps.fake_tiktok.server import FakeTikTok
+from apps.tiktok.models import TikTokRoute
+from tenants.models import Agency
+from tests.conftest import OWNER_PASSWORD, client_for
+from tests.tiktok_flow import consent, finish, land, start_connect
+
+pytestmark = pytest.mark.django_db
+
+PUBLIC_CREATOR = "fake-open-public-001"
+
+
+@pytest.fixture
+def owner(alpha: Agency) -> Client:
+    client = client_for(alpha)
+    client.post("/login/", {"username": "owner@shared.example", "password": OWNER_PASSWORD})
+    return client
+
+
+def test_connect_end_to_end(alpha: Agency, beta: Agency, owner: Client, tiktok: FakeTikTok) -> None:
+    # Given the owner starts a connection and picks a creator on TikTok's consent page
+    authorize_url = start_connect(owner)
+    assert authorize_url.startswith(tiktok.base_url) and "disable_auto_auth=1" in authorize_url
+    callback = consent(authorize_url, creator=PUBLIC_CREATOR)
+
+    # When TikTok sends the browser back to the root-domain callback
+    status, location, _ = finish(callback)
+
+    # Then the browser returns to the agency's accounts page, which confirms the connection
+    assert status == 302 and location.startswith("http://alpha.localhost:8000/accounts/connected/")
+    page = land(owner, location)
+    with schema_context(alpha.schema_name):
+        account = TikTokAccount.objects.get(open_id=PUBLIC_CREATOR)
+        assert f"Connected {account}" in page
+        assert account.status == AccountStatus.ACTIVE and account.username
+        assert account.access_token.reveal() and account.refresh_token.reveal()
+        assert account.access_token.reveal() not in page
+        assert AuditLog.objects.filter(action="account.connected", object_id=str(account.pk)).count() == 1
+    assert TikTokRoute.objects.filter(open_id=PUBLIC_CREATOR, agency=alpha).exists()
+    with schema_context(beta.schema_name):
+        assert not TikTokAccount.all_objects.filter(open_id=PUBLIC_CREATOR).exists()
+
+
+def test_reconnecting_keeps_one_account_and_restores_it(
+    alpha: Agency, owner: Client, tiktok: FakeTikTok
+) -> None:
+    for _ in range(2):
+        land(owner, finish(consent(start_connect(owner), creator=PUBLIC_CREATOR))[1])
+    with schema_context(alpha.schema_name):
+        assert TikTokAccount.all_objects.filter(open_id=PUBLIC_CREATOR).count() == 1
+        assert AuditLog.objects.filter(action="account.reconnected").count() == 1
+
+
+def test_missing_scope_stores_nothing_and_says_which(
+    alpha: Agency, owner: Client, tiktok: FakeTikTok
+) -> None:
+    callback = consent(start_connect(owner), creator=PUBLIC_CREATOR, drop_scopes=("video.publish",))
+    page = land(owner, finish(callback)[1])
+    assert "not granted: video.publish" in page
+    with schema_context(alpha.schema_name):
+        assert not TikTokAccount.all_objects.exists()
+    assert [c["endpoint"] for c in tiktok.calls if c["endpoint"] == "revoke"] == ["revoke"]
+
+
+def test_denied_consent_says_so(alpha: Agency, owner: Client, tiktok: FakeTikTok) -> None:
+    callback = consent(start_connect(owner), creator=PUBLIC_CREATOR, decision="cancel")
+    assert "error=access_denied" in callback
+    page = land(owner, finish(callback)[1])
+    assert "You cancelled on TikTok, so no account was connected." in page
+    with schema_context(alpha.schema_name):
+        assert not TikTokAccount.all_objects.exists()
+
+
+def test_forged_state_is_refused(alpha: Agency, tiktok: FakeTikTok) -> None:
+    status, _, body = finish("http://localhost:8000/oauth/tiktok/callback/?code=abc&state=forged-state")
+    assert status == 400
+    assert "This connection link is not valid." in body
+    assert not [c for c in tiktok.calls if c["endpoint"] == "token"]
+
+
+def test_replayed_state_is_refused(alpha: Agency, owner: Client, tiktok: FakeTikTok) -> None:
+    callback = consent(start_connect(owner), creator=PUBLIC_CREATOR)
+    assert finish(callback)[0] == 302
+    status, _, body = finish(callback)
+    assert status == 400
+    assert "already been used" in body
+    assert len([c for c in tiktok.calls if c["endpoint"] == "token"]) == 1
+
+
+def test_tiktok_down_during_exchange_is_explained(alpha: Agency, owner: Client, tiktok: FakeTikTok) -> None:
+    callback = consent(start_connect(owner), creator=PUBLIC_CREATOR)
+    tiktok.add_fault("token", "http_5xx", count=1, status=503)
+    page = land(owner, finish(callback)[1])
+    assert "TikTok did not complete the connection" in page
+    with schema_context(alpha.schema_name):
+        assert not TikTokAccount.all_objects.exists()
+
+
+def test_only_managers_may_connect(alpha: Agency, tiktok: FakeTikTok) -> None:
+    from tests.factories import UserFactory
+
+    with schema_context(alpha.schema_name):
+        UserFactory(email="viewer@alpha.example", role="viewer")
+    viewer = client_for(alpha)
+    viewer.post("/login/", {"username": "viewer@alpha.example", "password": OWNER_PASSWORD})
+    response = viewer.post("/accounts/connect/", follow=True)
+    assert "Only owners, admins and managers can connect accounts." in response.content.decode()
+    assert not tiktok.calls
+
+
+def test_disconnect_revokes_at_tiktok(alpha: Agency, owner: Client, tiktok: FakeTikTok) -> None:
+    land(owner, finish(consent(start_connect(owner), creator=PUBLIC_CREATOR))[1])
+    with schema_context(alpha.schema_name):
+        account = TikTokAccount.objects.get(open_id=PUBLIC_CREATOR)
+    page = owner.post(f"/accounts/{account.pk}/disconnect/", follow=True).content.decode()
+    assert f"Disconnected {account}" in page
+    assert any(c["endpoint"] == "revoke" for c in tiktok.calls)
+    with schema_context(alpha.schema_name):
+        gone = TikTokAccount.all_objects.get(pk=account.pk)
+        assert gone.is_deleted and gone.status == AccountStatus.REVOKED and not gone.refresh_token
+        assert AuditLog.objects.filter(action="account.disconnected").exists()
