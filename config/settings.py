@@ -90,6 +90,7 @@ SHARED_APPS = [
     "apps.web",
     "apps.fake_tiktok",
     "apps.tiktok",
+    "apps.publishing",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -235,6 +236,13 @@ TIKTOK_WEBHOOK_TOLERANCE_SECONDS = int(env("TIKTOK_WEBHOOK_TOLERANCE_SECONDS", "
 DRAMATIQ_BROKER_URL = env("DRAMATIQ_BROKER_URL", REDIS_URL)
 # Prefix of every Redis key the broker uses; separate namespaces never see each other's messages.
 DRAMATIQ_NAMESPACE = env("DRAMATIQ_NAMESPACE", "postline")
+# Publishing timings (seconds). Development and tests shorten them; production keeps these.
+PUBLISH_PREPARE_BACKOFF = [int(s) for s in env("PUBLISH_PREPARE_BACKOFF", "15,60,300,900,1800").split(",")]
+PUBLISH_POLL_BACKOFF = [
+    int(s) for s in env("PUBLISH_POLL_BACKOFF", "3,5,10,20,30,60,120,300,600,1800,3600").split(",")
+]
+PUBLISH_LEASE_SECONDS = int(env("PUBLISH_LEASE_SECONDS", "600"))
+POLL_LEASE_SECONDS = int(env("POLL_LEASE_SECONDS", "120"))
 # Daily stats snapshots are taken at this hour (UTC).
 STATS_SYNC_HOUR_UTC = int(env("STATS_SYNC_HOUR_UTC", "3"))
 

@@ -7,9 +7,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -31,6 +33,8 @@ REFERENCE_SCHEMA = "reference_migrated"
 def pytest_configure() -> None:
     # Fast hashing: the suite signs in often; production hashing is not under test.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Uploaded files go to a folder of this run's own (storage objects cache it: set once).
+    settings.MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="postline-media-"))
 
 
 @pytest.fixture(scope="session")
@@ -136,14 +140,7 @@ def make_agency(django_db_blocker: Any) -> Iterator[Any]:
 @pytest.fixture
 def worker(broker_namespace: str, fake_tiktok: FakeTikTok) -> Iterator[subprocess.Popen[bytes]]:
     """A real Dramatiq worker process on this test database, talking to the fake TikTok."""
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "DRAMATIQ_NAMESPACE": broker_namespace,
-        "TIKTOK_API_BASE_URL": fake_tiktok.base_url,
-        "LOG_LEVEL": "WARNING",
-    }
+    env = process_env(fake_tiktok, broker_namespace)
     process = subprocess.Popen(
         [sys.executable, "-m", "dramatiq", "config.worker", "--processes", "1", "--threads", "2"],
         env=env,
@@ -166,3 +163,39 @@ def wait_for(condition: Any, timeout: float = 20.0, interval: float = 0.1) -> An
             return value
         time.sleep(interval)
     raise AssertionError(f"condition not met within {timeout}s")
+
+
+@pytest.fixture
+def media_root() -> Path:
+    """This run's media folder (worker processes are pointed at it too)."""
+    return Path(settings.MEDIA_ROOT)
+
+
+def process_env(fake: FakeTikTok, namespace: str, **extra: str) -> dict[str, str]:
+    """Environment for a worker or scheduler process on this test database."""
+    db = connection.settings_dict
+    return {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "DRAMATIQ_NAMESPACE": namespace,
+        "TIKTOK_API_BASE_URL": fake.base_url,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "LOG_LEVEL": "WARNING",
+        "PUBLISH_PREPARE_BACKOFF": "1,1,2,2,3",
+        "PUBLISH_POLL_BACKOFF": "1,1,1,2,2,3",
+        **extra,
+    }
+
+
+@pytest.fixture
+def scheduler(broker_namespace: str, fake_tiktok: FakeTikTok) -> Iterator[subprocess.Popen[bytes]]:
+    """The real scheduler process (dispatcher every 0.2 s) on this test database."""
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "run_scheduler", "--interval", "0.2"],
+        env=process_env(fake_tiktok, broker_namespace),
+        cwd=settings.BASE_DIR,
+        stdout=subprocess.DEVNULL,
+    )
+    yield process
+    process.terminate()
+    process.wait(timeout=15)

@@ -69,3 +69,32 @@ class AccountSnapshotFactory(factory.django.DjangoModelFactory):
     account = factory.SubFactory(TikTokAccountFactory)
     date = factory.LazyFunction(lambda: timezone.localdate())
     followers = 1000
+
+
+def ready_post(
+    fake: object, *, open_id: str = "fake-open-public-001", size: int = 1_500_000, **post: object
+) -> Post:
+    """A post ready to publish: an account with live tokens at the fake, a video on disk.
+
+    Create it inside an agency's schema; the video is real bytes in the agency's media folder.
+    """
+    from django.core.files.base import ContentFile
+
+    tokens = fake.issue_tokens(open_id)  # type: ignore[attr-defined]
+    account = TikTokAccount.objects.filter(open_id=open_id).first() or TikTokAccountFactory(
+        open_id=open_id, access_token=tokens["access_token"], refresh_token=tokens["refresh_token"]
+    )
+    values: dict[str, object] = {"account": account, "scheduled_at": timezone.now()}
+    values.update(post)
+    instance = PostFactory(**values)
+    data = bytes(range(256)) * (size // 256) + b"\0" * (size % 256)
+    media = PostMedia(
+        post=instance,
+        size_bytes=len(data),
+        mime_type="video/mp4",
+        sha256=hashlib.sha256(data).hexdigest(),
+        original_name="clip.mp4",
+        duration_seconds=12,
+    )
+    media.file.save("clip.mp4", ContentFile(data), save=True)
+    return instance

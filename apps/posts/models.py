@@ -32,6 +32,8 @@ class PostStatus(models.TextChoices):
     NEEDS_ATTENTION = "needs_attention", "Needs attention"
 
 
+# A person may still reschedule these: no worker has claimed them.
+SCHEDULABLE_STATUSES = frozenset({PostStatus.DRAFT, PostStatus.PENDING_APPROVAL, PostStatus.SCHEDULED})
 # A person may still cancel these: no worker has claimed them.
 CANCELLABLE_STATUSES = frozenset(
     {PostStatus.DRAFT, PostStatus.PENDING_APPROVAL, PostStatus.SCHEDULED, PostStatus.FAILED}
@@ -82,6 +84,13 @@ class Post(SoftDeleteModel):
     publish_id = models.CharField(max_length=64, blank=True)
     published_post_id = models.CharField(max_length=19, blank=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    upload_url = models.TextField(
+        blank=True, help_text="TikTok's upload URL for this publish (valid one hour)."
+    )
+    claimed_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker took the post to publish it."
+    )
+    publish_attempts = models.PositiveSmallIntegerField(default=0)
     last_error_code = models.CharField(max_length=100, blank=True)
     last_error_message = models.TextField(blank=True)
 

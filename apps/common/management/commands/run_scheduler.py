@@ -1,27 +1,43 @@
-"""Run the periodic-job scheduler until interrupted."""
+"""Run the scheduler: the publishing dispatcher every second, periodic jobs when due."""
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
+from django.db import connection
 
 from apps.common.scheduler import run_due_jobs
+from apps.publishing.dispatcher import dispatch_due
+
+logger = logging.getLogger(__name__)
 
 
 class Command(BaseCommand):
-    help = "Send periodic jobs (daily stats snapshots, ...) to the workers when they are due."
+    help = "Hand due posts to the workers (every --interval seconds) and send daily jobs when due."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--interval", type=float, default=30.0, help="Seconds between checks.")
+        parser.add_argument("--interval", type=float, default=1.0, help="Seconds between dispatcher ticks.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         self.stdout.write("Scheduler running; Ctrl-C to stop.")
+        last_periodic = 0.0
         try:
             while True:
-                for name in run_due_jobs():
-                    self.stdout.write(f"sent {name}")
-                time.sleep(options["interval"])
+                started = time.monotonic()
+                try:
+                    sent = dispatch_due()
+                    if sent:
+                        logger.info("Dispatched %d job(s)", len(sent))
+                    if started - last_periodic >= 30:
+                        run_due_jobs()
+                        last_periodic = started
+                except Exception:
+                    # A database or Redis hiccup must not stop the scheduler: log, reconnect, go on.
+                    logger.exception("Scheduler tick failed")
+                    connection.close()
+                time.sleep(max(0.0, options["interval"] - (time.monotonic() - started)))
         except KeyboardInterrupt:
             self.stdout.write("Scheduler stopped.")

@@ -1,0 +1,42 @@
+"""The public-schema job table that drives publishing.
+
+Every post that must be published or checked has one row here, written in the same
+transaction as the post's own change. The dispatcher only reads this table, so its cost
+depends on what is due, not on how many agencies exist; and because the queue's truth
+is in PostgreSQL (Redis only carries messages), a lost message or a killed worker is
+recovered when its lease expires.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+
+class JobKind(models.TextChoices):
+    PUBLISH = "publish", "Publish"
+    POLL = "poll", "Check status"
+
+
+class DueJob(models.Model):
+    id = models.BigAutoField(primary_key=True)
+    schema_name = models.CharField(max_length=63)
+    post_id = models.UUIDField()
+    kind = models.CharField(max_length=8, choices=JobKind.choices)
+    due_at = models.DateTimeField()
+    # While set and in the future, a worker owns the job; once past, the dispatcher resends it.
+    leased_until = models.DateTimeField(null=True, blank=True)
+    sends = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["schema_name", "post_id", "kind"], name="publishing_one_job_per_kind"
+            ),
+            models.CheckConstraint(condition=Q(kind__in=JobKind.values), name="publishing_job_kind_valid"),
+        ]
+        indexes = [models.Index(fields=["due_at"], name="publishing_job_due_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.schema_name}/{self.post_id} at {self.due_at:%Y-%m-%d %H:%M:%S}"

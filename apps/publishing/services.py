@@ -1,0 +1,481 @@
+"""Publishing a claimed post to TikTok, and following it until TikTok says how it went.
+
+At most once: the call that creates the post at TikTok (init) is preceded by a committed
+`PublishAttempt(kind=init, outcome=pending)` and followed by committing `publish_id` in
+its own transaction, before any upload. If a worker finds a pending init without a
+`publish_id`, the outcome at TikTok is unknown and the post goes to a person
+(`needs_attention`), never to another init. A timeout or dropped connection on init, or
+a 5xx answer to it, does the same. Upload and status checks are safe to repeat: the
+upload resumes from TikTok's reported progress, and status is polled by its own job.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from apps.accounts.models import AccountStatus
+from apps.accounts.services import AccountNeedsReauth, account_access_token, account_refresh_tokens
+from apps.audit.services import audit_record
+from apps.common.crypto import Secret
+from apps.posts.models import (
+    AttemptKind,
+    AttemptOutcome,
+    MediaKind,
+    Post,
+    PostMedia,
+    PostStatus,
+    PublishAttempt,
+    PublishMode,
+)
+from apps.publishing.jobs import job_delete, job_set
+from apps.publishing.models import JobKind
+from apps.tiktok.client import CreatorInfo, TikTokClient
+from apps.tiktok.errors import ErrorKind, RateLimited, TikTokError, fail_reason_kind, human_message
+from apps.tiktok.uploads import chunk_plan
+from tenants.db import connection
+from tenants.models import Agency, AgencyStatus
+
+logger = logging.getLogger(__name__)
+
+POLL_GIVE_UP_AFTER = dt.timedelta(hours=72)
+UPLOAD_TRIES_PER_CHUNK = 4
+# Posts per creator per 24 h that TikTok "typically" allows; we warn from WARN_AT.
+DAILY_CAP = 15
+WARN_AT = 12
+
+UNKNOWN_OUTCOME = (
+    "We asked TikTok to create this post but never learned whether it did. Check the account on "
+    "TikTok, then mark the post as published (with its TikTok id) or retry it."
+)
+
+
+# --- Status changes ---
+
+
+def _finish(post: Post, status: str, *, code: str = "", message: str = "", **fields: Any) -> None:
+    """Move the post to a new status (in its own transaction) and drop or keep its jobs."""
+    with transaction.atomic():
+        Post.objects.filter(pk=post.pk).update(
+            status=status,
+            last_error_code=code[:100],
+            last_error_message=message,
+            updated_at=timezone.now(),
+            **fields,
+        )
+        final = status in (PostStatus.FAILED, PostStatus.NEEDS_ATTENTION, PostStatus.CANCELLED)
+        if final or (status == PostStatus.PUBLISHED and fields.get("published_post_id")):
+            job_delete(post_id=post.pk)
+        actions: dict[str, str] = {
+            PostStatus.PUBLISHED: "post.published",
+            PostStatus.FAILED: "post.failed",
+            PostStatus.NEEDS_ATTENTION: "post.needs_attention",
+            PostStatus.PROCESSING: "post.uploaded",
+        }
+        audit_record(
+            action=actions.get(status, f"post.{status}"),
+            obj=post,
+            changes={"status": [post.status, status], "code": code, "message": message},
+        )
+    post.status = status
+    logger.info("Post %s is now %s %s", post.pk, status, code)
+
+
+def _fail(post: Post, message: str, code: str = "") -> None:
+    _finish(post, PostStatus.FAILED, code=code, message=message)
+
+
+def _needs_attention(post: Post, message: str, code: str = "") -> None:
+    _finish(post, PostStatus.NEEDS_ATTENTION, code=code, message=message)
+
+
+def _retry_later(post: Post, error: TikTokError) -> None:
+    """Before init: put the post back in the queue after a backoff, or fail once out of tries."""
+    tries = PublishAttempt.objects.filter(
+        post=post, attempt_number=post.publish_attempts, outcome=AttemptOutcome.RETRYABLE
+    ).count()
+    if tries > len(settings.PUBLISH_PREPARE_BACKOFF):
+        _fail(post, f"{error.human_message()} We gave up after {tries} tries.", error.code)
+        return
+    delay = (
+        getattr(error, "retry_after", 0)
+        or settings.PUBLISH_PREPARE_BACKOFF[min(tries, len(settings.PUBLISH_PREPARE_BACKOFF)) - 1]
+    )
+    with transaction.atomic():
+        Post.objects.filter(pk=post.pk).update(
+            last_error_code=error.code[:100], last_error_message=error.human_message()
+        )
+        job_set(post_id=post.pk, kind=JobKind.PUBLISH, due_at=timezone.now() + dt.timedelta(seconds=delay))
+
+
+# --- Attempts ---
+
+
+@contextmanager
+def _attempt(post: Post, kind: str) -> Iterator[PublishAttempt]:
+    """Record one call to TikTok: the row is committed before the call and completed after."""
+    attempt = PublishAttempt.objects.create(
+        post=post, attempt_number=max(1, post.publish_attempts), kind=kind, started_at=timezone.now()
+    )
+    try:
+        yield attempt
+    except TikTokError as exc:
+        attempt.outcome = {
+            ErrorKind.RETRYABLE: AttemptOutcome.UNKNOWN if exc.maybe_applied else AttemptOutcome.RETRYABLE,
+            ErrorKind.FINAL: AttemptOutcome.FINAL,
+            ErrorKind.REAUTH: AttemptOutcome.NEEDS_REAUTH,
+        }[exc.kind]
+        attempt.http_status = exc.http_status
+        attempt.error_code = exc.code[:100]
+        attempt.error_message = (exc.message or exc.human_message())[:2000]
+        attempt.log_id = exc.log_id[:128]
+        attempt.finished_at = timezone.now()
+        attempt.save()
+        raise
+    attempt.outcome = AttemptOutcome.OK
+    attempt.finished_at = timezone.now()
+    attempt.save()
+
+
+def _with_token[T](post: Post, client: TikTokClient, call: Callable[[Secret], T], kind: str) -> T:
+    """Make a token call; on an expired token, refresh once and call again (the publish goes on)."""
+    token = account_access_token(account=post.account, client=client)
+    try:
+        with _attempt(post, kind):
+            return call(token)
+    except TikTokError as exc:
+        if exc.code != "access_token_invalid":
+            raise
+    account = account_refresh_tokens(account_id=post.account_id, force=True, client=client)
+    post.account = account
+    with _attempt(post, kind):
+        return call(account.access_token)
+
+
+# --- Publish ---
+
+
+@contextmanager
+def _post_lock(post_id: str) -> Iterator[bool]:
+    """Only one worker works on a post at a time (a session advisory lock: a dead worker's
+    connection closes and releases it)."""
+    key = f"{connection.schema_name}:{post_id}"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [key])
+        acquired = bool(cursor.fetchone()[0])
+    try:
+        yield acquired
+    finally:
+        if acquired:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [key])
+
+
+def post_publish(*, post_id: str, client: TikTokClient | None = None) -> None:
+    """Publish a claimed post (status `publishing`), resuming wherever an earlier run stopped."""
+    client = client or TikTokClient(max_wait=5.0)
+    with _post_lock(post_id) as acquired:
+        if not acquired:
+            logger.info("Post %s is being published by another worker", post_id)
+            return
+        post = Post.objects.select_related("account").filter(pk=post_id).first()
+        if post is None or post.status != PostStatus.PUBLISHING:
+            if post is None or post.status not in (PostStatus.PROCESSING,):
+                job_delete(post_id=uuid.UUID(str(post_id)), kind=JobKind.PUBLISH)
+            return
+        if post.publish_id:
+            _upload(post, client)
+            return
+        pending_init = PublishAttempt.objects.filter(
+            post=post,
+            attempt_number=max(1, post.publish_attempts),
+            kind=AttemptKind.INIT,
+            outcome__in=[AttemptOutcome.PENDING, AttemptOutcome.UNKNOWN],
+        ).exists()
+        if pending_init:
+            _needs_attention(post, UNKNOWN_OUTCOME, "init_outcome_unknown")
+            return
+        _prepare_and_init(post, client)
+
+
+def _prepare_and_init(post: Post, client: TikTokClient) -> None:
+    agency = Agency.objects.filter(schema_name=connection.schema_name).first()
+    if agency is None or agency.status != AgencyStatus.ACTIVE:
+        _fail(
+            post,
+            "The agency is suspended, so nothing is published. Contact Postline support.",
+            "agency_suspended",
+        )
+        return
+    account = post.account
+    if account.is_deleted or account.status != AccountStatus.ACTIVE:
+        reason = account.status_reason or "The TikTok account is disconnected."
+        _fail(post, f"{reason} Reconnect {account} and retry the post.", f"account_{account.status}")
+        return
+    media = PostMedia.objects.filter(post=post, kind=MediaKind.VIDEO).first()
+    if media is None:
+        _fail(post, "The post has no video.", "no_video")
+        return
+    try:
+        creator = _with_token(
+            post, client, lambda t: client.creator_info(access_token=t), AttemptKind.CREATOR_INFO
+        )
+        refusal = _creator_refusal(post, media, creator)
+        if refusal:
+            _fail(post, refusal, "creator_check_failed")
+            return
+        plan = chunk_plan(media.size_bytes)
+        init_call = _init_call(post, creator, plan.source_info(), client)
+        result = _with_token(post, client, init_call, AttemptKind.INIT)
+    except AccountNeedsReauth as exc:
+        _fail(post, f"{exc.reason}", "needs_reauth")
+        return
+    except RateLimited as exc:
+        _retry_later(post, exc)
+        return
+    except TikTokError as exc:
+        _init_or_prepare_failed(post, exc)
+        return
+    # The one fact that must never be lost, committed before the upload starts.
+    with transaction.atomic():
+        Post.objects.filter(pk=post.pk).update(
+            publish_id=result.publish_id, upload_url=result.upload_url, updated_at=timezone.now()
+        )
+    post.publish_id, post.upload_url = result.publish_id, result.upload_url
+    _upload(post, client)
+
+
+def _init_call(
+    post: Post, creator: CreatorInfo, source_info: dict[str, Any], client: TikTokClient
+) -> Callable[[Secret], Any]:
+    if post.mode == PublishMode.INBOX:
+        return lambda t: client.init_inbox(access_token=t, source_info=source_info)
+    post_info = {
+        "privacy_level": post.privacy_level,
+        "title": post.caption,
+        "disable_comment": not post.allow_comment or creator.comment_disabled,
+        "disable_duet": not post.allow_duet or creator.duet_disabled,
+        "disable_stitch": not post.allow_stitch or creator.stitch_disabled,
+        "brand_content_toggle": post.brand_content,
+        "brand_organic_toggle": post.brand_organic,
+        "is_aigc": post.is_aigc,
+    }
+    if post.video_cover_timestamp_ms is not None:
+        post_info["video_cover_timestamp_ms"] = post.video_cover_timestamp_ms
+    return lambda t: client.init_direct_post(access_token=t, post_info=post_info, source_info=source_info)
+
+
+def _creator_refusal(post: Post, media: PostMedia, creator: CreatorInfo) -> str:
+    if post.mode == PublishMode.DIRECT and post.privacy_level not in creator.privacy_level_options:
+        return (
+            f"{post.account} no longer offers the privacy level “{post.get_privacy_level_display()}”. "
+            "Choose one of its current options and retry."
+        )
+    max_seconds = creator.max_video_post_duration_sec
+    if max_seconds and media.duration_seconds is not None and media.duration_seconds > max_seconds:
+        seconds = f"{media.duration_seconds:.0f}"
+        return f"The video lasts {seconds} s; {post.account} can post at most {max_seconds} s."
+    return ""
+
+
+def _init_or_prepare_failed(post: Post, exc: TikTokError) -> None:
+    init_sent = PublishAttempt.objects.filter(
+        post=post, attempt_number=post.publish_attempts, kind=AttemptKind.INIT
+    ).exclude(error_code="rate_limited_locally")
+    last_init = init_sent.order_by("-started_at").first()
+    if exc.endpoint in ("init", "inbox_init") and last_init is not None:
+        if exc.maybe_applied or (exc.http_status is not None and exc.http_status >= 500):
+            # TikTok may have created the post: a person decides, nothing retries it.
+            _needs_attention(post, UNKNOWN_OUTCOME, exc.code)
+            return
+        if exc.kind == ErrorKind.RETRYABLE:  # 429: TikTok refused before doing anything
+            _retry_later(post, exc)
+            return
+    if exc.kind == ErrorKind.RETRYABLE:
+        _retry_later(post, exc)
+    elif exc.kind == ErrorKind.REAUTH:
+        _fail(post, exc.human_message(), exc.code)
+    else:
+        _fail(post, exc.human_message(), exc.code)
+
+
+# --- Upload ---
+
+
+def _upload(post: Post, client: TikTokClient) -> None:
+    """Send the chunks TikTok has not received yet; on success hand the post to status checks."""
+    media = PostMedia.objects.filter(post=post, kind=MediaKind.VIDEO).first()
+    if media is None:
+        _fail(post, "The post's video was removed during publishing.", "no_video")
+        return
+    plan = chunk_plan(media.size_bytes)
+    offset = _uploaded_bytes(post, client) if _has_upload_attempts(post) else 0
+    ranges = [r for r in plan.ranges() if r[0] >= offset]
+    with media.file.open("rb") as video:
+        for first, last in ranges:
+            for tries in range(1, UPLOAD_TRIES_PER_CHUNK + 1):
+                video.seek(first)
+                data = video.read(last - first + 1)
+                try:
+                    with _attempt(post, AttemptKind.UPLOAD):
+                        client.upload_chunk(
+                            upload_url=post.upload_url,
+                            data=data,
+                            first=first,
+                            last=last,
+                            total=plan.video_size,
+                            content_type=media.mime_type,
+                        )
+                    break
+                except TikTokError as exc:
+                    if not exc.retryable:
+                        _fail(post, exc.human_message(), exc.code)
+                        return
+                    if tries == UPLOAD_TRIES_PER_CHUNK:
+                        # Try again later from TikTok's progress (the job's lease brings it back).
+                        with transaction.atomic():
+                            job_set(
+                                post_id=post.pk,
+                                kind=JobKind.PUBLISH,
+                                due_at=timezone.now() + dt.timedelta(seconds=60),
+                            )
+                        return
+                    time.sleep(min(2.0, 0.25 * 2**tries))
+                    if _uploaded_bytes(post, client) > last:
+                        break  # TikTok had it after all
+    with transaction.atomic():
+        job_delete(post_id=post.pk, kind=JobKind.PUBLISH)
+        job_set(
+            post_id=post.pk,
+            kind=JobKind.POLL,
+            due_at=timezone.now() + dt.timedelta(seconds=settings.PUBLISH_POLL_BACKOFF[0]),
+        )
+        _finish(
+            post,
+            PostStatus.PROCESSING,
+            message="TikTok is processing the video; this can take a few minutes.",
+        )
+
+
+def _has_upload_attempts(post: Post) -> bool:
+    return PublishAttempt.objects.filter(post=post, kind=AttemptKind.UPLOAD).exists()
+
+
+def _uploaded_bytes(post: Post, client: TikTokClient) -> int:
+    try:
+        status = _with_token(
+            post,
+            client,
+            lambda t: client.publish_status(access_token=t, publish_id=post.publish_id),
+            AttemptKind.STATUS,
+        )
+    except (TikTokError, AccountNeedsReauth):
+        return 0
+    return status.uploaded_bytes or 0
+
+
+# --- Status ---
+
+
+def post_poll_status(*, post_id: str, client: TikTokClient | None = None) -> None:
+    """Ask TikTok how a processing post is doing; safe to run any number of times."""
+    client = client or TikTokClient(max_wait=5.0)
+    post = Post.objects.select_related("account").filter(pk=post_id).first()
+    if (
+        post is None
+        or not post.publish_id
+        or post.status not in (PostStatus.PROCESSING, PostStatus.PUBLISHED)
+    ):
+        job_delete(post_id=uuid.UUID(str(post_id)), kind=JobKind.POLL)
+        return
+    try:
+        status = _with_token(
+            post,
+            client,
+            lambda t: client.publish_status(access_token=t, publish_id=post.publish_id),
+            AttemptKind.STATUS,
+        )
+    except AccountNeedsReauth as exc:
+        _needs_attention(
+            post,
+            f"{exc.reason} Until then we cannot learn whether TikTok published the post.",
+            "needs_reauth",
+        )
+        return
+    except TikTokError as exc:
+        if exc.retryable:
+            _poll_later(post)
+        else:
+            _needs_attention(
+                post, f"TikTok would not tell us the post's status: {exc.human_message()}", exc.code
+            )
+        return
+    public_id = next((i for i in status.public_post_ids if len(i) == 19 and i.isdigit()), "")
+    if status.status in ("PUBLISH_COMPLETE", "SEND_TO_USER_INBOX"):
+        if post.status != PostStatus.PUBLISHED:
+            _finish(post, PostStatus.PUBLISHED, published_at=timezone.now(), published_post_id=public_id)
+        elif public_id:
+            with transaction.atomic():
+                Post.objects.filter(pk=post.pk).update(published_post_id=public_id)
+                job_delete(post_id=post.pk, kind=JobKind.POLL)
+        if not public_id and post.mode == PublishMode.DIRECT:
+            _poll_later(post)  # the public id comes after moderation, sometimes hours later
+        else:
+            job_delete(post_id=post.pk, kind=JobKind.POLL)
+    elif status.status == "FAILED":
+        reason = status.fail_reason or "unknown"
+        hint = " You can retry it." if fail_reason_kind(reason) == ErrorKind.RETRYABLE else ""
+        _fail(post, f"TikTok could not publish the video: {human_message(reason)}{hint}", reason)
+    else:
+        _poll_later(post)
+
+
+def _poll_later(post: Post) -> None:
+    polls = PublishAttempt.objects.filter(
+        post=post, kind=AttemptKind.STATUS, attempt_number=post.publish_attempts
+    )
+    first = polls.order_by("started_at").values_list("started_at", flat=True).first()
+    if first is not None and timezone.now() - first > POLL_GIVE_UP_AFTER:
+        if post.status == PostStatus.PUBLISHED:
+            job_delete(post_id=post.pk, kind=JobKind.POLL)  # published; TikTok never made it public
+        else:
+            _needs_attention(
+                post, "TikTok has been processing this post for three days.", "processing_timeout"
+            )
+        return
+    delay = settings.PUBLISH_POLL_BACKOFF[min(polls.count(), len(settings.PUBLISH_POLL_BACKOFF) - 1)]
+    with transaction.atomic():
+        job_set(post_id=post.pk, kind=JobKind.POLL, due_at=timezone.now() + dt.timedelta(seconds=delay))
+
+
+# --- Reading ---
+
+
+def account_posts_last_24h(*, account_id: Any) -> int:
+    """Posts this account sent to TikTok in the last 24 hours (for the daily-cap warning)."""
+    since = timezone.now() - dt.timedelta(hours=24)
+    return (
+        PublishAttempt.objects.filter(
+            post__account_id=account_id,
+            kind=AttemptKind.INIT,
+            outcome=AttemptOutcome.OK,
+            started_at__gte=since,
+        )
+        .values("post_id")
+        .distinct()
+        .count()
+    )
+
+
+def next_attempt_number(post: Post) -> int:
+    return (post.attempts.aggregate(n=Max("attempt_number"))["n"] or 0) + 1
