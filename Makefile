@@ -43,7 +43,7 @@ pytest: setup
 test: lint check-migrations pytest
 
 bench: setup
-	@$(SERVICES); $(PY) manage.py migrate_all --verbosity 0; $(PY) -m bench.provisioning
+	@$(SERVICES); $(PY) manage.py migrate_all --verbosity 0; $(PY) -m bench.provisioning; $(PY) -m bench.publishing
 
 clean: services-stop
 	rm -rf $(VENV) .local

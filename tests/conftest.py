@@ -38,8 +38,16 @@ def pytest_configure() -> None:
 
 
 @pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+def django_db_setup(  # type: ignore[no-untyped-def]
+    request, django_test_environment, django_db_blocker, django_db_modify_db_settings
+):
+    """The test database, always: also for tests that commit (threads, worker processes) and so
+    carry no django_db mark (pytest-django's own fixture would then skip making it)."""
+    from django.test.utils import setup_databases, teardown_databases
+
     with django_db_blocker.unblock():
+        databases = setup_databases(verbosity=0, interactive=False, keepdb=False, aliases={"default"})
+        assert connection.settings_dict["NAME"].startswith("test_")
         provisioning.base_schema_prepare()
         provisioning.schema_migrate(REFERENCE_SCHEMA)
         for slug, name in (("alpha", "Alpha Agency"), ("beta", "Beta Agency")):
@@ -47,6 +55,10 @@ def django_db_setup(django_db_setup, django_db_blocker):  # type: ignore[no-unty
                 slug=slug, name=name, owner_email="owner@shared.example", owner_password=OWNER_PASSWORD
             )
         connection.set_schema_to_public()
+    yield
+    with django_db_blocker.unblock():
+        connection.set_schema_to_public()
+        teardown_databases(databases, verbosity=0)
 
 
 @pytest.fixture(autouse=True)
@@ -111,7 +123,7 @@ def broker_namespace() -> str:
 
 
 @pytest.fixture
-def make_agency(django_db_blocker: Any) -> Iterator[Any]:
+def make_agency(django_db_setup: None, django_db_blocker: Any) -> Iterator[Any]:
     """Make fresh agencies whose data is committed (seen by other threads and processes);
     they are dropped, schema and all, after the test."""
     from tenants.services import agency_delete, agency_purge

@@ -9,6 +9,7 @@ Their open_ids never change, so tests and demos can name them:
 | `fake-open-nocomment-003` | @harbor.coffee | comments, duets and stitches disabled, 3-minute videos |
 | `fake-open-nearcap-004` | @daily.drills | 14 posts in the last 24 h: one more reaches the cap of 15 |
 | `fake-open-banned-005` | @deal.hunter | banned from posting (`spam_risk_user_banned_from_posting`) |
+| `fake-open-studio-006` | @north.studio | public, everything allowed (a second ordinary account) |
 
 Each has a few existing videos (with lifetime like/comment/share/view counts) for the Display API.
 Plain standard-library data: nothing here imports Django.
@@ -23,6 +24,7 @@ PRIVATE_OPEN_ID = "fake-open-private-002"
 NO_COMMENT_OPEN_ID = "fake-open-nocomment-003"
 NEAR_CAP_OPEN_ID = "fake-open-nearcap-004"
 BANNED_OPEN_ID = "fake-open-banned-005"
+STUDIO_OPEN_ID = "fake-open-studio-006"
 
 PUBLIC_ACCOUNT_PRIVACY = ("PUBLIC_TO_EVERYONE", "MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY")
 PRIVATE_ACCOUNT_PRIVACY = ("FOLLOWER_OF_CREATOR", "MUTUAL_FOLLOW_FRIENDS", "SELF_ONLY")
@@ -234,6 +236,23 @@ CREATORS: tuple[FakeCreator, ...] = (
             "7300000000000005",
             _NEWEST - 14_400,
             [("Five deals you missed today", 45, 40, 12, 3, 2_100)],
+        ),
+    ),
+    FakeCreator(
+        open_id=STUDIO_OPEN_ID,
+        union_id="fake-union-studio-006",
+        username="north.studio",
+        display_name="North Studio",
+        note="public account, a brand's studio",
+        bio_description="Product films for small brands.",
+        color="#3b5bdb",
+        follower_count=41_800,
+        following_count=75,
+        likes_count=512_000,
+        videos=_videos(
+            "7300000000000006",
+            _NEWEST - 21_600,
+            [("Behind the lens: a lamp in 20 shots", 40, 3_900, 120, 210, 58_400)],
         ),
     ),
 )

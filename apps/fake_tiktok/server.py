@@ -387,6 +387,8 @@ class _Handler(BaseHTTPRequestHandler):
             open_id = form["creator"]
         if endpoint == "status":
             publish_id = _json_field(body, "publish_id")
+        # The caption of a create-post call, so tests can tell which post each call was for.
+        title = _post_title(body) if endpoint == "init" else None
 
         record = self.state.call_start(
             endpoint=endpoint,
@@ -395,6 +397,7 @@ class _Handler(BaseHTTPRequestHandler):
             access_token=bearer if endpoint in REQUIRED_SCOPES else None,
             open_id=open_id,
             publish_id=publish_id,
+            title=title,
         )
         action = self.state.take_fault(endpoint)
         if action.delay:
@@ -697,6 +700,16 @@ def _parse_json(body: bytes, invalid_code: str) -> object:
         return json.loads(body)
     except ValueError as exc:
         raise ApiError(400, invalid_code, "The request body is not valid JSON.") from exc
+
+
+def _post_title(body: bytes) -> str | None:
+    try:
+        payload = json.loads(body) if body.strip() else None
+    except ValueError:
+        return None
+    info = payload.get("post_info") if isinstance(payload, dict) else None
+    title = info.get("title") if isinstance(info, dict) else None
+    return title if isinstance(title, str) else None
 
 
 def _json_field(body: bytes, name: str) -> str | None:

@@ -298,8 +298,10 @@ class FakeState:
         access_token: str | None,
         open_id: str | None,
         publish_id: str | None,
+        title: str | None = None,
     ) -> dict[str, object]:
-        """Record a call as it arrives (status 0 until it is answered; a dropped call keeps 0)."""
+        """Record a call as it arrives (status 0 until it is answered; a dropped call keeps 0).
+        Create-post calls also keep the post's title."""
         record: dict[str, object] = {
             "endpoint": endpoint,
             "method": method,
@@ -310,6 +312,8 @@ class FakeState:
             "publish_id": publish_id,
             "open_id": open_id,
         }
+        if title is not None:
+            record["title"] = title
         with self.lock:
             self.call_records.append(record)
         return record

@@ -100,17 +100,26 @@ def _needs_attention(post: Post, message: str, code: str = "") -> None:
 
 
 def _retry_later(post: Post, error: TikTokError) -> None:
-    """Before init: put the post back in the queue after a backoff, or fail once out of tries."""
-    tries = PublishAttempt.objects.filter(
-        post=post, attempt_number=post.publish_attempts, outcome=AttemptOutcome.RETRYABLE
-    ).count()
+    """Before init: put the post back in the queue after a backoff, or fail once out of tries.
+
+    Our own rate limit holding a call back is not a failure: it only waits for its slot."""
+    if isinstance(error, RateLimited):
+        with transaction.atomic():
+            due = timezone.now() + dt.timedelta(seconds=max(1.0, error.retry_after))
+            job_set(post_id=post.pk, kind=JobKind.PUBLISH, due_at=due)
+        return
+    tries = (
+        PublishAttempt.objects.filter(
+            post=post, attempt_number=post.publish_attempts, outcome=AttemptOutcome.RETRYABLE
+        )
+        .exclude(error_code="rate_limited_locally")
+        .count()
+    )
     if tries > len(settings.PUBLISH_PREPARE_BACKOFF):
         _fail(post, f"{error.human_message()} We gave up after {tries} tries.", error.code)
         return
-    delay = (
-        getattr(error, "retry_after", 0)
-        or settings.PUBLISH_PREPARE_BACKOFF[min(tries, len(settings.PUBLISH_PREPARE_BACKOFF)) - 1]
-    )
+    backoff = settings.PUBLISH_PREPARE_BACKOFF
+    delay = backoff[max(0, min(tries, len(backoff)) - 1)]
     with transaction.atomic():
         Post.objects.filter(pk=post.pk).update(
             last_error_code=error.code[:100], last_error_message=error.human_message()
@@ -122,8 +131,9 @@ def _retry_later(post: Post, error: TikTokError) -> None:
 
 
 @contextmanager
-def _attempt(post: Post, kind: str) -> Iterator[PublishAttempt]:
-    """Record one call to TikTok: the row is committed before the call and completed after."""
+def _attempt(post: Post, kind: str, on_success: Callable[[], None] | None = None) -> Iterator[PublishAttempt]:
+    """Record one call to TikTok: the row is committed before the call and completed after
+    (together with `on_success`, in one transaction)."""
     attempt = PublishAttempt.objects.create(
         post=post, attempt_number=max(1, post.publish_attempts), kind=kind, started_at=timezone.now()
     )
@@ -144,7 +154,10 @@ def _attempt(post: Post, kind: str) -> Iterator[PublishAttempt]:
         raise
     attempt.outcome = AttemptOutcome.OK
     attempt.finished_at = timezone.now()
-    attempt.save()
+    with transaction.atomic():
+        if on_success is not None:
+            on_success()
+        attempt.save()
 
 
 def _with_token[T](post: Post, client: TikTokClient, call: Callable[[Secret], T], kind: str) -> T:
@@ -196,12 +209,17 @@ def post_publish(*, post_id: str, client: TikTokClient | None = None) -> None:
         if post.publish_id:
             _upload(post, client)
             return
-        pending_init = PublishAttempt.objects.filter(
-            post=post,
-            attempt_number=max(1, post.publish_attempts),
-            kind=AttemptKind.INIT,
-            outcome__in=[AttemptOutcome.PENDING, AttemptOutcome.UNKNOWN],
-        ).exists()
+        # Any init of this attempt that may have reached TikTok, and no publish_id: unknown.
+        pending_init = (
+            PublishAttempt.objects.filter(
+                post=post,
+                attempt_number=max(1, post.publish_attempts),
+                kind=AttemptKind.INIT,
+                outcome__in=[AttemptOutcome.PENDING, AttemptOutcome.UNKNOWN, AttemptOutcome.OK],
+            )
+            .exclude(error_code="rate_limited_locally")
+            .exists()
+        )
         if pending_init:
             _needs_attention(post, UNKNOWN_OUTCOME, "init_outcome_unknown")
             return
@@ -236,7 +254,22 @@ def _prepare_and_init(post: Post, client: TikTokClient) -> None:
             return
         plan = chunk_plan(media.size_bytes)
         init_call = _init_call(post, creator, plan.source_info(), client)
-        result = _with_token(post, client, init_call, AttemptKind.INIT)
+        # creator_info just proved the token good: init is called once, with no refresh-and-retry.
+        token = account_access_token(account=post.account, client=client)
+        answer: dict[str, Any] = {}
+
+        def keep_publish_id() -> None:
+            # The one fact that must never be lost: committed with the attempt's success,
+            # before the upload starts.
+            Post.objects.filter(pk=post.pk).update(
+                publish_id=answer["init"].publish_id,
+                upload_url=answer["init"].upload_url,
+                updated_at=timezone.now(),
+            )
+
+        with _attempt(post, AttemptKind.INIT, on_success=keep_publish_id):
+            answer["init"] = init_call(token)
+        result = answer["init"]
     except AccountNeedsReauth as exc:
         _fail(post, f"{exc.reason}", "needs_reauth")
         return
@@ -246,11 +279,6 @@ def _prepare_and_init(post: Post, client: TikTokClient) -> None:
     except TikTokError as exc:
         _init_or_prepare_failed(post, exc)
         return
-    # The one fact that must never be lost, committed before the upload starts.
-    with transaction.atomic():
-        Post.objects.filter(pk=post.pk).update(
-            publish_id=result.publish_id, upload_url=result.upload_url, updated_at=timezone.now()
-        )
     post.publish_id, post.upload_url = result.publish_id, result.upload_url
     _upload(post, client)
 
@@ -289,22 +317,24 @@ def _creator_refusal(post: Post, media: PostMedia, creator: CreatorInfo) -> str:
 
 
 def _init_or_prepare_failed(post: Post, exc: TikTokError) -> None:
-    init_sent = PublishAttempt.objects.filter(
-        post=post, attempt_number=post.publish_attempts, kind=AttemptKind.INIT
-    ).exclude(error_code="rate_limited_locally")
-    last_init = init_sent.order_by("-started_at").first()
-    if exc.endpoint in ("init", "inbox_init") and last_init is not None:
+    """A failure before or at init. Whatever happened at init, init is never called again
+    automatically: at most one create-post call per post reaches TikTok."""
+    if exc.endpoint in ("init", "inbox_init"):
         if exc.maybe_applied or (exc.http_status is not None and exc.http_status >= 500):
-            # TikTok may have created the post: a person decides, nothing retries it.
+            # TikTok may have created the post: a person decides.
             _needs_attention(post, UNKNOWN_OUTCOME, exc.code)
-            return
-        if exc.kind == ErrorKind.RETRYABLE:  # 429: TikTok refused before doing anything
-            _retry_later(post, exc)
-            return
+        elif exc.kind == ErrorKind.FINAL:
+            _fail(post, exc.human_message(), exc.code)
+        else:
+            # Refused before anything was created (rate limit, authorisation): safe to retry by hand.
+            _fail(
+                post,
+                f"{exc.human_message()} Nothing was created at TikTok; you can retry the post.",
+                exc.code,
+            )
+        return
     if exc.kind == ErrorKind.RETRYABLE:
         _retry_later(post, exc)
-    elif exc.kind == ErrorKind.REAUTH:
-        _fail(post, exc.human_message(), exc.code)
     else:
         _fail(post, exc.human_message(), exc.code)
 
