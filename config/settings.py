@@ -10,9 +10,11 @@ import base64
 import hashlib
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -104,6 +106,7 @@ TENANT_APPS = [
     "apps.posts",
     "apps.analytics",
     "apps.team",
+    "apps.schedule",
 ]
 INSTALLED_APPS = list(dict.fromkeys(SHARED_APPS + TENANT_APPS))
 
@@ -178,6 +181,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Django's default hashers unless the environment names others (the test suite's processes
+# share its fast hasher).
+if env("PASSWORD_HASHERS"):
+    PASSWORD_HASHERS = [h.strip() for h in env("PASSWORD_HASHERS").split(",") if h.strip()]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -250,6 +257,7 @@ STATS_SYNC_HOUR_UTC = int(env("STATS_SYNC_HOUR_UTC", "3"))
 MIDDLEWARE = [
     "tenants.middleware.AgencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -268,6 +276,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
             ],
         },
     }
@@ -282,6 +291,32 @@ STORAGES = {
     "default": {"BACKEND": "django_tenants.files.storage.TenantFileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+
+# --- Content Security Policy ---
+# Scripts only from our origin or with the per-response nonce; no inline styles or eval.
+_TIKTOK_AUTH_ORIGIN = "{0.scheme}://{0.netloc}".format(urlsplit(TIKTOK_AUTH_URL))
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF, "data:", "https:", _TIKTOK_AUTH_ORIGIN],
+    "media-src": [CSP.SELF, "blob:"],
+    "connect-src": [CSP.SELF],
+    "font-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+    # The accounts page's form redirects to TikTok's consent page.
+    "form-action": [
+        CSP.SELF,
+        _TIKTOK_AUTH_ORIGIN,
+        f"{SITE_SCHEME}://*.{PLATFORM_DOMAIN}{':' + SITE_PORT if SITE_PORT else ''}",
+    ],
+}
+
+# --- Email ---
+EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Postline <no-reply@postline.app>")
 
 # --- I18n ---
 LANGUAGE_CODE = "en-us"

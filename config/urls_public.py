@@ -1,14 +1,13 @@
 """The root domain: the public site, the operators' admin, and TikTok's callbacks."""
 
-from django.urls import path
+from django.urls import include, path
 
 from apps.accounts.views import oauth_callback
 from apps.tiktok.views import webhook
-from apps.web import views
 from tenants.admin import operator_site
 
 urlpatterns = [
-    path("", views.landing, name="landing"),
+    path("", include("apps.web.urls_public")),
     path("admin/", operator_site.urls),
     path("oauth/tiktok/callback/", oauth_callback, name="tiktok_oauth_callback"),
     path("webhooks/tiktok/", webhook, name="tiktok_webhook"),

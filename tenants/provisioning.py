@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
+from django.db import transaction
 from django.db.migrations.executor import MigrationExecutor
 from django_tenants.clone import CloneSchema
 from django_tenants.utils import schema_context, schema_exists
@@ -49,10 +50,22 @@ def schema_migrate(schema_name: str, *, verbosity: int = 0) -> None:
 def base_schema_prepare(*, verbosity: int = 0) -> None:
     """Make the base schema exist and carry every migration."""
     name = base_schema_name()
+    ensure_clone_function()
     if schema_exists(name) and not pending_migrations(name):
         return
     logger.info("Migrating the base schema %s", name)
     schema_migrate(name, verbosity=verbosity)
+
+
+def ensure_clone_function() -> None:
+    """Install django-tenants' clone_schema SQL function once. Two agencies created at the same
+    moment on a fresh database must not both try: a transaction-level lock serialises them."""
+    if _clone_function_installed():
+        return
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtext('postline:clone_schema_function'))")
+        if not _clone_function_installed():
+            CloneSchema()._create_clone_schema_function()
 
 
 def _clone_function_installed() -> bool:
@@ -72,8 +85,7 @@ def schema_clone(schema_name: str) -> None:
             f"The base schema {base!r} is missing or behind the migrations: run `manage.py migrate_all`."
         )
     connection.set_schema_to_public()
-    if not _clone_function_installed():
-        CloneSchema()._create_clone_schema_function()
+    ensure_clone_function()
     with connection.cursor() as cursor:
         cursor.execute("SELECT clone_schema(%s, %s, 'DATA')", [base, schema_name])
     _restore_names(base, schema_name)

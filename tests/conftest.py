@@ -58,6 +58,11 @@ def django_db_setup(  # type: ignore[no-untyped-def]
     yield
     with django_db_blocker.unblock():
         connection.set_schema_to_public()
+        with connection.cursor() as cursor:  # processes the tests started may linger a moment
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
         teardown_databases(databases, verbosity=0)
 
 
@@ -195,6 +200,7 @@ def process_env(fake: FakeTikTok, namespace: str, **extra: str) -> dict[str, str
         "LOG_LEVEL": "WARNING",
         "PUBLISH_PREPARE_BACKOFF": "1,1,2,2,3",
         "PUBLISH_POLL_BACKOFF": "1,1,1,2,2,3",
+        "PASSWORD_HASHERS": ",".join(settings.PASSWORD_HASHERS),
         **extra,
     }
 

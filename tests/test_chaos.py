@@ -6,6 +6,7 @@ none left publishing or due; and TikTok saw at most one create-post call per pos
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -69,8 +70,19 @@ class PrivateRedis:
 
     def start(self) -> None:
         self.process = subprocess.Popen(
-            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
-             "--appendonly", "no", "--dir", str(self.folder)],
+            [
+                redis_server_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
             stdout=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
@@ -90,22 +102,28 @@ class PrivateRedis:
 
 def start(argv: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, *argv], env=env, cwd=settings.BASE_DIR, start_new_session=True,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [sys.executable, *argv],
+        env=env,
+        cwd=settings.BASE_DIR,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
 
 
 def kill_group(process: subprocess.Popen[bytes], sig: int = signal.SIGKILL) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, sig)
-    except ProcessLookupError:
-        pass
     process.wait(timeout=20)
 
 
 @pytest.mark.chaos
 def test_chaos(
-    make_agency: Any, tiktok: FakeTikTok, media_root: Path, broker_namespace: str, django_db_blocker: Any,
+    make_agency: Any,
+    tiktok: FakeTikTok,
+    media_root: Path,
+    broker_namespace: str,
+    django_db_blocker: Any,
     tmp_path: Path,
 ) -> None:
     # Given 200 posts across 5 agencies, all due now
@@ -118,9 +136,14 @@ def test_chaos(
                 for open_id, privacy in CREATORS.items():
                     for n in range(POSTS_PER_ACCOUNT):
                         post = ready_post(
-                            tiktok, open_id=open_id, size=6_000_000 if n % 3 == 0 else 300_000,
-                            status=PostStatus.DRAFT, scheduled_at=None, schedule_time_zone="",
-                            privacy_level=privacy, caption=f"chaos {agency.slug} {open_id} {n}",
+                            tiktok,
+                            open_id=open_id,
+                            size=6_000_000 if n % 3 == 0 else 300_000,
+                            status=PostStatus.DRAFT,
+                            scheduled_at=None,
+                            schedule_time_zone="",
+                            privacy_level=privacy,
+                            caption=f"chaos {agency.slug} {open_id} {n}",
                         )
                         post_schedule(post=post, scheduled_at=timezone.now(), time_zone="UTC", by=None)
                         expected[str(post.pk)] = agency.schema_name
@@ -135,8 +158,13 @@ def test_chaos(
     redis = PrivateRedis(tmp_path)
     redis.start()
     env = process_env(
-        tiktok, broker_namespace, REDIS_URL=redis.url, DRAMATIQ_BROKER_URL=redis.url,
-        TIKTOK_TIMEOUT_SECONDS="2", PUBLISH_LEASE_SECONDS="8", POLL_LEASE_SECONDS="4",
+        tiktok,
+        broker_namespace,
+        REDIS_URL=redis.url,
+        DRAMATIQ_BROKER_URL=redis.url,
+        TIKTOK_TIMEOUT_SECONDS="2",
+        PUBLISH_LEASE_SECONDS="8",
+        POLL_LEASE_SECONDS="4",
     )
     scheduler = start(["manage.py", "run_scheduler", "--interval", "0.25"], env)
     worker_argv = ["-m", "dramatiq", "config.worker", "--processes", "2", "--threads", "4"]
@@ -182,8 +210,12 @@ def test_chaos(
         for agency in agencies:
             with schema_context(agency.schema_name):
                 assert not Post.objects.filter(status=PostStatus.FAILED, last_error_message="").exists()
-                assert not Post.objects.filter(status=PostStatus.NEEDS_ATTENTION, last_error_message="").exists()
-                sent = PublishAttempt.objects.filter(kind=AttemptKind.INIT).exclude(error_code="rate_limited_locally")
+                assert not Post.objects.filter(
+                    status=PostStatus.NEEDS_ATTENTION, last_error_message=""
+                ).exists()
+                sent = PublishAttempt.objects.filter(kind=AttemptKind.INIT).exclude(
+                    error_code="rate_limited_locally"
+                )
                 inits.update(str(p) for p in sent.values_list("post_id", flat=True))
         assert not DueJob.objects.filter(post_id__in=list(expected), kind="publish").exists()
     # At most one create-post call per post, seen from TikTok's side (the caption names the post)
@@ -198,7 +230,11 @@ def explain(titles: list[Any], fake: FakeTikTok, agencies: list[Any], blocker: A
     lines = []
     with blocker.unblock():
         for title in titles:
-            calls = [(round(c["time"], 2), c["status"]) for c in fake.create_post_calls() if c.get("title") == title]
+            calls = [
+                (round(c["time"], 2), c["status"])
+                for c in fake.create_post_calls()
+                if c.get("title") == title
+            ]
             lines.append(f"{title}: TikTok saw {calls}")
             for agency in agencies:
                 with schema_context(agency.schema_name):

@@ -1,0 +1,12 @@
+"""The agency's own pages that belong to no other app: dashboard, sign-in, settings."""
+
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from apps.web import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+]

@@ -1,0 +1,163 @@
+"""Browser tests: headless Chromium (Debian's package) driven by Playwright, against the real
+application served by `runserver` on the test database, with a real worker, the scheduler and
+the fake TikTok. Screenshots go to `artifacts/screenshots/` (git-ignored)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+
+from apps.fake_tiktok.server import FakeTikTok
+from tests.conftest import OWNER_PASSWORD, process_env
+
+# Playwright's sync API keeps an event loop in this thread; the ORM calls our tests make
+# between page actions are still plain synchronous calls.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+SCREENSHOTS = Path(settings.BASE_DIR) / "artifacts" / "screenshots"
+PHONE = {"width": 375, "height": 812}
+DESKTOP = {"width": 1280, "height": 860}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    if shutil.which(CHROMIUM) is None and not Path(CHROMIUM).exists():
+        skip = pytest.mark.skip(reason=f"Chromium not found at {CHROMIUM}: apt-get install chromium")
+        for item in items:
+            if "tests/browser/" in str(item.fspath):
+                item.add_marker(skip)
+
+
+class Stack:
+    def __init__(self, port: int, fake: FakeTikTok) -> None:
+        self.port = port
+        self.fake = fake
+
+    def url(self, agency: Any | None = None, path: str = "/") -> str:
+        host = f"{agency.slug}.localhost" if agency is not None else "localhost"
+        return f"http://{host}:{self.port}{path}"
+
+
+@pytest.fixture(scope="session")
+def stack(django_db_setup: None, fake_tiktok: FakeTikTok, broker_namespace: str) -> Iterator[Stack]:
+    """The web server, a worker and the scheduler, as `make dev` runs them, on the test database."""
+    port = free_port()
+    env = process_env(
+        fake_tiktok,
+        broker_namespace,
+        SITE_PORT=str(port),
+        TIKTOK_AUTH_URL=f"{fake_tiktok.base_url}/v2/auth/authorize/",
+        DEBUG="true",
+    )
+    fake_tiktok.webhook_url = f"http://localhost:{port}/webhooks/tiktok/"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+            env=env,
+            cwd=settings.BASE_DIR,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ),
+        subprocess.Popen(
+            [sys.executable, "-m", "dramatiq", "config.worker", "--processes", "1", "--threads", "4"],
+            env=env,
+            cwd=settings.BASE_DIR,
+        ),
+        subprocess.Popen(
+            [sys.executable, "manage.py", "run_scheduler", "--interval", "0.3"],
+            env=env,
+            cwd=settings.BASE_DIR,
+            stdout=subprocess.DEVNULL,
+        ),
+    ]
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the web server did not start") from None
+            time.sleep(0.2)
+    yield Stack(port, fake_tiktok)
+    fake_tiktok.webhook_url = None
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    playwright = sync_playwright().start()
+    chromium = playwright.chromium.launch(
+        executable_path=CHROMIUM,
+        headless=True,
+        args=[
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--host-resolver-rules=MAP *.localhost 127.0.0.1",
+        ],
+    )
+    yield chromium
+    chromium.close()
+    playwright.stop()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    context = browser.new_context(viewport=DESKTOP)
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.console_errors = errors  # CSP violations show up here
+    yield page
+    context.close()
+
+
+def sign_in(
+    page: Any,
+    stack: Stack,
+    agency: Any,
+    email: str = "owner@committed.example",
+    password: str = OWNER_PASSWORD,
+) -> None:
+    page.goto(stack.url(agency, "/login/"))
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_load_state()
+    assert page.url == stack.url(agency, "/"), page.content()[:3000]
+
+
+def snap(page: Any, name: str) -> None:
+    """Save the page at desktop and phone width (a build artifact, not an assertion)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=SCREENSHOTS / f"{name}-desktop.png", full_page=True)
+    page.set_viewport_size(PHONE)
+    page.screenshot(path=SCREENSHOTS / f"{name}-phone.png", full_page=True)
+    page.set_viewport_size(DESKTOP)
