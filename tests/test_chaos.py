@@ -239,8 +239,9 @@ def explain(titles: list[Any], fake: FakeTikTok, agencies: list[Any], blocker: A
             for agency in agencies:
                 with schema_context(agency.schema_name):
                     for attempt in PublishAttempt.objects.filter(post__caption=title).order_by("started_at"):
+                        when = attempt.started_at.timestamp()
                         lines.append(
-                            f"   {attempt.started_at.timestamp():.2f} #{attempt.attempt_number} {attempt.kind} "
+                            f"   {when:.2f} #{attempt.attempt_number} {attempt.kind} "
                             f"{attempt.outcome} {attempt.http_status} {attempt.error_code}"
                         )
     return "\n".join(lines)
