@@ -63,10 +63,23 @@ UNKNOWN_OUTCOME = (
 # --- Status changes ---
 
 
-def _finish(post: Post, status: str, *, code: str = "", message: str = "", **fields: Any) -> None:
-    """Move the post to a new status (in its own transaction) and drop or keep its jobs."""
+def _finish(
+    post: Post,
+    status: str,
+    *,
+    code: str = "",
+    message: str = "",
+    only_from: tuple[str, ...] = (),
+    **fields: Any,
+) -> None:
+    """Move the post to a new status (in its own transaction) and drop or keep its jobs.
+    With `only_from`, nothing happens unless the post is still in one of those statuses
+    (a webhook may have told us the outcome first)."""
     with transaction.atomic():
-        Post.objects.filter(pk=post.pk).update(
+        rows = Post.objects.filter(pk=post.pk)
+        if only_from and not rows.filter(status__in=only_from).exists():
+            return
+        rows.update(
             status=status,
             last_error_code=code[:100],
             last_error_message=message,
@@ -394,6 +407,7 @@ def _upload(post: Post, client: TikTokClient) -> None:
             post,
             PostStatus.PROCESSING,
             message="TikTok is processing the video; this can take a few minutes.",
+            only_from=(PostStatus.PUBLISHING,),
         )
 
 
