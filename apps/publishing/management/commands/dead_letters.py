@@ -30,17 +30,17 @@ class Command(BaseCommand):
             if queue.endswith(".DQ"):
                 continue
             dead = f"{broker.namespace}:{queue}.XQ"
-            for message_id, raw in client.hgetall(f"{dead}.msgs").items():
+            for redis_id, raw in client.hgetall(f"{dead}.msgs").items():
                 message = Message.decode(raw)
                 found += 1
-                mid = message_id.decode()
+                mid = message.message_id  # the id Dramatiq logs; the Redis key is internal
                 self.stdout.write(
                     f"{mid}  {queue}  {message.actor_name}{tuple(message.args)}  "
                     f"agency={message.options.get('tenant_schema', '-')}"
                 )
                 if options["requeue_all"] or mid in wanted:
-                    client.zrem(dead, message_id)
-                    client.hdel(f"{dead}.msgs", message_id)
+                    client.zrem(dead, redis_id)
+                    client.hdel(f"{dead}.msgs", redis_id)
                     broker.enqueue(message.copy(options={**message.options, "retries": 0}))
                     requeued += 1
                     wanted.discard(mid)
