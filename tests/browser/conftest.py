@@ -45,9 +45,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 class Stack:
-    def __init__(self, port: int, fake: FakeTikTok) -> None:
+    def __init__(self, port: int, fake: FakeTikTok, env: dict[str, str]) -> None:
         self.port = port
         self.fake = fake
+        self.env = env
 
     def url(self, agency: Any | None = None, path: str = "/") -> str:
         host = f"{agency.slug}.localhost" if agency is not None else "localhost"
@@ -56,11 +57,15 @@ class Stack:
 
 @pytest.fixture(scope="session")
 def stack(django_db_setup: None, fake_tiktok: FakeTikTok, broker_namespace: str) -> Iterator[Stack]:
-    """The web server, a worker and the scheduler, as `make dev` runs them, on the test database."""
+    """The web server and a worker, as `make dev` runs them, on the test database.
+
+    They use a broker namespace of their own, and the scheduler only runs in the tests that ask
+    for `stack_scheduler`: a dispatcher left running for the whole session would claim the posts
+    that other tests in this process schedule and dispatch themselves."""
     port = free_port()
     env = process_env(
         fake_tiktok,
-        broker_namespace,
+        f"{broker_namespace}-stack",
         SITE_PORT=str(port),
         TIKTOK_AUTH_URL=f"{fake_tiktok.base_url}/v2/auth/authorize/",
         DEBUG="true",
@@ -79,12 +84,6 @@ def stack(django_db_setup: None, fake_tiktok: FakeTikTok, broker_namespace: str)
             env=env,
             cwd=settings.BASE_DIR,
         ),
-        subprocess.Popen(
-            [sys.executable, "manage.py", "run_scheduler", "--interval", "0.3"],
-            env=env,
-            cwd=settings.BASE_DIR,
-            stdout=subprocess.DEVNULL,
-        ),
     ]
     deadline = time.monotonic() + 30
     while True:
@@ -95,12 +94,26 @@ def stack(django_db_setup: None, fake_tiktok: FakeTikTok, broker_namespace: str)
             if time.monotonic() > deadline:
                 raise RuntimeError("the web server did not start") from None
             time.sleep(0.2)
-    yield Stack(port, fake_tiktok)
+    yield Stack(port, fake_tiktok, env)
     fake_tiktok.webhook_url = None
     for process in processes:
         process.terminate()
     for process in processes:
         process.wait(timeout=20)
+
+
+@pytest.fixture
+def stack_scheduler(stack: Stack) -> Iterator[None]:
+    """The scheduler (dispatcher) for the stack, for the length of one test."""
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "run_scheduler", "--interval", "0.3"],
+        env=stack.env,
+        cwd=settings.BASE_DIR,
+        stdout=subprocess.DEVNULL,
+    )
+    yield
+    process.terminate()
+    process.wait(timeout=20)
 
 
 @pytest.fixture(scope="session")
