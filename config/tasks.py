@@ -1,3 +1,3 @@
 """Modules that declare Dramatiq actors; workers import all of them."""
 
-TASK_MODULES = ["apps.accounts.tasks", "apps.publishing.tasks"]
+TASK_MODULES = ["apps.accounts.tasks", "apps.publishing.tasks", "apps.web.tasks"]

@@ -10,6 +10,8 @@ from django.db import models
 from django.db.models import Q
 from django_tenants.models import DomainMixin, TenantMixin
 
+from apps.users.models import validate_time_zone
+
 SLUG_PATTERN = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
 _SLUG_RE = re.compile(SLUG_PATTERN)
 
@@ -56,6 +58,12 @@ class Agency(TenantMixin):
     slug = models.SlugField(max_length=40, unique=True, validators=[validate_agency_slug])
     plan = models.CharField(max_length=16, choices=Plan.choices, default=Plan.TRIAL)
     status = models.CharField(max_length=16, choices=AgencyStatus.choices, default=AgencyStatus.ACTIVE)
+    default_time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[validate_time_zone],
+        help_text="IANA time zone the agency works in, e.g. Europe/Paris.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)

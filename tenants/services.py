@@ -1,4 +1,4 @@
-"""Creating, suspending and deleting agencies."""
+"""Creating, changing, suspending and deleting agencies."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context, schema_exists
 
 from apps.audit.services import audit_record
-from apps.users.models import Role, User
+from apps.users.models import Role, User, validate_time_zone
 from tenants import provisioning
 from tenants.models import Agency, AgencyStatus, Domain, Plan, slug_to_schema, validate_agency_slug
 
@@ -94,6 +94,46 @@ def agency_create(
             )
     logger.info("Agency %s created", agency.slug)
     return agency
+
+
+def agency_update_settings(
+    *, agency: Agency, name: str, default_time_zone: str, by: Any = None, request: Any = None
+) -> Agency:
+    """Change the agency's own settings (name, default time zone); only what changed is saved.
+
+    Raises ValidationError with per-field messages. A change is recorded in the agency's audit
+    log as "settings.changed" with each field's old and new value; saving the same values again
+    records nothing. Returns the agency as saved (the caller's instance is left untouched).
+    """
+    name = name.strip()
+    errors: dict[str, list[str]] = {}
+    if not name:
+        errors["name"] = ["Give the agency a name."]
+    elif len(name) > 120:
+        errors["name"] = ["Keep the agency name to 120 characters."]
+    try:
+        validate_time_zone(default_time_zone)
+    except ValidationError as exc:
+        errors["default_time_zone"] = exc.messages
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        current = Agency.objects.select_for_update().get(pk=agency.pk)
+        wanted = {"name": name, "default_time_zone": default_time_zone}
+        changes = {
+            field: {"old": getattr(current, field), "new": value}
+            for field, value in wanted.items()
+            if getattr(current, field) != value
+        }
+        if not changes:
+            return current
+        for field in changes:
+            setattr(current, field, wanted[field])
+        current.save(update_fields=list(changes))
+        # The audit log lives in the agency's schema, whichever schema the caller is in.
+        with schema_context(current.schema_name):
+            audit_record(action="settings.changed", actor=by, obj=current, request=request, changes=changes)
+    return current
 
 
 def _set_status(agency: Agency, status: str) -> Agency:

@@ -1,12 +1,25 @@
-"""The agency's own pages that belong to no other app: dashboard, sign-in, settings."""
+"""The agency's own pages that belong to no other app: home, sign-in and out, password reset, settings."""
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
+from apps.schedule import views as schedule_views
 from apps.web import views
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("", schedule_views.dashboard, name="home"),
+    path("login/", views.SignInView.as_view(), name="login"),
+    path("logout/", views.logout_view, name="logout"),
+    path("welcome/<str:token>/", views.welcome, name="welcome"),
+    path("settings/", views.agency_settings, name="settings"),
+    path("password-reset/", views.PasswordResetView.as_view(), name="password_reset"),
+    path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "password-reset/<uidb64>/<token>/",
+        views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password-reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"
+    ),
 ]

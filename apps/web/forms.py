@@ -1,0 +1,141 @@
+"""Forms of the public site, sign-in and agency settings. They check presence and shape; the
+services (agency_create, agency_update_settings) hold the rules and give the field messages."""
+
+from __future__ import annotations
+
+import zoneinfo
+from functools import lru_cache
+from typing import Any
+
+from django import forms
+from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
+
+
+class PageForm(forms.Form):
+    """Labels without Django's trailing colon (our templates lay fields out themselves)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+
+
+class SignupForm(PageForm):
+    name = forms.CharField(
+        label="Agency name",
+        max_length=120,
+        error_messages={"required": "Give the agency a name."},
+        widget=forms.TextInput(attrs={"autocomplete": "organization"}),
+    )
+    slug = forms.CharField(
+        label="Address",
+        max_length=40,
+        help_text="Lowercase letters, digits and hyphens, 3 to 40 characters. You cannot change it later.",
+        error_messages={"required": "Choose your agency's address."},
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false", "inputmode": "url"}
+        ),
+    )
+    owner_name = forms.CharField(
+        label="Your name",
+        max_length=150,
+        required=False,
+        widget=forms.TextInput(attrs={"autocomplete": "name"}),
+    )
+    owner_email = forms.CharField(
+        label="Your email",
+        max_length=254,
+        error_messages={"required": "Enter your email address; you will sign in with it."},
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+    owner_password = forms.CharField(
+        label="Password",
+        strip=False,
+        help_text="At least 8 characters; not a common password, not all digits.",
+        error_messages={"required": "Choose a password."},
+        # Never echoed back: a password does not belong in a re-rendered page.
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def clean_slug(self) -> str:
+        return str(self.cleaned_data["slug"]).strip().lower()
+
+
+class FindAgencyForm(PageForm):
+    email = forms.EmailField(
+        label="Your email",
+        max_length=254,
+        error_messages={
+            "required": "Enter the email address you sign in with.",
+            "invalid": "Enter a valid email address, like name@example.com.",
+        },
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+    )
+
+    def clean_email(self) -> str:
+        return str(self.cleaned_data["email"]).strip().lower()
+
+
+class SignInForm(AuthenticationForm):
+    def __init__(self, request: Any = None, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(request, *args, **kwargs)
+        username = self.fields["username"]
+        username.label = "Email"
+        username.widget = forms.EmailInput(
+            attrs={"autocomplete": "email", "autofocus": True, "maxlength": 254}
+        )
+        self.fields["password"].widget.attrs["autocomplete"] = "current-password"
+
+
+class AgencyPasswordResetForm(PasswordResetForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.fields["email"].label = "Your email"
+        self.fields["email"].widget.attrs["autofocus"] = True
+
+
+class AgencySetPasswordForm(SetPasswordForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.fields["new_password2"].label = "Repeat the new password"
+
+
+@lru_cache(maxsize=1)
+def time_zone_choices() -> list[tuple[str, Any]]:
+    """IANA zones grouped by region, UTC first; each shown by its full name, since a closed
+    select does not show its group."""
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for name in sorted(zoneinfo.available_timezones()):
+        region, sep, _ = name.partition("/")
+        if not sep or region in {"Etc", "SystemV", "US", "Canada", "Brazil", "Chile", "Mexico"}:
+            continue  # aliases and legacy names; the region/city names cover the same zones
+        groups.setdefault(region, []).append((name, name.replace("_", " ")))
+    return [("UTC", "UTC"), *groups.items()]
+
+
+def _known_zones() -> set[str]:
+    return {"UTC"} | {value for _, options in time_zone_choices()[1:] for value, _ in options}
+
+
+class AgencySettingsForm(PageForm):
+    name = forms.CharField(
+        label="Agency name",
+        max_length=120,
+        error_messages={"required": "Give the agency a name."},
+        widget=forms.TextInput(attrs={"autocomplete": "organization"}),
+    )
+    default_time_zone = forms.ChoiceField(
+        label="Default time zone",
+        help_text="Used for new team members and wherever the agency's own day matters.",
+        choices=time_zone_choices,
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        current = self.initial.get("default_time_zone")
+        if current and current not in _known_zones():
+            # An agency set to a legacy alias keeps it selectable.
+            field = self.fields["default_time_zone"]
+            field.choices = [(current, current), *time_zone_choices()]  # type: ignore[attr-defined]
