@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from pathlib import PurePosixPath
-from typing import ClassVar, Self
+from typing import Any, ClassVar, Self
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -59,6 +59,19 @@ class PostQuerySet(SoftDeleteQuerySet):
 
     def for_account(self, account_id: uuid.UUID) -> Self:
         return self.filter(account_id=account_id).select_related("account")
+
+    def visible_to(self, user: Any) -> Self:
+        """Posts this user may see: for now every post of the agency (the schema is the agency).
+
+        Per-account permissions narrow this one method; every posts page goes through it."""
+        return self.all()
+
+    def for_list(self) -> Self:
+        """What the posts list shows, in one query whatever the number of rows: newest scheduled
+        first (posts without a time, drafts mostly, on top), then newest created."""
+        return self.select_related("account").order_by(
+            models.F("scheduled_at").desc(nulls_first=True), "-created_at"
+        )
 
 
 class PostManager(SoftDeleteManager.from_queryset(PostQuerySet)):  # type: ignore[misc]

@@ -1,28 +1,381 @@
-"""Writes on posts."""
+"""Writes on posts: composing (create, edit, upload the video), scheduling, cancelling,
+retrying, resolving posts that need attention."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from apps.accounts.models import AccountStatus, TikTokAccount
 from apps.audit.services import audit_record
+from apps.common.expressions import utf16_length
+from apps.posts.media import file_sha256, inspect_video
 from apps.posts.models import (
     CANCELLABLE_STATUSES,
+    CAPTION_MAX_UTF16,
     SCHEDULABLE_STATUSES,
     AttemptKind,
     AttemptOutcome,
+    MediaKind,
     Post,
+    PostMedia,
     PostStatus,
+    PrivacyLevel,
     PublishAttempt,
+    PublishMode,
 )
+from apps.tiktok.client import CreatorInfo, TikTokClient
+
+# A person may edit these in the composer: no worker holds them.
+EDITABLE_STATUSES = frozenset({PostStatus.DRAFT, PostStatus.SCHEDULED, PostStatus.FAILED})
+
+# TikTok's own words for its audit (TIKTOK_API.md, "What TikTok's audit requires").
+DISCLOSURE_NEEDS_A_BRAND = "You need to indicate if your content promotes yourself, a third party, or both."
+BRANDED_CONTENT_NOT_PRIVATE = "Branded content visibility cannot be set to private."
 
 
 class PostStateError(Exception):
     """The post's current status does not allow the change; the message says why."""
+
+
+class PostValidationError(Exception):
+    """What a person entered breaks a rule; `errors` maps each field to its message."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
+
+
+# --- Composing ---
+
+
+@dataclass(frozen=True)
+class PostContent:
+    """What the composer sets on a post (everything but its video and its time)."""
+
+    account: TikTokAccount
+    caption: str = ""
+    privacy_level: str = ""
+    allow_comment: bool = False
+    allow_duet: bool = False
+    allow_stitch: bool = False
+    commercial_disclosure: bool = False
+    brand_organic: bool = False
+    brand_content: bool = False
+    is_aigc: bool = False
+    mode: str = PublishMode.DIRECT
+
+    def normalized(self) -> PostContent:
+        """Brand choices only count while disclosure is on; TikTok counts newlines as one unit."""
+        caption = self.caption.replace("\r\n", "\n")
+        if self.commercial_disclosure:
+            return dataclasses.replace(self, caption=caption)
+        return dataclasses.replace(self, caption=caption, brand_organic=False, brand_content=False)
+
+
+CONTENT_FIELDS = tuple(f.name for f in dataclasses.fields(PostContent) if f.name != "account")
+
+
+@dataclass(frozen=True)
+class CreatorCheck:
+    """What TikTok said about posting to an account right now (creator_info), or why it could not."""
+
+    account: TikTokAccount
+    info: CreatorInfo | None = None
+    # The creator cannot post now (banned, daily cap, authorisation gone): why, for a person.
+    blocked: str = ""
+    # TikTok could not be asked (rate limit, network, outage): try again shortly.
+    unavailable: str = ""
+
+    @property
+    def can_post(self) -> bool:
+        return self.info is not None and not self.blocked and not self.unavailable
+
+    @property
+    def nickname(self) -> str:
+        if self.info is not None and self.info.nickname:
+            return self.info.nickname
+        return self.account.display_name or str(self.account)
+
+    @property
+    def privacy_choices(self) -> list[tuple[str, str]]:
+        """Exactly the creator's options, in TikTok's order, with our labels."""
+        if self.info is None:
+            return []
+        labels = dict(PrivacyLevel.choices)
+        return [(value, str(labels.get(value, value))) for value in self.info.privacy_level_options]
+
+
+def creator_check(*, account: TikTokAccount, client: TikTokClient | None = None) -> CreatorCheck:
+    """Ask TikTok (creator_info) whether and how the account can post now.
+
+    Never raises for TikTok's answers: a refusal (banned, daily cap, authorisation gone) is
+    `blocked`, a failure to get an answer is `unavailable`. An expired access token is
+    refreshed once, as the publishing pipeline does.
+    """
+    from apps.accounts.services import AccountNeedsReauth, account_access_token, account_refresh_tokens
+    from apps.tiktok.errors import TikTokError
+
+    reconnect = f"{account} must be reconnected before it can post. Reconnect it on the Accounts page."
+    if account.status != AccountStatus.ACTIVE:
+        reason = account.status_reason or f"{account} is {account.get_status_display().lower()}."
+        return CreatorCheck(account, blocked=f"{reason} {reconnect}")
+    client = client or TikTokClient(max_wait=2.0)
+    try:
+        token = account_access_token(account=account, client=client)
+        try:
+            info = client.creator_info(access_token=token)
+        except TikTokError as exc:
+            if exc.code != "access_token_invalid":
+                raise
+            refreshed = account_refresh_tokens(account_id=account.pk, force=True, client=client)
+            info = client.creator_info(access_token=refreshed.access_token)
+    except AccountNeedsReauth as exc:
+        return CreatorCheck(account, blocked=f"{exc.reason} {reconnect}")
+    except TikTokError as exc:
+        if exc.needs_reauth:
+            return CreatorCheck(account, blocked=f"{exc.human_message()} {reconnect}")
+        if exc.retryable:
+            return CreatorCheck(
+                account,
+                unavailable="TikTok did not answer our question about this account "
+                f"({exc.human_message()}) Try again in a moment.",
+            )
+        return CreatorCheck(account, blocked=f"{account} cannot post right now: {exc.human_message()}")
+    return CreatorCheck(account, info=info)
+
+
+def post_content_errors(
+    content: PostContent, *, media: PostMedia | None, creator: CreatorCheck | None, publishing: bool
+) -> dict[str, str]:
+    """Every rule the composer enforces (the database's constraints and TikTok's audit rules),
+    as field → message. `publishing` is True for Schedule and Publish now, False for a draft.
+    Without `creator` (TikTok not asked), the creator's own limits are not checked."""
+    errors: dict[str, str] = {}
+    content = content.normalized()
+    length = utf16_length(content.caption)
+    if length > CAPTION_MAX_UTF16:
+        errors["caption"] = (
+            f"The caption is {length:,} characters long as TikTok counts them (emoji count as two); "
+            f"TikTok allows at most {CAPTION_MAX_UTF16:,}."
+        )
+    info = creator.info if creator is not None else None
+    if content.privacy_level and content.privacy_level not in PrivacyLevel.values:
+        errors["privacy_level"] = "Choose one of the account's privacy options."
+    elif (
+        content.privacy_level and info is not None and content.privacy_level not in info.privacy_level_options
+    ):
+        errors["privacy_level"] = (
+            f"{creator.nickname if creator else 'This account'} does not offer "
+            f"“{PrivacyLevel(content.privacy_level).label}”. Choose one of its options."
+        )
+    elif publishing and not content.privacy_level:
+        errors["privacy_level"] = "Choose who can see this post."
+    if content.commercial_disclosure and not (content.brand_organic or content.brand_content):
+        errors["commercial_disclosure"] = DISCLOSURE_NEEDS_A_BRAND
+    if content.brand_content and content.privacy_level == PrivacyLevel.SELF_ONLY:
+        errors["privacy_level"] = BRANDED_CONTENT_NOT_PRIVATE
+    if info is not None:
+        for field, disabled, what in (
+            ("allow_comment", info.comment_disabled, "Comments are"),
+            ("allow_duet", info.duet_disabled, "Duet is"),
+            ("allow_stitch", info.stitch_disabled, "Stitch is"),
+        ):
+            if disabled and getattr(content, field):
+                errors[field] = f"{what} turned off for this account on TikTok."
+    if content.mode not in PublishMode.values:
+        errors["mode"] = "Choose how to send the video to TikTok."
+    if publishing:
+        if media is None:
+            errors["video"] = "Upload the video to post."
+        elif (
+            creator is not None
+            and info is not None
+            and info.max_video_post_duration_sec
+            and media.duration_seconds is not None
+            and media.duration_seconds > info.max_video_post_duration_sec
+        ):
+            from apps.posts.media import duration_text
+
+            errors["video"] = (
+                f"The video lasts {duration_text(media.duration_seconds)}; {creator.nickname} "
+                f"can post videos of at most {info.max_video_post_duration_sec} s."
+            )
+        if creator is not None and not creator.can_post:
+            errors["account"] = (
+                creator.blocked or creator.unavailable or "TikTok was not asked about this account."
+            )
+    return errors
+
+
+def media_upload(
+    *, file: UploadedFile, by: Any, max_duration_seconds: int | None = None, request: Any = None
+) -> PostMedia:
+    """Check an uploaded video (type by content, size, duration, frame size) and store it in the
+    agency's media folder, not yet attached to a post. Raises apps.posts.media.MediaError."""
+    info = inspect_video(file, size=file.size or 0, max_duration_seconds=max_duration_seconds)
+    media = PostMedia(
+        kind=MediaKind.VIDEO,
+        original_name=(file.name or "")[:255],
+        size_bytes=info.size_bytes,
+        mime_type=info.mime_type,
+        sha256=file_sha256(file),
+        duration_seconds=info.duration_seconds,
+        width=info.width,
+        height=info.height,
+        created_by=by,
+        updated_by=by,
+    )
+    # Our own name: the extension follows the content, the storage puts it under the agency.
+    media.file.save(f"video{info.extension}", file, save=False)
+    try:
+        with transaction.atomic():
+            media.save()
+            audit_record(
+                action="media.uploaded",
+                actor=by,
+                obj=media,
+                request=request,
+                changes={
+                    "size_bytes": media.size_bytes,
+                    "mime_type": media.mime_type,
+                    "sha256": media.sha256,
+                    "duration_seconds": str(media.duration_seconds),
+                    "frame": f"{media.width}x{media.height}",
+                },
+            )
+    except Exception:
+        media.file.delete(save=False)
+        raise
+    return media
+
+
+def _attach_video(post: Post, media: PostMedia, by: Any) -> str | None:
+    """Make `media` the post's video; returns the id of the video it replaced, if any."""
+    media = PostMedia.objects.select_for_update().get(pk=media.pk)
+    if media.post_id == post.pk:
+        return None
+    if media.post_id is not None:
+        raise PostValidationError({"video": "This video belongs to another post. Upload it again."})
+    replaced = PostMedia.objects.filter(post=post, kind=MediaKind.VIDEO).exclude(pk=media.pk)
+    previous = replaced.values_list("pk", flat=True).first()
+    replaced.delete(by=by)
+    media.post = post
+    media.updated_by = by
+    media.save(update_fields=["post", "updated_by", "updated_at"])
+    return str(previous) if previous else None
+
+
+def _audit_value(value: Any) -> Any:
+    if isinstance(value, str) and len(value) > 200:
+        return value[:200] + "…"
+    return value
+
+
+def post_save(
+    *,
+    post: Post | None,
+    content: PostContent,
+    media: PostMedia | None,
+    by: Any,
+    scheduled_at: dt.datetime | None = None,
+    time_zone: str = "",
+    schedule: bool = False,
+    creator: CreatorCheck | None = None,
+    request: Any = None,
+) -> Post:
+    """Create (`post=None`) or edit a post from the composer, all or nothing.
+
+    With `schedule`, the post is also scheduled at `scheduled_at` (Publish now passes now);
+    without, it is (or goes back to being) a draft that remembers the time entered. A new
+    `media` becomes the post's video. Raises PostValidationError (field → message) and
+    PostStateError (a worker already took the post).
+    """
+    content = content.normalized()
+    if media is None and post is not None:
+        media = PostMedia.objects.filter(post=post, kind=MediaKind.VIDEO).first()
+    errors = post_content_errors(content, media=media, creator=creator, publishing=schedule)
+    if schedule and scheduled_at is None:
+        errors["scheduled_at"] = "Choose the date and time to publish."
+    if errors:
+        raise PostValidationError(errors)
+    if scheduled_at is not None and scheduled_at.tzinfo is None:
+        raise ValueError("scheduled_at must be timezone-aware")
+    with transaction.atomic():
+        if post is None:
+            post = Post(status=PostStatus.DRAFT, created_by=by, updated_by=by, account=content.account)
+            for field in CONTENT_FIELDS:
+                setattr(post, field, getattr(content, field))
+            if not schedule:
+                post.scheduled_at, post.schedule_time_zone = scheduled_at, time_zone if scheduled_at else ""
+            post.save()
+            audit_record(
+                action="post.created",
+                actor=by,
+                obj=post,
+                request=request,
+                changes={
+                    "account": str(content.account.pk),
+                    **{field: _audit_value(getattr(post, field)) for field in CONTENT_FIELDS},
+                },
+            )
+        else:
+            post = _locked(post)
+            if post.status not in EDITABLE_STATUSES:
+                raise PostStateError(
+                    f"This post is {post.get_status_display().lower()} and can no longer be edited."
+                )
+            changes: dict[str, Any] = {}
+            if post.account_id != content.account.pk:
+                changes["account"] = [str(post.account_id), str(content.account.pk)]
+                post.account = content.account
+            for field in CONTENT_FIELDS:
+                old, new = getattr(post, field), getattr(content, field)
+                if old != new:
+                    changes[field] = [_audit_value(old), _audit_value(new)]
+                    setattr(post, field, new)
+            if post.status == PostStatus.FAILED or (post.status == PostStatus.SCHEDULED and not schedule):
+                # Back to a draft: a failed post's TikTok state belongs to the attempt that failed.
+                from apps.publishing.jobs import job_delete
+
+                changes["status"] = [post.status, PostStatus.DRAFT]
+                if post.status == PostStatus.FAILED:
+                    post.publish_id = post.upload_url = ""
+                    post.last_error_code = post.last_error_message = ""
+                post.status = PostStatus.DRAFT
+                job_delete(post_id=post.pk)
+            if not schedule and (post.scheduled_at, post.schedule_time_zone) != (scheduled_at, time_zone):
+                post.scheduled_at = scheduled_at
+                post.schedule_time_zone = time_zone if scheduled_at else ""
+            post.updated_by = by
+            post.save()
+            if changes:
+                audit_record(action="post.edited", actor=by, obj=post, request=request, changes=changes)
+        if media is not None:
+            replaced = _attach_video(post, media, by)
+            if replaced is not None:
+                audit_record(
+                    action="post.edited",
+                    actor=by,
+                    obj=post,
+                    request=request,
+                    changes={"video": [replaced, str(media.pk)]},
+                )
+        if schedule and scheduled_at is not None:
+            post = post_schedule(
+                post=post, scheduled_at=scheduled_at, time_zone=time_zone or "UTC", by=by, request=request
+            )
+    return post
+
+
+# --- Status changes ---
 
 
 def _locked(post: Post) -> Post:

@@ -1,0 +1,467 @@
+"""Posts pages: the list, the composer (with its creator-info and upload fragments), the post's
+page with its live status, and the actions on a post (POST, redirect, GET)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from apps.accounts.models import TikTokAccount
+from apps.common.expressions import utf16_length
+from apps.common.http import HtmxHttpRequest
+from apps.posts.forms import NOW, SCHEDULE, ComposeForm, MarkPublishedForm, RescheduleForm, compose_initial
+from apps.posts.media import MediaError, duration_text
+from apps.posts.models import (
+    CANCELLABLE_STATUSES,
+    CAPTION_MAX_UTF16,
+    Post,
+    PostMedia,
+    PostStatus,
+    PublishMode,
+)
+from apps.posts.selectors import (
+    account_for_user,
+    accounts_for_composer,
+    get_media_for_user,
+    get_post_for_user,
+    post_video,
+)
+from apps.posts.services import (
+    EDITABLE_STATUSES,
+    CreatorCheck,
+    PostStateError,
+    PostValidationError,
+    creator_check,
+    media_upload,
+    post_cancel,
+    post_mark_published,
+    post_retry,
+    post_save,
+    post_schedule,
+)
+from apps.publishing.services import DAILY_CAP, POLL_GIVE_UP_AFTER, WARN_AT, account_posts_last_24h
+from apps.users.models import User
+
+PAGE_SIZE = 25
+# The post page polls while something is about to happen or is happening.
+POLL_BEFORE_DUE = dt.timedelta(minutes=1)
+# A scheduled post further away gets one refresh when it enters the polling window.
+WAKE_UP_WITHIN = dt.timedelta(hours=1)
+MEDIA_GONE = "The uploaded video is no longer available. Upload it again."
+
+
+def _user(request: HtmxHttpRequest) -> User:
+    return request.user  # type: ignore[return-value]
+
+
+def _uuid(value: str | None) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+# --- List ---
+
+
+@require_GET
+@login_required
+def post_list(request: HtmxHttpRequest) -> HttpResponse:
+    user = _user(request)
+    posts = Post.objects.visible_to(user).for_list()
+    status = request.GET.get("status", "")
+    if status in PostStatus.values:
+        posts = posts.filter(status=status)
+    else:
+        status = ""
+    accounts = list(TikTokAccount.objects.order_by("username", "display_name"))
+    account_id = _uuid(request.GET.get("account"))
+    if account_id is not None and any(a.pk == account_id for a in accounts):
+        posts = posts.filter(account_id=account_id)
+    else:
+        account_id = None
+    page = Paginator(posts, PAGE_SIZE).get_page(request.GET.get("page"))
+    query = {"status": status, "account": str(account_id) if account_id else ""}
+    filters = "&".join(f"{key}={value}" for key, value in query.items() if value)
+    return render(
+        request,
+        "posts/list.html",
+        {
+            "page": page,
+            "statuses": PostStatus.choices,
+            "accounts": accounts,
+            "status": status,
+            "account_id": account_id,
+            "filters": filters,
+            "time_zone": user.time_zone or "UTC",
+        },
+    )
+
+
+# --- Composer ---
+
+
+def _creator_context(form: ComposeForm, creator: CreatorCheck | None) -> dict[str, Any]:
+    """What the creator fragment shows: TikTok's answer, the switches, the daily-cap warning."""
+    info = creator.info if creator is not None else None
+    interactions = [
+        (form["allow_comment"], "Comment", bool(info and info.comment_disabled)),
+        (form["allow_duet"], "Duet", bool(info and info.duet_disabled)),
+        (form["allow_stitch"], "Stitch", bool(info and info.stitch_disabled)),
+    ]
+    posted = account_posts_last_24h(account_id=creator.account.pk) if creator is not None else 0
+    return {
+        "creator": creator,
+        "interactions": interactions,
+        "posts_last_24h": posted,
+        "near_daily_cap": posted >= WARN_AT,
+        "daily_cap": DAILY_CAP,
+        "max_duration": duration_text(Decimal(info.max_video_post_duration_sec)) if info else "",
+    }
+
+
+def _compose_context(
+    request: HtmxHttpRequest, form: ComposeForm, post: Post | None, creator: CreatorCheck | None
+) -> dict[str, Any]:
+    media = form.video_media
+    values = form.data if form.is_bound else form.initial
+    disclosure = _checked(form, "commercial_disclosure")
+    account_value = form["account"].value()
+    return {
+        "form": form,
+        "post": post,
+        "accounts": list(form.fields["account"].queryset),  # type: ignore[attr-defined]
+        "account_value": str(account_value) if account_value else "",
+        "caption_length": utf16_length(str(form["caption"].value() or "").replace("\r\n", "\n")),
+        "caption_max_text": f"{CAPTION_MAX_UTF16:,}",
+        "media": media,
+        "video_errors": form["video"].errors,
+        "branded": disclosure and _checked(form, "brand_content"),
+        "disclosure": disclosure,
+        "caption_max": CAPTION_MAX_UTF16,
+        "publish_modes": PublishMode.choices,
+        "mode": values.get("mode") or PublishMode.DIRECT,
+        "time_zones": form.fields["time_zone"].choices,  # type: ignore[attr-defined]
+        **_creator_context(form, creator),
+    }
+
+
+def _checked(form: ComposeForm, name: str) -> bool:
+    return bool(form[name].value())
+
+
+def _account_from(
+    request: HtmxHttpRequest, value: str | None, post: Post | None = None
+) -> TikTokAccount | None:
+    account_id = _uuid(value)
+    if account_id is None:
+        return None
+    return accounts_for_composer(_user(request), post).filter(pk=account_id).first()
+
+
+def _compose(request: HtmxHttpRequest, post: Post | None) -> HttpResponse:
+    """The composer for a new post or an existing one: GET shows it, POST saves it."""
+    user = _user(request)
+    if request.method == "GET":
+        account = _account_from(request, request.GET.get("account"), post) or (post.account if post else None)
+        creator = creator_check(account=account) if account is not None else None
+        initial = compose_initial(user=user, post=post, account=account)
+        form = ComposeForm(initial=initial, user=user, post=post)
+        form.video_media = post_video(post) if post is not None else None
+        return render(request, "posts/compose.html", _compose_context(request, form, post, creator))
+
+    account = _account_from(request, request.POST.get("account"), post)
+    creator = creator_check(account=account) if account is not None else None
+    media, media_error = _media_from(request, creator)
+    if media is None and post is not None and not media_error:
+        media = post_video(post)
+    form = ComposeForm(request.POST, request.FILES, user=user, post=post, creator=creator, media=media)
+    valid = form.is_valid()
+    if media_error:
+        form.add_error("video", media_error)
+        valid = False
+    if valid and form.content is not None:
+        try:
+            saved = post_save(
+                post=post,
+                content=form.content,
+                media=media,
+                by=user,
+                scheduled_at=form.when,
+                time_zone=form.cleaned_data["time_zone"],
+                schedule=form.publishing,
+                creator=creator,
+                request=request,
+            )
+        except PostValidationError as exc:
+            form.add_service_errors(exc.errors)
+        except PostStateError as exc:
+            messages.error(request, str(exc))
+            if post is not None:
+                return redirect("posts:detail", pk=post.pk)
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, _saved_message(saved, form.chosen_action))
+            return redirect("posts:detail", pk=saved.pk)
+    return render(request, "posts/compose.html", _compose_context(request, form, post, creator))
+
+
+def _saved_message(post: Post, action: str) -> str:
+    if action == NOW:
+        return (
+            "Publishing now. TikTok processes the video after the upload; this can take a few minutes. "
+            "This page shows how it goes."
+        )
+    if action == SCHEDULE:
+        return "Scheduled. It will be published at the time shown below."
+    return "Draft saved. Nothing is sent to TikTok until you schedule or publish it."
+
+
+def _media_from(request: HtmxHttpRequest, creator: CreatorCheck | None) -> tuple[PostMedia | None, str]:
+    """The video of a composer submission: a file sent with the form (no JavaScript), else the
+    one uploaded earlier (media_id). Returns (media, error message)."""
+    user = _user(request)
+    previous: PostMedia | None = None
+    media_id = _uuid(request.POST.get("media_id")) if request.POST.get("media_id") else None
+    error = ""
+    if media_id is not None:
+        try:
+            previous = get_media_for_user(user, media_id)
+        except Http404:
+            error = MEDIA_GONE
+    upload = request.FILES.get("video")
+    if upload is None:
+        return previous, error
+    try:
+        return _upload(request, upload, creator), ""
+    except MediaError as exc:
+        return previous, str(exc)
+
+
+def _upload(request: HtmxHttpRequest, upload: Any, creator: CreatorCheck | None) -> PostMedia:
+    max_seconds = creator.info.max_video_post_duration_sec if creator and creator.info else None
+    return media_upload(file=upload, by=_user(request), max_duration_seconds=max_seconds, request=request)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def post_compose(request: HtmxHttpRequest) -> HttpResponse:
+    return _compose(request, None)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def post_edit(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
+    post = get_post_for_user(_user(request), pk)
+    if post.status not in EDITABLE_STATUSES:
+        messages.error(
+            request, f"This post is {post.get_status_display().lower()} and can no longer be edited."
+        )
+        return redirect("posts:detail", pk=post.pk)
+    return _compose(request, post)
+
+
+@require_GET
+@login_required
+def creator_info(request: HtmxHttpRequest) -> HttpResponse:
+    """The creator fragment for ?account=: asks TikTok now, every time (the audit's rule)."""
+    user = _user(request)
+    account_id = _uuid(request.GET.get("account"))
+    creator = None
+    if account_id is not None:
+        account = account_for_user(user, account_id)
+        creator = creator_check(account=account)
+    form = ComposeForm(
+        initial=compose_initial(user=user, account=creator.account if creator else None), user=user
+    )
+    return render(request, "posts/compose.html#creator", {"form": form, **_creator_context(form, creator)})
+
+
+@require_POST
+@login_required
+def media_upload_view(request: HtmxHttpRequest) -> HttpResponse:
+    """Upload one video (the composer's JavaScript sends it with a progress bar); answers the
+    media fragment: the video's summary and hidden media_id, or the error next to the field."""
+    upload = request.FILES.get("video")
+    account = _account_from(request, request.POST.get("account"))
+    creator = creator_check(account=account) if account is not None else None
+    media: PostMedia | None = None
+    error = "Choose a video file to upload."
+    if upload is not None:
+        try:
+            media = _upload(request, upload, creator)
+            error = ""
+        except MediaError as exc:
+            error = str(exc)
+    return render(
+        request,
+        "posts/compose.html#media",
+        {"media": media, "video_errors": [error] if error else []},
+        status=400 if error else 201,
+    )
+
+
+@require_GET
+@login_required
+def media_file(request: HtmxHttpRequest, pk: uuid.UUID) -> FileResponse:
+    """The video itself, for the preview player, to whoever may see it (never a public URL)."""
+    media = get_media_for_user(_user(request), pk)
+    try:
+        handle = media.file.open("rb")
+    except FileNotFoundError:
+        raise Http404("The video file is missing.") from None
+    response = FileResponse(handle, content_type=media.mime_type)
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+# --- The post's page ---
+
+
+def _polling(post: Post, now: dt.datetime) -> bool:
+    """Whether the status may change any second: about to be claimed, publishing, processing,
+    or published while TikTok's public id is still to come."""
+    if post.status in (PostStatus.PUBLISHING, PostStatus.PROCESSING):
+        return True
+    if post.status == PostStatus.SCHEDULED:
+        return post.scheduled_at is not None and post.scheduled_at <= now + POLL_BEFORE_DUE
+    if post.status == PostStatus.PUBLISHED:
+        return (
+            not post.published_post_id
+            and post.mode == PublishMode.DIRECT
+            and post.published_at is not None
+            and post.published_at > now - POLL_GIVE_UP_AFTER
+        )
+    return False
+
+
+def _wake_up_in(post: Post, now: dt.datetime) -> int | None:
+    """Seconds until a scheduled post enters the polling window (one refresh then), if soon."""
+    if post.status != PostStatus.SCHEDULED or post.scheduled_at is None:
+        return None
+    start = post.scheduled_at - POLL_BEFORE_DUE
+    if now < start <= now + WAKE_UP_WITHIN:
+        return int((start - now).total_seconds()) + 1
+    return None
+
+
+def _detail_context(request: HtmxHttpRequest, post: Post, **extra: Any) -> dict[str, Any]:
+    now = timezone.now()
+    user = _user(request)
+    context: dict[str, Any] = {
+        "post": post,
+        "attempts": list(post.attempts.order_by("started_at", "attempt_number")),
+        "polling": _polling(post, now),
+        "wake_up_in": _wake_up_in(post, now),
+        "user_time_zone": user.time_zone or "UTC",
+        "may_cancel": post.status in CANCELLABLE_STATUSES,
+        "may_reschedule": post.status in (PostStatus.SCHEDULED, PostStatus.PENDING_APPROVAL),
+        "may_edit": post.status in EDITABLE_STATUSES,
+        "may_retry": post.status in (PostStatus.FAILED, PostStatus.NEEDS_ATTENTION),
+        "may_mark_published": post.status == PostStatus.NEEDS_ATTENTION,
+        **extra,
+    }
+    context.setdefault("reschedule_form", _reschedule_form(post, user))
+    return context
+
+
+def _reschedule_form(post: Post, user: User) -> RescheduleForm:
+    initial = compose_initial(user=user, post=post)
+    return RescheduleForm(
+        initial={key: initial.get(key) for key in ("scheduled_date", "scheduled_time", "time_zone")}
+    )
+
+
+@require_GET
+@login_required
+@vary_on_headers("HX-Request")
+def post_detail(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
+    post = get_post_for_user(_user(request), pk)
+    if request.htmx and not request.htmx.history_restore_request:
+        # The status, and the attempt history swapped out of band (it sits lower on the page).
+        return render(request, "posts/detail.html#status", _detail_context(request, post, oob=True))
+    return render(request, "posts/detail.html", _detail_context(request, post, media=post_video(post)))
+
+
+@require_POST
+@login_required
+def post_cancel_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
+    post = get_post_for_user(_user(request), pk)
+    try:
+        post_cancel(post=post, by=_user(request), request=request)
+    except PostStateError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Cancelled. Nothing will be sent to TikTok.")
+    return redirect("posts:detail", pk=post.pk)
+
+
+@require_POST
+@login_required
+def post_retry_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
+    post = get_post_for_user(_user(request), pk)
+    try:
+        post_retry(post=post, by=_user(request), request=request)
+    except PostStateError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Publishing again now. This page shows how it goes.")
+    return redirect("posts:detail", pk=post.pk)
+
+
+@require_POST
+@login_required
+def post_mark_published_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
+    post = get_post_for_user(_user(request), pk)
+    form = MarkPublishedForm(request.POST)
+    form.is_valid()
+    try:
+        post_mark_published(
+            post=post,
+            published_post_id=form.cleaned_data.get("published_post_id") or "",
+            by=_user(request),
+            request=request,
+        )
+    except PostStateError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Marked as published.")
+    return redirect("posts:detail", pk=post.pk)
+
+
+@require_POST
+@login_required
+def post_reschedule_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
+    user = _user(request)
+    post = get_post_for_user(user, pk)
+    form = RescheduleForm(request.POST)
+    if not form.is_valid() or form.when is None:
+        return render(
+            request,
+            "posts/detail.html",
+            _detail_context(request, post, media=post_video(post), reschedule_form=form),
+        )
+    try:
+        post_schedule(
+            post=post,
+            scheduled_at=form.when,
+            time_zone=form.cleaned_data["time_zone"],
+            by=user,
+            request=request,
+        )
+    except PostStateError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Rescheduled.")
+    return redirect("posts:detail", pk=post.pk)
