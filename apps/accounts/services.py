@@ -19,10 +19,11 @@ from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from apps.accounts.models import AccountStatus, TikTokAccount
-from apps.analytics.models import AccountSnapshot
+from apps.analytics.models import AccountSnapshot, VideoSnapshot
 from apps.audit.services import audit_record
 from apps.common.crypto import Secret
-from apps.tiktok.client import TikTokClient, TokenGrant, UserInfo
+from apps.posts.models import Post
+from apps.tiktok.client import TikTokClient, TokenGrant, UserInfo, Video
 from apps.tiktok.errors import TikTokError
 from apps.tiktok.models import TikTokRoute
 
@@ -214,22 +215,25 @@ def account_authorization_removed(*, open_id: str) -> TikTokAccount | None:
 
 
 def account_sync_stats(*, account: TikTokAccount, client: TikTokClient | None = None) -> AccountSnapshot:
-    """Take today's snapshot: profile counts from user info, video totals from the video list."""
+    """Take today's snapshot: profile counts from user info, video totals from the video list,
+    and one row per video (linked to our post when we published it) for the per-video charts."""
     client = client or TikTokClient()
     token = account_access_token(account=account, client=client)
     info = client.user_info(access_token=token)
-    views = likes = comments = shares = 0
+    videos: dict[str, Video] = {}
     cursor: int | None = None
     for _ in range(50):  # at most 1,000 videos per day's snapshot
         page = client.video_list(access_token=token, cursor=cursor)
         for video in page.videos:
-            views += video.view_count
-            likes += video.like_count
-            comments += video.comment_count
-            shares += video.share_count
+            if video.id:
+                videos.setdefault(video.id, video)
         if not page.has_more or page.cursor is None:
             break
         cursor = page.cursor
+    views = sum(video.view_count for video in videos.values())
+    likes = sum(video.like_count for video in videos.values())
+    comments = sum(video.comment_count for video in videos.values())
+    shares = sum(video.share_count for video in videos.values())
     today = timezone.now().date()
     with transaction.atomic():
         previous = AccountSnapshot.objects.filter(account=account, date__lt=today).order_by("-date").first()
@@ -249,6 +253,42 @@ def account_sync_stats(*, account: TikTokAccount, client: TikTokClient | None = 
                 "follower_growth": followers - previous.followers if previous else 0,
                 "engagement_rate": min(engagement, Decimal("9.999999")).quantize(Decimal("0.000001")),
             },
+        )
+        posts = dict(
+            Post.objects.filter(account=account, published_post_id__in=list(videos)).values_list(
+                "published_post_id", "pk"
+            )
+        )
+        VideoSnapshot.objects.bulk_create(
+            [
+                VideoSnapshot(
+                    account=account,
+                    post_id=posts.get(video.id),
+                    video_id=video.id,
+                    date=today,
+                    title=video.title[:300],
+                    posted_at=(
+                        dt.datetime.fromtimestamp(video.create_time, tz=dt.UTC) if video.create_time else None
+                    ),
+                    views=video.view_count,
+                    likes=video.like_count,
+                    comments=video.comment_count,
+                    shares=video.share_count,
+                )
+                for video in videos.values()
+            ],
+            update_conflicts=True,
+            unique_fields=["account", "video_id", "date"],
+            update_fields=[
+                "post",
+                "title",
+                "posted_at",
+                "views",
+                "likes",
+                "comments",
+                "shares",
+                "updated_at",
+            ],
         )
         TikTokAccount.objects.filter(pk=account.pk).update(
             follower_count=info.follower_count,

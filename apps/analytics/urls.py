@@ -1,5 +1,9 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from apps.analytics import views
 
 app_name = "analytics"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.overview, name="overview"),
+]

@@ -1,5 +1,10 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+
+from apps.schedule import views
 
 app_name = "schedule"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("", views.calendar, name="calendar"),
+    path("move/", views.move, name="move"),
+]

@@ -1,0 +1,48 @@
+"""The analytics page: an account's follower growth and its videos' views and likes."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from apps.accounts.models import AccountStatus
+from apps.analytics.selectors import PERIODS, account_analytics, parse_period
+from apps.common.http import HtmxHttpRequest
+from apps.schedule.selectors import accounts_visible_to
+from apps.users.models import User
+
+
+@require_GET
+@login_required
+def overview(request: HtmxHttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    accounts = list(accounts_visible_to(user).order_by("username", "display_name"))
+    days = parse_period(request.GET.get("days"))
+    # By default the first account that still works: a lapsed one has stopped collecting stats.
+    account = next(
+        (a for a in accounts if a.status == AccountStatus.ACTIVE), accounts[0] if accounts else None
+    )
+    if request.GET.get("account"):
+        # Only an account from this user's own list: anything else is not found.
+        try:
+            wanted = uuid.UUID(request.GET["account"])
+        except ValueError:
+            raise Http404("No such account.") from None
+        account = next((candidate for candidate in accounts if candidate.pk == wanted), None)
+        if account is None:
+            raise Http404("No such account.")
+    analytics = (
+        account_analytics(user=user, account=account, days=days, today=timezone.now().date())
+        if account is not None
+        else None
+    )
+    return render(
+        request,
+        "analytics/overview.html",
+        {"accounts": accounts, "account": account, "days": days, "periods": PERIODS, "analytics": analytics},
+    )

@@ -1,0 +1,167 @@
+"""The calendar's periods (a month grid or a week) in a person's time zone, and posts laid out
+on the local days they fall on. Pure functions: no queries, no HTML."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from apps.posts.models import Post, PostStatus
+
+View = Literal["month", "week"]
+VIEWS: tuple[View, ...] = ("month", "week")
+# A month cell lists this many posts, then links to the week for the rest.
+MONTH_CELL_POSTS = 3
+
+
+def zone_for(name: str) -> zoneinfo.ZoneInfo:
+    """The person's zone; UTC when the stored name is unknown to this machine."""
+    try:
+        return zoneinfo.ZoneInfo(name or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+def parse_view(value: str | None) -> View:
+    return "week" if value == "week" else "month"
+
+
+def parse_date(value: str | None, default: dt.date) -> dt.date:
+    """A YYYY-MM-DD date from the query string; `default` when missing or not a date."""
+    try:
+        parsed = dt.date.fromisoformat(value or "")
+    except ValueError:
+        return default
+    # Keep a margin from the ends of the calendar, so previous/next never overflow.
+    return parsed if dt.date(1900, 1, 1) <= parsed <= dt.date(9000, 12, 31) else default
+
+
+def _month_start(day: dt.date, months: int = 0) -> dt.date:
+    index = day.year * 12 + day.month - 1 + months
+    return dt.date(index // 12, index % 12 + 1, 1)
+
+
+def _week_start(day: dt.date) -> dt.date:
+    return day - dt.timedelta(days=day.weekday())  # weeks start on Monday (ISO 8601)
+
+
+@dataclass(frozen=True)
+class Period:
+    """What the calendar shows: `first` to `last` (included) in `zone`, around `anchor` (the day
+    asked for: the month or week shown is the one that holds it)."""
+
+    view: View
+    anchor: dt.date
+    first: dt.date
+    last: dt.date
+    previous: dt.date
+    next: dt.date
+    zone: zoneinfo.ZoneInfo
+
+    @classmethod
+    def around(cls, view: View, anchor: dt.date, zone: zoneinfo.ZoneInfo) -> Period:
+        if view == "week":
+            first = _week_start(anchor)
+            return cls(
+                view=view,
+                anchor=anchor,
+                first=first,
+                last=first + dt.timedelta(days=6),
+                previous=first - dt.timedelta(days=7),
+                next=first + dt.timedelta(days=7),
+                zone=zone,
+            )
+        month = _month_start(anchor)
+        month_end = _month_start(anchor, 1) - dt.timedelta(days=1)
+        return cls(
+            view=view,
+            anchor=anchor,  # kept: switching to the week shows the week of this day
+            # Whole weeks: from the Monday on or before the 1st to the Sunday on or after the end.
+            first=_week_start(month),
+            last=_week_start(month_end) + dt.timedelta(days=6),
+            previous=_month_start(anchor, -1),
+            next=_month_start(anchor, 1),
+            zone=zone,
+        )
+
+    def _local_midnight(self, day: dt.date) -> dt.datetime:
+        return dt.datetime.combine(day, dt.time.min, tzinfo=self.zone)
+
+    @property
+    def start(self) -> dt.datetime:
+        """The first instant shown (aware)."""
+        return self._local_midnight(self.first)
+
+    @property
+    def end(self) -> dt.datetime:
+        """The instant just after the last day shown (aware)."""
+        return self._local_midnight(self.last + dt.timedelta(days=1))
+
+    def in_period(self, day: dt.date) -> bool:
+        if self.view == "month":
+            return (day.year, day.month) == (self.anchor.year, self.anchor.month)
+        return self.first <= day <= self.last
+
+
+@dataclass
+class Entry:
+    """A post on the calendar, at its local time."""
+
+    post: Post
+    local: dt.datetime
+
+    @property
+    def movable(self) -> bool:
+        """Whether it may be dragged to another day: scheduled and not yet claimed by a worker.
+        (Drafts and posts waiting for approval are changed on their own page: moving them
+        must not schedule them.)"""
+        return self.post.status == PostStatus.SCHEDULED
+
+
+@dataclass
+class Day:
+    date: dt.date
+    in_period: bool
+    is_today: bool
+    is_past: bool
+    entries: list[Entry] = field(default_factory=list)
+
+    @property
+    def shown_in_month(self) -> list[Entry]:
+        return self.entries[:MONTH_CELL_POSTS]
+
+    @property
+    def more_in_month(self) -> int:
+        return max(0, len(self.entries) - MONTH_CELL_POSTS)
+
+
+def lay_out(period: Period, posts: Iterable[Post], today: dt.date) -> list[Day]:
+    """Every day of the period, each with its posts on the local day they fall on, in time order."""
+    by_day: dict[dt.date, list[Entry]] = defaultdict(list)
+    for post in posts:
+        if post.scheduled_at is None:
+            continue
+        local = post.scheduled_at.astimezone(period.zone)
+        by_day[local.date()].append(Entry(post=post, local=local))
+    days = []
+    day = period.first
+    while day <= period.last:
+        days.append(
+            Day(
+                date=day,
+                in_period=period.in_period(day),
+                is_today=day == today,
+                is_past=day < today,
+                entries=by_day.get(day, []),
+            )
+        )
+        day += dt.timedelta(days=1)
+    return days
+
+
+def weeks_of(days: list[Day]) -> list[list[Day]]:
+    return [days[index : index + 7] for index in range(0, len(days), 7)]

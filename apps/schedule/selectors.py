@@ -1,0 +1,112 @@
+"""Reads behind the dashboard and the calendar. Each one does its own select_related, so a
+page's query count never depends on how many posts or accounts it shows.
+
+Visibility: posts come through `Post.objects.visible_to(user)` and accounts through
+`accounts_visible_to(user)`, the one rule per resource; per-account permissions tighten those and
+every page built on them follows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+
+from apps.accounts.models import AccountStatus, TikTokAccount
+from apps.posts.models import AttemptKind, AttemptOutcome, Post, PostStatus, PublishAttempt
+from apps.publishing.services import WARN_AT
+
+UPCOMING_LIMIT = 10
+ATTENTION_LIMIT = 20
+# Failed posts stay on the dashboard this long; posts that need attention stay until someone acts.
+FAILED_SHOWN_FOR = dt.timedelta(days=7)
+# A person must act before these post again.
+RECONNECT_STATUSES = (AccountStatus.NEEDS_REAUTH, AccountStatus.REVOKED, AccountStatus.ERROR)
+# On their way out: the next posts the dashboard lists.
+UPCOMING_STATUSES = (
+    PostStatus.PENDING_APPROVAL,
+    PostStatus.SCHEDULED,
+    PostStatus.PUBLISHING,
+    PostStatus.PROCESSING,
+)
+
+
+# --- Visibility ---
+
+
+def accounts_visible_to(user: Any) -> QuerySet[TikTokAccount]:
+    """Accounts this user may see: for now every connected account of the agency (the rule of
+    `apps.accounts.views.get_account_for_user`, which gates a single account)."""
+    return TikTokAccount.objects.all()
+
+
+# --- Dashboard ---
+
+
+def posts_upcoming(*, user: Any, limit: int = UPCOMING_LIMIT) -> list[Post]:
+    """The next posts to go out, soonest first, including those being published right now."""
+    return list(
+        Post.objects.visible_to(user)
+        .filter(status__in=UPCOMING_STATUSES, scheduled_at__isnull=False)
+        .select_related("account")
+        .order_by("scheduled_at", "created_at")[:limit]
+    )
+
+
+def posts_needing_attention(*, user: Any, now: dt.datetime, limit: int = ATTENTION_LIMIT) -> list[Post]:
+    """Posts a person must look at: every `needs_attention` one, and those that failed in the last week.
+
+    Most recent first."""
+    return list(
+        Post.objects.visible_to(user)
+        .filter(
+            Q(status=PostStatus.NEEDS_ATTENTION)
+            | Q(status=PostStatus.FAILED, updated_at__gte=now - FAILED_SHOWN_FOR)
+        )
+        .select_related("account")
+        .order_by("-updated_at")[:limit]
+    )
+
+
+def accounts_needing_reconnection(*, user: Any) -> list[TikTokAccount]:
+    return list(accounts_visible_to(user).filter(status__in=RECONNECT_STATUSES).order_by("username"))
+
+
+def accounts_near_daily_cap(*, user: Any, now: dt.datetime, warn_at: int = WARN_AT) -> list[TikTokAccount]:
+    """Accounts that sent `warn_at` or more posts to TikTok in the last 24 hours, in one query.
+
+    Counts what `apps.publishing.services.account_posts_last_24h` counts (posts whose init call
+    succeeded), for every account at once, as `posts_last_24h`."""
+    sent = (
+        PublishAttempt.objects.filter(
+            post__account_id=OuterRef("pk"),
+            kind=AttemptKind.INIT,
+            outcome=AttemptOutcome.OK,
+            started_at__gte=now - dt.timedelta(hours=24),
+        )
+        .order_by()
+        .values("post__account_id")
+        .annotate(posts=Count("post_id", distinct=True))
+        .values("posts")
+    )
+    return list(
+        accounts_visible_to(user)
+        .annotate(posts_last_24h=Coalesce(Subquery(sent, output_field=IntegerField()), 0))
+        .filter(posts_last_24h__gte=warn_at)
+        .order_by("-posts_last_24h", "username")
+    )
+
+
+# --- Calendar ---
+
+
+def posts_scheduled_between(*, user: Any, start: dt.datetime, end: dt.datetime) -> list[Post]:
+    """Every post whose time falls in [start, end), in time order, in one query."""
+    return list(
+        Post.objects.visible_to(user)
+        .filter(scheduled_at__gte=start, scheduled_at__lt=end)
+        .select_related("account")
+        .order_by("scheduled_at", "created_at")
+    )

@@ -1,0 +1,122 @@
+"""The agency's dashboard and its calendar (month and week, in the person's own time zone)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.views.decorators.http import require_GET, require_POST
+
+from apps.common.http import HtmxHttpRequest
+from apps.posts.models import PostStatus
+from apps.posts.selectors import get_post_for_user
+from apps.posts.services import PostStateError, post_schedule
+from apps.publishing.services import DAILY_CAP
+from apps.schedule import selectors
+from apps.schedule.periods import VIEWS, Period, lay_out, parse_date, parse_view, weeks_of, zone_for
+from apps.users.models import User
+
+
+@require_GET
+@login_required
+def dashboard(request: HtmxHttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    now = timezone.now()
+    return render(
+        request,
+        "schedule/dashboard.html",
+        {
+            "agency": request.tenant,  # type: ignore[attr-defined]
+            "time_zone": zone_for(user.time_zone).key,
+            "upcoming": selectors.posts_upcoming(user=user),
+            "attention": selectors.posts_needing_attention(user=user, now=now),
+            "reconnect": selectors.accounts_needing_reconnection(user=user),
+            "near_cap": selectors.accounts_near_daily_cap(user=user, now=now),
+            "has_accounts": selectors.accounts_visible_to(user).exists(),
+            "daily_cap": DAILY_CAP,
+        },
+    )
+
+
+def _calendar_url(view: str, day: dt.date) -> str:
+    return f"{reverse('schedule:calendar')}?{urlencode({'view': view, 'date': day.isoformat()})}"
+
+
+@require_GET
+@login_required
+def calendar(request: HtmxHttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    zone = zone_for(user.time_zone)
+    today = timezone.now().astimezone(zone).date()
+    period = Period.around(
+        parse_view(request.GET.get("view")), parse_date(request.GET.get("date"), today), zone
+    )
+    posts = selectors.posts_scheduled_between(user=user, start=period.start, end=period.end)
+    days = lay_out(period, posts, today)
+    return render(
+        request,
+        "schedule/calendar.html",
+        {
+            "period": period,
+            "time_zone": zone.key,
+            "days": days,
+            "weeks": weeks_of(days),
+            "today": today,
+            "links": {
+                "previous": _calendar_url(period.view, period.previous),
+                "next": _calendar_url(period.view, period.next),
+                "today": _calendar_url(period.view, today),
+                **{view: _calendar_url(view, period.anchor) for view in VIEWS},
+            },
+            "post_count": len(posts),
+        },
+    )
+
+
+@require_POST
+@login_required
+def move(request: HtmxHttpRequest) -> HttpResponse:
+    """Move a post to another day at the same local time (the calendar's drag and drop).
+
+    A plain form post, then back to the calendar with a message saying what happened."""
+    user: User = request.user  # type: ignore[assignment]
+    zone = zone_for(user.time_zone)
+    today = timezone.now().astimezone(zone).date()
+    view = parse_view(request.POST.get("view"))
+    back = redirect(_calendar_url(view, parse_date(request.POST.get("anchor"), today)))
+    try:
+        post_id = uuid.UUID(request.POST.get("post", ""))
+    except ValueError:
+        raise Http404("No such post.") from None
+    post = get_post_for_user(user, post_id)
+    day = parse_date(request.POST.get("date"), dt.date.min)
+    if day == dt.date.min or post.scheduled_at is None:
+        messages.error(request, "Drop the post on a day of the calendar to move it.")
+        return back
+    if post.status != PostStatus.SCHEDULED:
+        # Rescheduling a draft or a post waiting for approval here would schedule it.
+        messages.error(
+            request,
+            f"“{post}” was not moved: it is {post.get_status_display().lower()}; "
+            "only scheduled posts can be moved on the calendar. Open the post to change it.",
+        )
+        return back
+    local_time = post.scheduled_at.astimezone(zone).time()
+    when = dt.datetime.combine(day, local_time, tzinfo=zone)
+    try:
+        post_schedule(post=post, scheduled_at=when, time_zone=zone.key, by=user, request=request)
+    except PostStateError as exc:
+        messages.error(request, f"“{post}” was not moved: {exc}")
+        return back
+    messages.success(
+        request, f"Moved “{post}” to {date_format(when.astimezone(zone), 'l j F, H:i')} ({zone.key})."
+    )
+    return back
