@@ -227,12 +227,6 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
 # --- Signed-in pages ---
 
 
-@require_GET
-@login_required
-def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "web/home.html", {"agency": request.tenant})  # type: ignore[attr-defined]
-
-
 @require_http_methods(["GET", "POST"])
 @login_required
 def agency_settings(request: HttpRequest) -> HttpResponse:
