@@ -59,6 +59,15 @@ def test_connect_compose_schedule_and_watch_it_publish(
     ]
     assert privacy.input_value() == ""
 
+    # Refused: a file that is not a video, whatever its name says
+    page.set_input_files(
+        "#id_video", files=[{"name": "notes.mp4", "mimeType": "video/mp4", "buffer": b"shopping list: flour"}]
+    )
+    expect(page.locator("#video-error")).to_contain_text("This file is not an MP4, MOV or WebM video")
+    # The refused upload was answered 400, which Chromium logs; nothing else may log an error.
+    assert [e for e in page.console_errors if "400 (Bad Request)" not in e] == []
+    page.console_errors.clear()
+
     # Upload through the file input: a real progress bar, then the preview
     page.set_input_files(
         "#id_video",
@@ -68,7 +77,12 @@ def test_connect_compose_schedule_and_watch_it_publish(
     assert page.locator("#upload-bar").evaluate("bar => bar.value") == 100
     expect(page.locator("#media-summary")).to_contain_text("morning-bake.mp4 is uploaded: 12 s")
     expect(page.locator("#preview-video")).to_be_visible()
+    # Refused: a caption over TikTok's 2,200 UTF-16 units (1,101 emoji are 2,202)
+    page.get_by_label("Caption").fill("🍞" * 1101)
+    expect(page.locator("#caption-error")).to_contain_text("TikTok allows at most 2,200")
+    expect(page.get_by_role("button", name="Schedule")).to_be_disabled()
     page.get_by_label("Caption").fill("Morning bake 🍞 #sourdough")
+    expect(page.locator("#caption-error")).to_be_hidden()
     expect(page.locator("#caption-used")).to_have_text("26")  # the emoji counts twice, as TikTok counts
     expect(page.locator("#preview-caption")).to_have_text("Morning bake 🍞 #sourdough")
 
@@ -125,4 +139,11 @@ def test_connect_compose_schedule_and_watch_it_publish(
     expect(page.locator("tbody tr").first).to_contain_text("Morning bake")
     snap(page, "posts-list")
     assert fits_the_phone(page)
+
+    # And it is on the calendar, on its day, shown as published, linking to its page
+    page.goto(stack.url(agency, "/calendar/"))
+    entry = page.locator("a.cal-post", has_text="Morning bake")
+    expect(entry).to_have_class("cal-post status-published")
+    entry.click()
+    expect(page.locator("#post-status-badge")).to_have_text("Published")
     assert page.console_errors == []
