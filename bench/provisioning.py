@@ -49,7 +49,7 @@ def main() -> int:
             provisioning.schema_clone(name)
 
     try:
-        # One warm-up of each path so imports and the clone function's install are not measured.
+        # One warm-up of each path so imports and first-use caches are not measured.
         timed(provisioning.schema_migrate, f"bench_warm_m_{run}")
         timed(clone, f"bench_warm_c_{run}")
         migrate_times = [

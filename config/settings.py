@@ -116,6 +116,11 @@ TENANT_DOMAIN_MODEL = "tenants.Domain"
 # migration (see tenants/provisioning.py).
 TENANT_BASE_SCHEMA = "postline_base"
 TENANT_CREATION_FAKES_MIGRATIONS = True
+# Send `SET search_path` only when the schema changes (django-tenants forgets it on rollback,
+# savepoint rollback and reconnect), not before every query: it was half of the statements a
+# publish sends. Safe because nothing of ours changes search_path behind django-tenants' back
+# and connections are not shared through a transaction-pooling proxy.
+TENANT_LIMIT_SET_CALLS = True
 # Slugs that can never name an agency: they collide with the platform's own hosts or
 # with PostgreSQL's schemas.
 RESERVED_SLUGS = frozenset(

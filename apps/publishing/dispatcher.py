@@ -23,6 +23,10 @@ logger = logging.getLogger(__name__)
 
 # A job sent this many times without finishing is handed to a person.
 MAX_SENDS = 8
+# Jobs leased per transaction. Small batches send the first messages sooner when many posts
+# fall due at once, and hold the claimed posts' row locks (which a person's cancel waits on)
+# only briefly; the scheduler takes the next batch at once when a batch was full.
+BATCH = 100
 
 _TAKE = """
     SELECT id, schema_name, post_id, kind, sends FROM public.publishing_duejob
@@ -40,7 +44,7 @@ class Dispatch:
     kind: str
 
 
-def dispatch_due(*, limit: int = 500) -> list[Dispatch]:
+def dispatch_due(*, limit: int = BATCH) -> list[Dispatch]:
     """Lease every due job (up to `limit`), claim publish jobs' posts, send after commit."""
     connection.set_schema_to_public()
     sent: list[Dispatch] = []

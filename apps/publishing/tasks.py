@@ -13,12 +13,14 @@ from apps.publishing import services
 from tenants.dramatiq import SCHEMA_OPTION
 
 
-@dramatiq.actor(queue_name="publish", max_retries=0, time_limit=60 * 60 * 1000)
+# Within a worker, a publish is taken before a status check (lower number, higher priority):
+# a post due now must not wait behind checks on posts that are already at TikTok.
+@dramatiq.actor(queue_name="publish", max_retries=0, time_limit=60 * 60 * 1000, priority=0)
 def publishing_publish(post_id: str) -> None:
     services.post_publish(post_id=post_id)
 
 
-@dramatiq.actor(queue_name="poll", max_retries=0, time_limit=10 * 60 * 1000)
+@dramatiq.actor(queue_name="poll", max_retries=0, time_limit=10 * 60 * 1000, priority=10)
 def publishing_poll(post_id: str) -> None:
     services.post_poll_status(post_id=post_id)
 

@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
 
 from apps.common.scheduler import run_due_jobs
-from apps.publishing.dispatcher import dispatch_due
+from apps.publishing.dispatcher import BATCH, dispatch_due
 
 logger = logging.getLogger(__name__)
 
@@ -27,10 +27,12 @@ class Command(BaseCommand):
         try:
             while True:
                 started = time.monotonic()
+                full = False
                 try:
                     sent = dispatch_due()
                     if sent:
                         logger.info("Dispatched %d job(s)", len(sent))
+                    full = len(sent) >= BATCH
                     if started - last_periodic >= 30:
                         run_due_jobs()
                         last_periodic = started
@@ -38,6 +40,7 @@ class Command(BaseCommand):
                     # A database or Redis hiccup must not stop the scheduler: log, reconnect, go on.
                     logger.exception("Scheduler tick failed")
                     connection.close()
-                time.sleep(max(0.0, options["interval"] - (time.monotonic() - started)))
+                if not full:  # a full batch: more may be due, take it without a pause
+                    time.sleep(max(0.0, options["interval"] - (time.monotonic() - started)))
         except KeyboardInterrupt:
             self.stdout.write("Scheduler stopped.")
