@@ -130,6 +130,32 @@ def test_a_worker_that_died_after_init_leaves_the_post_to_a_person(
 
 
 @pytest.mark.django_db
+def test_a_worker_that_died_after_a_refused_init_fails_the_post_without_sending_init_again(
+    in_alpha: Agency, tiktok: FakeTikTok, media_root: Path
+) -> None:
+    # Given an init TikTok refused with 429, and a worker killed before it settled the post
+    post = claim(scheduled(tiktok))
+    PublishAttempt.objects.create(
+        post=post,
+        attempt_number=1,
+        kind=AttemptKind.INIT,
+        started_at=timezone.now(),
+        outcome=AttemptOutcome.RETRYABLE,
+        http_status=429,
+        error_code="rate_limit_exceeded",
+    )
+
+    # When the message is delivered again
+    post_publish(post_id=str(post.pk))
+
+    # Then the post fails with what to do, and TikTok is not asked to create it again
+    post = Post.objects.get(pk=post.pk)
+    assert post.status == PostStatus.FAILED
+    assert "Nothing was created at TikTok; you can retry the post." in post.last_error_message
+    assert tiktok.create_post_calls() == []
+
+
+@pytest.mark.django_db
 def test_a_person_resolves_needs_attention(in_alpha: Agency, tiktok: FakeTikTok, media_root: Path) -> None:
     post = claim(scheduled(tiktok))
     tiktok.add_fault("init", "drop", count=1)

@@ -222,21 +222,34 @@ def post_publish(*, post_id: str, client: TikTokClient | None = None) -> None:
         if post.publish_id:
             _upload(post, client)
             return
-        # Any init of this attempt that may have reached TikTok, and no publish_id: unknown.
-        pending_init = (
+        # An init of this attempt was sent and the run that sent it stopped before settling the
+        # post (a worker killed between TikTok's answer and our commit): init is never sent twice.
+        sent_init = (
             PublishAttempt.objects.filter(
-                post=post,
-                attempt_number=max(1, post.publish_attempts),
-                kind=AttemptKind.INIT,
-                outcome__in=[AttemptOutcome.PENDING, AttemptOutcome.UNKNOWN, AttemptOutcome.OK],
+                post=post, attempt_number=max(1, post.publish_attempts), kind=AttemptKind.INIT
             )
             .exclude(error_code="rate_limited_locally")
-            .exists()
+            .order_by("-started_at")
+            .first()
         )
-        if pending_init:
-            _needs_attention(post, UNKNOWN_OUTCOME, "init_outcome_unknown")
+        if sent_init is not None:
+            _settle_sent_init(post, sent_init)
             return
         _prepare_and_init(post, client)
+
+
+def _settle_sent_init(post: Post, attempt: PublishAttempt) -> None:
+    """Finish a post whose init was already sent, from what the attempt recorded of TikTok's answer."""
+    refused = attempt.outcome in (AttemptOutcome.FINAL, AttemptOutcome.NEEDS_REAUTH) or (
+        attempt.outcome == AttemptOutcome.RETRYABLE and (attempt.http_status or 0) < 500
+    )
+    if not refused:
+        _needs_attention(post, UNKNOWN_OUTCOME, "init_outcome_unknown")
+        return
+    message = human_message(attempt.error_code, attempt.error_message)
+    if attempt.outcome != AttemptOutcome.FINAL:
+        message += " Nothing was created at TikTok; you can retry the post."
+    _fail(post, message, attempt.error_code)
 
 
 def _prepare_and_init(post: Post, client: TikTokClient) -> None:
