@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from guardian.admin import GuardedModelAdmin
 
 from apps.accounts.models import TikTokAccount
 
 
 @admin.register(TikTokAccount)
-class TikTokAccountAdmin(GuardedModelAdmin):
+class TikTokAccountAdmin(admin.ModelAdmin):
+    # Who may do what with an account is set on the Team page (audited, with the role rules),
+    # so guardian's own object-permission pages are not offered here.
     # Tokens are never shown or editable here: `token_status` says what they allow.
     list_display = [
         "__str__",

@@ -85,6 +85,7 @@ def account_connect(
         account.save()
         with schema_context(get_public_schema_name()):
             TikTokRoute.objects.get_or_create(open_id=grant.open_id, agency=agency)
+        _grant_to_connector(account, by, request)
         audit_record(
             action="account.connected" if created else "account.reconnected",
             actor=by,
@@ -100,6 +101,40 @@ def account_connect(
 
     send_on_commit(accounts_sync_stats, str(account.pk))
     return account, created
+
+
+def _grant_to_connector(account: TikTokAccount, user: Any, request: Any) -> None:
+    """Whoever completes the OAuth consent for an account holds the creator's authorisation:
+    they get their role's permissions on it and may manage its connection."""
+    from apps.accounts.permissions import ROLE_DEFAULTS, Perm, access_set, access_table, holds_every_account
+
+    if user is None or holds_every_account(user):
+        return
+    held = access_table(user).get(account.pk, frozenset())
+    wanted = held | ROLE_DEFAULTS[user.role] | {Perm.MANAGE}
+    if wanted != held:
+        access_set(user=user, account=account, perms=wanted, by=user, request=request)
+
+
+def account_set_requires_approval(
+    *, account: TikTokAccount, requires_approval: bool, by: Any, request: Any = None
+) -> TikTokAccount:
+    """Choose whether posts for this account wait for approval (posts already scheduled stay)."""
+    with transaction.atomic():
+        locked = TikTokAccount.objects.select_for_update().get(pk=account.pk)
+        if locked.requires_approval == requires_approval:
+            return locked
+        locked.requires_approval = requires_approval
+        locked.updated_by = by
+        locked.save(update_fields=["requires_approval", "updated_by", "updated_at"])
+        audit_record(
+            action="account.approval_changed",
+            actor=by,
+            obj=locked,
+            request=request,
+            changes={"requires_approval": [not requires_approval, requires_approval]},
+        )
+    return locked
 
 
 def account_mark_needs_reauth(*, account_id: Any, reason: str, code: str = "") -> TikTokAccount:

@@ -9,4 +9,5 @@ urlpatterns = [
     path("connect/", views.account_connect_start, name="connect"),
     path("connected/", views.account_connect_result, name="connect_result"),
     path("<uuid:pk>/disconnect/", views.account_disconnect_view, name="disconnect"),
+    path("<uuid:pk>/approval/", views.account_approval_view, name="approval"),
 ]

@@ -9,50 +9,32 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_tenants.utils import schema_context
 
-from apps.accounts.models import TikTokAccount
 from apps.accounts.oauth import StateError, result_load, result_sign, state_consume, state_issue
-from apps.accounts.services import account_connect, account_disconnect
+from apps.accounts.permissions import Perm, accounts_with, get_account_for_user, may_connect
+from apps.accounts.services import account_connect, account_disconnect, account_set_requires_approval
 from apps.tiktok.client import TikTokClient
 from apps.tiktok.errors import TikTokError
-from apps.users.models import Role, User
+from apps.users.models import User
 from tenants.models import Agency, AgencyStatus
 
 logger = logging.getLogger(__name__)
-
-MANAGE_ROLES = {Role.OWNER, Role.ADMIN, Role.MANAGER}
-
-
-def _accounts_for(user: User) -> QuerySet[TikTokAccount]:
-    return TikTokAccount.objects.order_by("username", "display_name")
-
-
-def get_account_for_user(user: User, pk: uuid.UUID) -> TikTokAccount:
-    """The one gate to a single account: 404 unless this user may see it."""
-    account = _accounts_for(user).filter(pk=pk).first()
-    if account is None:
-        raise Http404("No such account.")
-    return account
-
-
-def _may_manage(user: User) -> bool:
-    return user.role in MANAGE_ROLES
 
 
 @require_GET
 @login_required
 def account_list(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
+    managed = set(accounts_with(user, Perm.MANAGE).values_list("pk", flat=True))
     return render(
         request,
         "accounts/list.html",
-        {"accounts": _accounts_for(user), "may_manage": _may_manage(user)},
+        {"accounts": accounts_with(user), "may_connect": may_connect(user), "managed": managed},
     )
 
 
@@ -60,7 +42,7 @@ def account_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def account_connect_start(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
-    if not _may_manage(user):
+    if not may_connect(user):
         messages.error(request, "Only owners, admins and managers can connect accounts.")
         return redirect("accounts:list")
     state = state_issue(schema=request.tenant.schema_name, user_id=str(user.pk))  # type: ignore[attr-defined]
@@ -74,12 +56,26 @@ def account_connect_start(request: HttpRequest) -> HttpResponse:
 @login_required
 def account_disconnect_view(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
-    account = get_account_for_user(user, pk)
-    if not _may_manage(user):
-        messages.error(request, "Only owners, admins and managers can disconnect accounts.")
-        return redirect("accounts:list")
+    account = get_account_for_user(user, pk, Perm.MANAGE)
     account_disconnect(account=account, by=user, request=request)
     messages.success(request, f"Disconnected {account}. Its tokens were revoked at TikTok.")
+    return redirect("accounts:list")
+
+
+@require_POST
+@login_required
+def account_approval_view(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """Turn on or off whether this account's posts wait for approval."""
+    user: User = request.user  # type: ignore[assignment]
+    account = get_account_for_user(user, pk, Perm.MANAGE)
+    wanted = request.POST.get("requires_approval") == "on"
+    account_set_requires_approval(account=account, requires_approval=wanted, by=user, request=request)
+    messages.success(
+        request,
+        f"Posts for {account} now wait for approval unless their author may schedule without it."
+        if wanted
+        else f"Posts for {account} no longer need approval.",
+    )
     return redirect("accounts:list")
 
 

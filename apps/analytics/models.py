@@ -16,11 +16,10 @@ class SnapshotQuerySet(models.QuerySet):
     """Reads shared by both snapshot kinds; each does its own select_related."""
 
     def visible_to(self, user: Any) -> Self:
-        """Snapshots of the accounts this user may see. The one place to tighten with per-account
-        permissions: it follows the accounts gate in `apps.schedule.selectors`."""
-        from apps.schedule.selectors import accounts_visible_to
+        """Snapshots of the accounts this user may see (apps.accounts.permissions)."""
+        from apps.accounts.permissions import accounts_with
 
-        return self.filter(account__in=accounts_visible_to(user).values("pk"))
+        return self.filter(account__in=accounts_with(user).values("pk"))
 
     def for_account(self, account_id: Any) -> Self:
         return self.filter(account_id=account_id)

@@ -11,9 +11,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from apps.accounts.models import AccountStatus
+from apps.accounts.permissions import accounts_with
 from apps.analytics.selectors import PERIODS, account_analytics, parse_period
 from apps.common.http import HtmxHttpRequest
-from apps.schedule.selectors import accounts_visible_to
 from apps.users.models import User
 
 
@@ -21,7 +21,7 @@ from apps.users.models import User
 @login_required
 def overview(request: HtmxHttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
-    accounts = list(accounts_visible_to(user).order_by("username", "display_name"))
+    accounts = list(accounts_with(user))
     days = parse_period(request.GET.get("days"))
     # By default the first account that still works: a lapsed one has stopped collecting stats.
     account = next(

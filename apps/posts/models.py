@@ -7,6 +7,7 @@ from datetime import datetime
 from pathlib import PurePosixPath
 from typing import Any, ClassVar, Self
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
@@ -47,6 +48,12 @@ class PrivacyLevel(models.TextChoices):
     SELF_ONLY = "SELF_ONLY", "Only me"
 
 
+class ReviewOutcome(models.TextChoices):
+    NONE = "", "Not reviewed"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+
+
 class PublishMode(models.TextChoices):
     DIRECT = "direct", "Post directly"
     INBOX = "inbox", "Send to the creator's TikTok inbox as a draft"
@@ -60,11 +67,16 @@ class PostQuerySet(SoftDeleteQuerySet):
     def for_account(self, account_id: uuid.UUID) -> Self:
         return self.filter(account_id=account_id).select_related("account")
 
-    def visible_to(self, user: Any) -> Self:
-        """Posts this user may see: for now every post of the agency (the schema is the agency).
+    def visible_to(self, user: Any, perm: str = "view_tiktokaccount") -> Self:
+        """Posts of the accounts on which `user` holds `perm` (by default: may see). Every posts
+        page, fragment and download goes through this one method (apps.accounts.permissions)."""
+        from apps.accounts.permissions import Perm, granted_account_ids, holds_every_account
 
-        Per-account permissions narrow this one method; every posts page goes through it."""
-        return self.all()
+        if not (user.is_authenticated and user.is_active):
+            return self.none()
+        if holds_every_account(user):
+            return self.all()
+        return self.filter(account_id__in=granted_account_ids(user, Perm(perm)))
 
     def for_list(self) -> Self:
         """What the posts list shows, in one query whatever the number of rows: newest scheduled
@@ -106,6 +118,13 @@ class Post(SoftDeleteModel):
     publish_attempts = models.PositiveSmallIntegerField(default=0)
     last_error_code = models.CharField(max_length=100, blank=True)
     last_error_message = models.TextField(blank=True)
+    # The last approval decision, shown to the author until the post is submitted again.
+    review_outcome = models.CharField(max_length=8, choices=ReviewOutcome.choices, blank=True)
+    review_comment = models.TextField(blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField(null=True, blank=True)
 
     objects: ClassVar[PostManager] = PostManager()
 
@@ -158,6 +177,19 @@ class Post(SoftDeleteModel):
                 name="posts_post_processing_has_publish_id",
             ),
             models.CheckConstraint(condition=Q(mode__in=PublishMode.values), name="posts_post_mode_valid"),
+            models.CheckConstraint(
+                condition=Q(review_outcome="", reviewed_at__isnull=True, reviewed_by__isnull=True)
+                | Q(
+                    review_outcome__in=[ReviewOutcome.APPROVED, ReviewOutcome.REJECTED],
+                    reviewed_at__isnull=False,
+                ),
+                name="posts_post_review_recorded_with_time",
+            ),
+            # A rejection always says why.
+            models.CheckConstraint(
+                condition=~Q(review_outcome=ReviewOutcome.REJECTED) | ~Q(review_comment=""),
+                name="posts_post_rejection_has_comment",
+            ),
         ]
         indexes = [
             # The dispatcher's query: scheduled posts by time.
@@ -169,6 +201,12 @@ class Post(SoftDeleteModel):
             models.Index(fields=["account", "status", "scheduled_at"], name="posts_account_status_idx"),
             models.Index(fields=["status", "scheduled_at"], name="posts_status_time_idx"),
             models.Index(fields=["publish_id"], name="posts_publish_id_idx", condition=~Q(publish_id="")),
+            # The author's dashboard: decisions on their posts.
+            models.Index(
+                fields=["created_by", "-reviewed_at"],
+                name="posts_reviews_by_author_idx",
+                condition=Q(reviewed_at__isnull=False),
+            ),
         ]
 
     def __str__(self) -> str:

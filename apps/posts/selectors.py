@@ -1,8 +1,9 @@
-"""The gates to posts and their media: the only way a view turns a user-supplied id into a row.
+"""The gates to posts, their media and their attempts: the only way a view turns a
+user-supplied id into a row.
 
-Each raises Http404 for anything the user may not see (another agency's ids do not even
-exist in this schema). Per-account permissions will tighten `Post.objects.visible_to` and
-the accounts gate; these functions and every view built on them follow.
+Each raises Http404 for anything the user may not see or act on (another agency's ids do not
+even exist in this schema). What a user may do with a post is what they may do with its account
+(apps.accounts.permissions).
 """
 
 from __future__ import annotations
@@ -14,16 +15,47 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from apps.accounts.models import AccountStatus, TikTokAccount
-from apps.accounts.views import get_account_for_user
-from apps.posts.models import MediaKind, Post, PostMedia
+from apps.accounts.permissions import (
+    Perm,
+    account_perms,
+    accounts_with,
+    get_account_for_user,
+    may_publish_directly,
+)
+from apps.posts.models import MediaKind, Post, PostMedia, PostStatus, PublishAttempt
+
+# Who may send a post to TikTok without approval: a check on top of Perm.DRAFT.
+PUBLISH_DIRECTLY = "publish_directly"
 
 
-def get_post_for_user(user: Any, pk: uuid.UUID) -> Post:
-    """The one gate to a single post: 404 unless this user may see it."""
-    post = Post.objects.visible_to(user).select_related("account").filter(pk=pk).first()
+def get_post_for_user(user: Any, pk: uuid.UUID, perm: Perm | str = Perm.VIEW) -> Post:
+    """The one gate to a single post: 404 unless `user` holds `perm` on the post's account.
+
+    `PUBLISH_DIRECTLY` asks for what sending it to TikTok needs (see `may_publish_directly`)."""
+    wanted = Perm.DRAFT if perm == PUBLISH_DIRECTLY else Perm(perm)
+    post = Post.objects.visible_to(user, wanted).select_related("account").filter(pk=pk).first()
     if post is None:
         raise Http404("No such post.")
+    if perm == PUBLISH_DIRECTLY and not may_publish_directly(account_perms(user, post.account), post.account):
+        raise Http404("No such post.")
     return post
+
+
+def attempts_for_user(user: Any, post: Post) -> QuerySet[PublishAttempt]:
+    """The one gate to publish attempts: those of a post the user may see, oldest first."""
+    return PublishAttempt.objects.filter(post__in=Post.objects.visible_to(user).filter(pk=post.pk)).order_by(
+        "started_at", "attempt_number"
+    )
+
+
+def posts_awaiting_review(user: Any) -> QuerySet[Post]:
+    """Posts waiting for approval on the accounts `user` may approve, soonest first."""
+    return (
+        Post.objects.visible_to(user, Perm.APPROVE)
+        .filter(status=PostStatus.PENDING_APPROVAL)
+        .select_related("account", "created_by")
+        .order_by("scheduled_at", "created_at")
+    )
 
 
 def get_media_for_user(user: Any, pk: uuid.UUID) -> PostMedia:
@@ -44,15 +76,16 @@ def post_video(post: Post) -> PostMedia | None:
 
 
 def accounts_for_composer(user: Any, post: Post | None = None) -> QuerySet[TikTokAccount]:
-    """Accounts the user may post to: the ones they can see (the accounts gate's rule) that are
-    active, plus the edited post's own account whatever its state (so its draft can still be saved;
-    publishing is refused while the account cannot post)."""
-    accounts = TikTokAccount.objects.filter(status=AccountStatus.ACTIVE)
+    """Accounts the user may draft for that are active, plus the edited post's own account
+    whatever its state (so its draft can still be saved; publishing is refused while the account
+    cannot post)."""
+    drafting = accounts_with(user, Perm.DRAFT)
+    accounts = drafting.filter(status=AccountStatus.ACTIVE)
     if post is not None:
-        accounts = accounts | TikTokAccount.objects.filter(pk=post.account_id)
+        accounts = accounts | drafting.filter(pk=post.account_id)
     return accounts.order_by("username", "display_name")
 
 
-def account_for_user(user: Any, pk: uuid.UUID) -> TikTokAccount:
-    """The accounts app's gate, re-exported so posts views have one import for their gates."""
-    return get_account_for_user(user, pk)
+def account_for_user(user: Any, pk: uuid.UUID, perm: Perm = Perm.VIEW) -> TikTokAccount:
+    """The accounts gate, re-exported so posts views have one import for their gates."""
+    return get_account_for_user(user, pk, perm)

@@ -14,6 +14,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from apps.accounts.models import AccountStatus, TikTokAccount
+from apps.accounts.permissions import Perm, needs_approval, user_may
 from apps.audit.services import audit_record
 from apps.common.expressions import utf16_length
 from apps.posts.media import file_sha256, inspect_video
@@ -30,11 +31,17 @@ from apps.posts.models import (
     PrivacyLevel,
     PublishAttempt,
     PublishMode,
+    ReviewOutcome,
 )
 from apps.tiktok.client import CreatorInfo, TikTokClient
 
 # A person may edit these in the composer: no worker holds them.
-EDITABLE_STATUSES = frozenset({PostStatus.DRAFT, PostStatus.SCHEDULED, PostStatus.FAILED})
+EDITABLE_STATUSES = frozenset(
+    {PostStatus.DRAFT, PostStatus.PENDING_APPROVAL, PostStatus.SCHEDULED, PostStatus.FAILED}
+)
+REVIEW_COMMENT_MAX = 1000
+# A post submitted for approval must leave its reviewers at least this long to decide.
+APPROVAL_LEAD_TIME = dt.timedelta(minutes=5)
 
 # TikTok's own words for its audit (TIKTOK_API.md, "What TikTok's audit requires").
 DISCLOSURE_NEEDS_A_BRAND = "You need to indicate if your content promotes yourself, a third party, or both."
@@ -304,6 +311,16 @@ def post_save(
     errors = post_content_errors(content, media=media, creator=creator, publishing=schedule)
     if schedule and scheduled_at is None:
         errors["scheduled_at"] = "Choose the date and time to publish."
+    elif (
+        schedule
+        and scheduled_at is not None
+        and scheduled_at < timezone.now() + APPROVAL_LEAD_TIME
+        and needs_approval(by, content.account)
+    ):
+        errors["scheduled_at"] = (
+            "Posts for this account are approved before they go out: choose a time at least "
+            f"{APPROVAL_LEAD_TIME.seconds // 60} minutes from now, then submit it for approval."
+        )
     if errors:
         raise PostValidationError(errors)
     if scheduled_at is not None and scheduled_at.tzinfo is None:
@@ -341,7 +358,9 @@ def post_save(
                 if old != new:
                     changes[field] = [_audit_value(old), _audit_value(new)]
                     setattr(post, field, new)
-            if post.status == PostStatus.FAILED or (post.status == PostStatus.SCHEDULED and not schedule):
+            if post.status == PostStatus.FAILED or (
+                post.status in (PostStatus.SCHEDULED, PostStatus.PENDING_APPROVAL) and not schedule
+            ):
                 # Back to a draft: a failed post's TikTok state belongs to the attempt that failed.
                 from apps.publishing.jobs import job_delete
 
@@ -389,8 +408,13 @@ def _locked(post: Post) -> Post:
 def post_schedule(
     *, post: Post, scheduled_at: dt.datetime, time_zone: str, by: Any, request: Any = None
 ) -> Post:
-    """Schedule (or reschedule) a post. Refused in the past, and once a worker has claimed it."""
-    from apps.publishing.jobs import job_set
+    """Schedule (or reschedule) a post. Refused in the past, and once a worker has claimed it.
+
+    On an account that requires approval, a person who may not schedule without it submits the
+    post instead: it waits in `pending_approval` (with no publish job) until someone approves it.
+    Every new submission clears the previous decision: an approved post that is edited or moved
+    goes back for approval."""
+    from apps.publishing.jobs import job_delete, job_set
     from apps.publishing.models import JobKind
 
     if scheduled_at.tzinfo is None:
@@ -405,24 +429,115 @@ def post_schedule(
             )
         if not locked.privacy_level:
             raise PostStateError("Choose who can see the post before scheduling it.")
+        submit = by is not None and needs_approval(by, locked.account)
+        new_status = PostStatus.PENDING_APPROVAL if submit else PostStatus.SCHEDULED
         previous = (locked.status, locked.scheduled_at.isoformat() if locked.scheduled_at else None)
-        locked.status = PostStatus.SCHEDULED
+        locked.status = new_status
         locked.scheduled_at = scheduled_at
         locked.schedule_time_zone = time_zone
         locked.updated_by = by
-        locked.save(
-            update_fields=["status", "scheduled_at", "schedule_time_zone", "updated_by", "updated_at"]
-        )
-        job_set(post_id=locked.pk, kind=JobKind.PUBLISH, due_at=scheduled_at)
+        if submit or locked.review_outcome == ReviewOutcome.REJECTED:
+            _clear_review(locked)
+        locked.save()
+        if submit:
+            job_delete(post_id=locked.pk)
+            action = "post.submitted"
+        else:
+            job_set(post_id=locked.pk, kind=JobKind.PUBLISH, due_at=scheduled_at)
+            action = "post.scheduled" if previous[0] != PostStatus.SCHEDULED else "post.rescheduled"
         audit_record(
-            action="post.scheduled" if previous[0] != PostStatus.SCHEDULED else "post.rescheduled",
+            action=action,
             actor=by,
             obj=locked,
             request=request,
             changes={
-                "status": [previous[0], PostStatus.SCHEDULED],
+                "status": [previous[0], new_status],
                 "scheduled_at": [previous[1], scheduled_at.isoformat()],
             },
+        )
+    return locked
+
+
+def _clear_review(post: Post) -> None:
+    post.review_outcome = ReviewOutcome.NONE
+    post.review_comment = ""
+    post.reviewed_by = None
+    post.reviewed_at = None
+
+
+def _may_review(by: Any, post: Post) -> None:
+    if not user_may(by, Perm.APPROVE, post.account):
+        raise PostStateError("You may not review posts for this account.")
+
+
+def post_approve(*, post: Post, by: Any, request: Any = None) -> Post:
+    """Approve a post waiting for approval: it is scheduled for its time."""
+    from apps.publishing.jobs import job_set
+    from apps.publishing.models import JobKind
+
+    with transaction.atomic():
+        locked = _locked(post)
+        _may_review(by, locked)
+        if locked.status != PostStatus.PENDING_APPROVAL:
+            raise PostStateError(
+                f"This post is {locked.get_status_display().lower()}: there is nothing to approve."
+            )
+        due = locked.scheduled_at
+        if due is None or due < timezone.now() - dt.timedelta(seconds=5):
+            raise PostStateError(
+                "Its time has passed, so it was not approved. Reject it with a comment "
+                "so the author can choose a new time."
+            )
+        locked.status = PostStatus.SCHEDULED
+        locked.review_outcome = ReviewOutcome.APPROVED
+        locked.review_comment = ""
+        locked.reviewed_by = by
+        locked.reviewed_at = timezone.now()
+        locked.updated_by = by
+        locked.save()
+        job_set(post_id=locked.pk, kind=JobKind.PUBLISH, due_at=due)
+        audit_record(
+            action="post.approved",
+            actor=by,
+            obj=locked,
+            request=request,
+            changes={
+                "status": [PostStatus.PENDING_APPROVAL, PostStatus.SCHEDULED],
+                "scheduled_at": due.isoformat(),
+            },
+        )
+    return locked
+
+
+def post_reject(*, post: Post, comment: str, by: Any, request: Any = None) -> Post:
+    """Reject a post waiting for approval: it goes back to its author as a draft, with the comment."""
+    comment = comment.strip()
+    if not comment:
+        raise PostValidationError({"comment": "Say what should change, so the author can fix it."})
+    if len(comment) > REVIEW_COMMENT_MAX:
+        raise PostValidationError(
+            {"comment": f"Keep the comment under {REVIEW_COMMENT_MAX:,} characters ({len(comment):,} now)."}
+        )
+    with transaction.atomic():
+        locked = _locked(post)
+        _may_review(by, locked)
+        if locked.status != PostStatus.PENDING_APPROVAL:
+            raise PostStateError(
+                f"This post is {locked.get_status_display().lower()}: there is nothing to reject."
+            )
+        locked.status = PostStatus.DRAFT
+        locked.review_outcome = ReviewOutcome.REJECTED
+        locked.review_comment = comment
+        locked.reviewed_by = by
+        locked.reviewed_at = timezone.now()
+        locked.updated_by = by
+        locked.save()
+        audit_record(
+            action="post.rejected",
+            actor=by,
+            obj=locked,
+            request=request,
+            changes={"status": [PostStatus.PENDING_APPROVAL, PostStatus.DRAFT], "comment": comment},
         )
     return locked
 
@@ -576,8 +691,11 @@ def _apply_publish_event(post: Post, event: str, content: dict[str, Any]) -> Non
             post_id = str(content.get("post_id", ""))
             if len(post_id) == 19 and post_id.isdigit() and not locked.published_post_id:
                 locked.published_post_id = post_id
-                if locked.status != PostStatus.PUBLISHED:
+                newly_published = locked.status != PostStatus.PUBLISHED
+                if newly_published:
                     locked.status = PostStatus.PUBLISHED
                     locked.published_at = locked.published_at or timezone.now()
                 locked.save(update_fields=["published_post_id", "status", "published_at", "updated_at"])
                 job_delete(post_id=locked.pk, kind=JobKind.POLL)
+                if newly_published:
+                    audit_record(action="post.published", obj=locked, changes={"source": event})

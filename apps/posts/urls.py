@@ -7,6 +7,7 @@ app_name = "posts"
 urlpatterns = [
     path("", views.post_list, name="list"),
     path("new/", views.post_compose, name="compose"),
+    path("approvals/", views.approvals, name="approvals"),
     path("creator-info/", views.creator_info, name="creator_info"),
     path("media/", views.media_upload_view, name="upload"),
     path("media/<uuid:pk>/file/", views.media_file, name="media_file"),
@@ -16,4 +17,6 @@ urlpatterns = [
     path("<uuid:pk>/retry/", views.post_retry_view, name="retry"),
     path("<uuid:pk>/mark-published/", views.post_mark_published_view, name="mark_published"),
     path("<uuid:pk>/reschedule/", views.post_reschedule_view, name="reschedule"),
+    path("<uuid:pk>/approve/", views.post_approve_view, name="approve"),
+    path("<uuid:pk>/reject/", views.post_reject_view, name="reject"),
 ]

@@ -5,19 +5,32 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Prefetch
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from apps.accounts.models import TikTokAccount
+from apps.accounts.permissions import (
+    Perm,
+    account_perms,
+    accounts_with,
+    holds_every_account,
+    may_connect,
+    may_publish_directly,
+    needs_approval,
+)
 from apps.common.expressions import utf16_length
 from apps.common.http import HtmxHttpRequest
 from apps.posts.forms import NOW, SCHEDULE, ComposeForm, MarkPublishedForm, RescheduleForm, compose_initial
@@ -25,27 +38,34 @@ from apps.posts.media import MediaError, duration_text
 from apps.posts.models import (
     CANCELLABLE_STATUSES,
     CAPTION_MAX_UTF16,
+    MediaKind,
     Post,
     PostMedia,
     PostStatus,
     PublishMode,
 )
 from apps.posts.selectors import (
+    PUBLISH_DIRECTLY,
     account_for_user,
     accounts_for_composer,
+    attempts_for_user,
     get_media_for_user,
     get_post_for_user,
     post_video,
+    posts_awaiting_review,
 )
 from apps.posts.services import (
+    APPROVAL_LEAD_TIME,
     EDITABLE_STATUSES,
     CreatorCheck,
     PostStateError,
     PostValidationError,
     creator_check,
     media_upload,
+    post_approve,
     post_cancel,
     post_mark_published,
+    post_reject,
     post_retry,
     post_save,
     post_schedule,
@@ -85,7 +105,7 @@ def post_list(request: HtmxHttpRequest) -> HttpResponse:
         posts = posts.filter(status=status)
     else:
         status = ""
-    accounts = list(TikTokAccount.objects.order_by("username", "display_name"))
+    accounts = list(accounts_with(user))
     account_id = _uuid(request.GET.get("account"))
     if account_id is not None and any(a.pk == account_id for a in accounts):
         posts = posts.filter(account_id=account_id)
@@ -105,6 +125,7 @@ def post_list(request: HtmxHttpRequest) -> HttpResponse:
             "account_id": account_id,
             "filters": filters,
             "time_zone": user.time_zone or "UTC",
+            "may_compose": accounts_with(user, Perm.DRAFT).exists(),
         },
     )
 
@@ -112,7 +133,7 @@ def post_list(request: HtmxHttpRequest) -> HttpResponse:
 # --- Composer ---
 
 
-def _creator_context(form: ComposeForm, creator: CreatorCheck | None) -> dict[str, Any]:
+def _creator_context(form: ComposeForm, creator: CreatorCheck | None, user: User) -> dict[str, Any]:
     """What the creator fragment shows: TikTok's answer, the switches, the daily-cap warning."""
     info = creator.info if creator is not None else None
     interactions = [
@@ -128,6 +149,8 @@ def _creator_context(form: ComposeForm, creator: CreatorCheck | None) -> dict[st
         "near_daily_cap": posted >= WARN_AT,
         "daily_cap": DAILY_CAP,
         "max_duration": duration_text(Decimal(info.max_video_post_duration_sec)) if info else "",
+        "approval_needed": creator is not None and needs_approval(user, creator.account),
+        "approval_lead_minutes": APPROVAL_LEAD_TIME.seconds // 60,
     }
 
 
@@ -153,7 +176,8 @@ def _compose_context(
         "publish_modes": PublishMode.choices,
         "mode": values.get("mode") or PublishMode.DIRECT,
         "time_zones": form.fields["time_zone"].choices,  # type: ignore[attr-defined]
-        **_creator_context(form, creator),
+        "may_connect": may_connect(_user(request)),
+        **_creator_context(form, creator, _user(request)),
     }
 
 
@@ -218,6 +242,11 @@ def _compose(request: HtmxHttpRequest, post: Post | None) -> HttpResponse:
 
 
 def _saved_message(post: Post, action: str) -> str:
+    if post.status == PostStatus.PENDING_APPROVAL:
+        return (
+            "Sent for approval. Nothing goes to TikTok until a reviewer approves it; "
+            "it then goes out at the time shown below."
+        )
     if action == NOW:
         return (
             "Publishing now. TikTok processes the video after the upload; this can take a few minutes. "
@@ -263,7 +292,7 @@ def post_compose(request: HtmxHttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @login_required
 def post_edit(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
-    post = get_post_for_user(_user(request), pk)
+    post = get_post_for_user(_user(request), pk, Perm.DRAFT)
     if post.status not in EDITABLE_STATUSES:
         messages.error(
             request, f"This post is {post.get_status_display().lower()} and can no longer be edited."
@@ -280,19 +309,26 @@ def creator_info(request: HtmxHttpRequest) -> HttpResponse:
     account_id = _uuid(request.GET.get("account"))
     creator = None
     if account_id is not None:
-        account = account_for_user(user, account_id)
+        account = account_for_user(user, account_id, Perm.DRAFT)
         creator = creator_check(account=account)
     form = ComposeForm(
         initial=compose_initial(user=user, account=creator.account if creator else None), user=user
     )
-    return render(request, "posts/compose.html#creator", {"form": form, **_creator_context(form, creator)})
+    return render(
+        request, "posts/compose.html#creator", {"form": form, **_creator_context(form, creator, user)}
+    )
 
 
 @require_POST
 @login_required
 def media_upload_view(request: HtmxHttpRequest) -> HttpResponse:
     """Upload one video (the composer's JavaScript sends it with a progress bar); answers the
-    media fragment: the video's summary and hidden media_id, or the error next to the field."""
+    media fragment: the video's summary and hidden media_id, or the error next to the field.
+    Only for owners, admins and people who may draft for some account: nobody else has a use
+    for an upload."""
+    user = _user(request)
+    if not (holds_every_account(user) or accounts_with(user, Perm.DRAFT).exists()):
+        raise Http404("No account to upload for.")
     upload = request.FILES.get("video")
     account = _account_from(request, request.POST.get("account"))
     creator = creator_check(account=account) if account is not None else None
@@ -359,20 +395,26 @@ def _wake_up_in(post: Post, now: dt.datetime) -> int | None:
 def _detail_context(request: HtmxHttpRequest, post: Post, **extra: Any) -> dict[str, Any]:
     now = timezone.now()
     user = _user(request)
+    perms = account_perms(user, post.account)
+    drafts = Perm.DRAFT in perms
+    sends = may_publish_directly(perms, post.account)
     context: dict[str, Any] = {
         "post": post,
-        "attempts": list(post.attempts.order_by("started_at", "attempt_number")),
+        "attempts": list(attempts_for_user(user, post)),
         "polling": _polling(post, now),
         "wake_up_in": _wake_up_in(post, now),
         "user_time_zone": user.time_zone or "UTC",
-        "may_cancel": post.status in CANCELLABLE_STATUSES,
-        "may_reschedule": post.status in (PostStatus.SCHEDULED, PostStatus.PENDING_APPROVAL),
-        "may_edit": post.status in EDITABLE_STATUSES,
-        "may_retry": post.status in (PostStatus.FAILED, PostStatus.NEEDS_ATTENTION),
-        "may_mark_published": post.status == PostStatus.NEEDS_ATTENTION,
+        "may_cancel": drafts and post.status in CANCELLABLE_STATUSES,
+        "may_reschedule": drafts and post.status in (PostStatus.SCHEDULED, PostStatus.PENDING_APPROVAL),
+        "may_edit": drafts and post.status in EDITABLE_STATUSES,
+        "may_retry": sends and post.status in (PostStatus.FAILED, PostStatus.NEEDS_ATTENTION),
+        "may_mark_published": sends and post.status == PostStatus.NEEDS_ATTENTION,
+        "may_review": Perm.APPROVE in perms and post.status == PostStatus.PENDING_APPROVAL,
+        "needs_approval": drafts and not sends,
         **extra,
     }
     context.setdefault("reschedule_form", _reschedule_form(post, user))
+    context.setdefault("review_form", None)
     return context
 
 
@@ -397,7 +439,7 @@ def post_detail(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
 @require_POST
 @login_required
 def post_cancel_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
-    post = get_post_for_user(_user(request), pk)
+    post = get_post_for_user(_user(request), pk, Perm.DRAFT)
     try:
         post_cancel(post=post, by=_user(request), request=request)
     except PostStateError as exc:
@@ -410,7 +452,7 @@ def post_cancel_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
 @require_POST
 @login_required
 def post_retry_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
-    post = get_post_for_user(_user(request), pk)
+    post = get_post_for_user(_user(request), pk, PUBLISH_DIRECTLY)
     try:
         post_retry(post=post, by=_user(request), request=request)
     except PostStateError as exc:
@@ -423,7 +465,7 @@ def post_retry_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
 @require_POST
 @login_required
 def post_mark_published_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
-    post = get_post_for_user(_user(request), pk)
+    post = get_post_for_user(_user(request), pk, PUBLISH_DIRECTLY)
     form = MarkPublishedForm(request.POST)
     form.is_valid()
     try:
@@ -444,7 +486,7 @@ def post_mark_published_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpRes
 @login_required
 def post_reschedule_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     user = _user(request)
-    post = get_post_for_user(user, pk)
+    post = get_post_for_user(user, pk, Perm.DRAFT)
     form = RescheduleForm(request.POST)
     if not form.is_valid() or form.when is None:
         return render(
@@ -453,7 +495,7 @@ def post_reschedule_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpRespons
             _detail_context(request, post, media=post_video(post), reschedule_form=form),
         )
     try:
-        post_schedule(
+        post = post_schedule(
             post=post,
             scheduled_at=form.when,
             time_zone=form.cleaned_data["time_zone"],
@@ -463,5 +505,83 @@ def post_reschedule_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpRespons
     except PostStateError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, "Rescheduled.")
+        if post.status == PostStatus.PENDING_APPROVAL:
+            messages.success(request, "Rescheduled and sent for approval again.")
+        else:
+            messages.success(request, "Rescheduled.")
     return redirect("posts:detail", pk=post.pk)
+
+
+# --- Approvals ---
+
+
+@dataclass(frozen=True)
+class ReviewFormState:
+    """A rejection that was refused: which post, what was typed, why."""
+
+    post_id: uuid.UUID
+    comment: str
+    error: str
+
+
+def _approvals_context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
+    user = _user(request)
+    posts = list(
+        posts_awaiting_review(user).prefetch_related(
+            Prefetch("media", queryset=PostMedia.objects.filter(kind=MediaKind.VIDEO), to_attr="videos")
+        )
+    )
+    return {"posts": posts, "time_zone": user.time_zone or "UTC", "review_form": None, **extra}
+
+
+@require_GET
+@login_required
+def approvals(request: HtmxHttpRequest) -> HttpResponse:
+    """What waits for this user's decision: posts for the accounts they may approve."""
+    return render(request, "posts/approvals.html", _approvals_context(request))
+
+
+def _back_to(request: HtmxHttpRequest, post: Post) -> HttpResponse:
+    """Back where the review form was (the approvals queue or the post), never off this site."""
+    target = request.POST.get("next", "")
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect("posts:detail", pk=post.pk)
+
+
+@require_POST
+@login_required
+def post_approve_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
+    post = get_post_for_user(_user(request), pk, Perm.APPROVE)
+    try:
+        post_approve(post=post, by=_user(request), request=request)
+    except PostStateError as exc:
+        messages.error(request, f"“{post}” was not approved: {exc}")
+    else:
+        messages.success(request, f"Approved “{post}”. It is scheduled and its author can see your decision.")
+    return _back_to(request, post)
+
+
+@require_POST
+@login_required
+def post_reject_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
+    user = _user(request)
+    post = get_post_for_user(user, pk, Perm.APPROVE)
+    comment = request.POST.get("comment", "")
+    try:
+        post_reject(post=post, comment=comment, by=user, request=request)
+    except PostValidationError as exc:
+        state = ReviewFormState(post_id=post.pk, comment=comment, error=" ".join(exc.errors.values()))
+        if request.POST.get("next") == reverse("posts:approvals"):
+            return render(request, "posts/approvals.html", _approvals_context(request, review_form=state))
+        context = _detail_context(request, post, media=post_video(post), review_form=state)
+        return render(request, "posts/detail.html", context)
+    except PostStateError as exc:
+        messages.error(request, f"“{post}” was not rejected: {exc}")
+    else:
+        messages.success(
+            request, f"Rejected “{post}”. It went back to its author as a draft with your comment."
+        )
+    return _back_to(request, post)

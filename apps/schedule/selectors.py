@@ -2,8 +2,7 @@
 page's query count never depends on how many posts or accounts it shows.
 
 Visibility: posts come through `Post.objects.visible_to(user)` and accounts through
-`accounts_visible_to(user)`, the one rule per resource; per-account permissions tighten those and
-every page built on them follows.
+`apps.accounts.permissions.accounts_with(user)`, the one rule per resource.
 """
 
 from __future__ import annotations
@@ -11,10 +10,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
 from apps.accounts.models import AccountStatus, TikTokAccount
+from apps.accounts.permissions import accounts_with
 from apps.posts.models import AttemptKind, AttemptOutcome, Post, PostStatus, PublishAttempt
 from apps.publishing.services import WARN_AT
 
@@ -22,6 +22,9 @@ UPCOMING_LIMIT = 10
 ATTENTION_LIMIT = 20
 # Failed posts stay on the dashboard this long; posts that need attention stay until someone acts.
 FAILED_SHOWN_FOR = dt.timedelta(days=7)
+# Approval decisions stay on their author's dashboard this long.
+REVIEWS_SHOWN_FOR = dt.timedelta(days=7)
+REVIEWS_LIMIT = 10
 # A person must act before these post again.
 RECONNECT_STATUSES = (AccountStatus.NEEDS_REAUTH, AccountStatus.REVOKED, AccountStatus.ERROR)
 # On their way out: the next posts the dashboard lists.
@@ -31,15 +34,6 @@ UPCOMING_STATUSES = (
     PostStatus.PUBLISHING,
     PostStatus.PROCESSING,
 )
-
-
-# --- Visibility ---
-
-
-def accounts_visible_to(user: Any) -> QuerySet[TikTokAccount]:
-    """Accounts this user may see: for now every connected account of the agency (the rule of
-    `apps.accounts.views.get_account_for_user`, which gates a single account)."""
-    return TikTokAccount.objects.all()
 
 
 # --- Dashboard ---
@@ -71,7 +65,7 @@ def posts_needing_attention(*, user: Any, now: dt.datetime, limit: int = ATTENTI
 
 
 def accounts_needing_reconnection(*, user: Any) -> list[TikTokAccount]:
-    return list(accounts_visible_to(user).filter(status__in=RECONNECT_STATUSES).order_by("username"))
+    return list(accounts_with(user).filter(status__in=RECONNECT_STATUSES).order_by("username"))
 
 
 def accounts_near_daily_cap(*, user: Any, now: dt.datetime, warn_at: int = WARN_AT) -> list[TikTokAccount]:
@@ -92,10 +86,20 @@ def accounts_near_daily_cap(*, user: Any, now: dt.datetime, warn_at: int = WARN_
         .values("posts")
     )
     return list(
-        accounts_visible_to(user)
+        accounts_with(user)
         .annotate(posts_last_24h=Coalesce(Subquery(sent, output_field=IntegerField()), 0))
         .filter(posts_last_24h__gte=warn_at)
         .order_by("-posts_last_24h", "username")
+    )
+
+
+def posts_reviewed_for_author(*, user: Any, now: dt.datetime, limit: int = REVIEWS_LIMIT) -> list[Post]:
+    """The latest approval decisions on posts this user wrote, newest first, for a week."""
+    return list(
+        Post.objects.visible_to(user)
+        .filter(created_by=user, reviewed_at__gte=now - REVIEWS_SHOWN_FOR)
+        .select_related("account", "reviewed_by")
+        .order_by("-reviewed_at")[:limit]
     )
 
 

@@ -15,9 +15,10 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.accounts.permissions import Perm, accounts_with
 from apps.common.http import HtmxHttpRequest
 from apps.posts.models import PostStatus
-from apps.posts.selectors import get_post_for_user
+from apps.posts.selectors import get_post_for_user, posts_awaiting_review
 from apps.posts.services import PostStateError, post_schedule
 from apps.publishing.services import DAILY_CAP
 from apps.schedule import selectors
@@ -40,7 +41,9 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
             "attention": selectors.posts_needing_attention(user=user, now=now),
             "reconnect": selectors.accounts_needing_reconnection(user=user),
             "near_cap": selectors.accounts_near_daily_cap(user=user, now=now),
-            "has_accounts": selectors.accounts_visible_to(user).exists(),
+            "has_accounts": accounts_with(user).exists(),
+            "reviewed": selectors.posts_reviewed_for_author(user=user, now=now),
+            "awaiting_review": posts_awaiting_review(user).count(),
             "daily_cap": DAILY_CAP,
         },
     )
@@ -96,7 +99,7 @@ def move(request: HtmxHttpRequest) -> HttpResponse:
         post_id = uuid.UUID(request.POST.get("post", ""))
     except ValueError:
         raise Http404("No such post.") from None
-    post = get_post_for_user(user, post_id)
+    post = get_post_for_user(user, post_id, Perm.DRAFT)
     day = parse_date(request.POST.get("date"), dt.date.min)
     if day == dt.date.min or post.scheduled_at is None:
         messages.error(request, "Drop the post on a day of the calendar to move it.")
@@ -112,11 +115,13 @@ def move(request: HtmxHttpRequest) -> HttpResponse:
     local_time = post.scheduled_at.astimezone(zone).time()
     when = dt.datetime.combine(day, local_time, tzinfo=zone)
     try:
-        post_schedule(post=post, scheduled_at=when, time_zone=zone.key, by=user, request=request)
+        moved = post_schedule(post=post, scheduled_at=when, time_zone=zone.key, by=user, request=request)
     except PostStateError as exc:
         messages.error(request, f"“{post}” was not moved: {exc}")
         return back
-    messages.success(
-        request, f"Moved “{post}” to {date_format(when.astimezone(zone), 'l j F, H:i')} ({zone.key})."
-    )
+    moved_to = f"{date_format(when.astimezone(zone), 'l j F, H:i')} ({zone.key})"
+    if moved.status == PostStatus.PENDING_APPROVAL:
+        messages.success(request, f"Moved “{post}” to {moved_to} and sent it for approval again.")
+    else:
+        messages.success(request, f"Moved “{post}” to {moved_to}.")
     return back

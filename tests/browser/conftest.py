@@ -4,13 +4,17 @@ the fake TikTok. Screenshots go to `artifacts/screenshots/` (git-ignored)."""
 
 from __future__ import annotations
 
+import email.policy
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from email.message import EmailMessage
+from email.parser import BytesParser
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +32,8 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCREENSHOTS = Path(settings.BASE_DIR) / "artifacts" / "screenshots"
 PHONE = {"width": 375, "height": 812}
 DESKTOP = {"width": 1280, "height": 860}
+# What Django's console email backend writes after each message.
+CONSOLE_EMAIL_SEPARATOR = b"-" * 79
 
 
 def free_port() -> int:
@@ -45,24 +51,45 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 class Stack:
-    def __init__(self, port: int, fake: FakeTikTok, env: dict[str, str]) -> None:
+    def __init__(self, port: int, fake: FakeTikTok, env: dict[str, str], server_output: Path) -> None:
         self.port = port
         self.fake = fake
         self.env = env
+        self.server_output = server_output
 
     def url(self, agency: Any | None = None, path: str = "/") -> str:
         host = f"{agency.slug}.localhost" if agency is not None else "localhost"
         return f"http://{host}:{self.port}{path}"
 
+    def emails_to(self, address: str) -> list[EmailMessage]:
+        """The emails the web server has sent to `address` so far, oldest first (its console
+        email backend writes each to the server's output, which the stack keeps in a file)."""
+        sent = []
+        for chunk in self.server_output.read_bytes().split(CONSOLE_EMAIL_SEPARATOR):
+            start = re.search(rb"^Content-Type:", chunk, re.MULTILINE)  # after any startup lines
+            if start is None:
+                continue
+            message = BytesParser(policy=email.policy.default).parsebytes(chunk[start.start() :])
+            if address in str(message.get("To", "")):
+                sent.append(message)
+        return sent
+
 
 @pytest.fixture(scope="session")
-def stack(django_db_setup: None, fake_tiktok: FakeTikTok, broker_namespace: str) -> Iterator[Stack]:
+def stack(
+    django_db_setup: None,
+    fake_tiktok: FakeTikTok,
+    broker_namespace: str,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
     """The web server and a worker, as `make dev` runs them, on the test database.
 
     They use a broker namespace of their own, and the scheduler only runs in the tests that ask
     for `stack_scheduler`: a dispatcher left running for the whole session would claim the posts
-    that other tests in this process schedule and dispatch themselves."""
+    that other tests in this process schedule and dispatch themselves. The server's standard
+    output (where its console email backend writes) goes to a file: see `Stack.emails_to`."""
     port = free_port()
+    server_output = tmp_path_factory.mktemp("stack") / "runserver.out"
     env = process_env(
         fake_tiktok,
         f"{broker_namespace}-stack",
@@ -71,14 +98,16 @@ def stack(django_db_setup: None, fake_tiktok: FakeTikTok, broker_namespace: str)
         DEBUG="true",
     )
     fake_tiktok.webhook_url = f"http://localhost:{port}/webhooks/tiktok/"
-    processes = [
-        subprocess.Popen(
+    with server_output.open("wb") as output:
+        server = subprocess.Popen(
             [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
             env=env,
             cwd=settings.BASE_DIR,
-            stdout=subprocess.DEVNULL,
+            stdout=output,
             stderr=subprocess.DEVNULL,
-        ),
+        )
+    processes = [
+        server,
         subprocess.Popen(
             [sys.executable, "-m", "dramatiq", "config.worker", "--processes", "1", "--threads", "4"],
             env=env,
@@ -94,7 +123,7 @@ def stack(django_db_setup: None, fake_tiktok: FakeTikTok, broker_namespace: str)
             if time.monotonic() > deadline:
                 raise RuntimeError("the web server did not start") from None
             time.sleep(0.2)
-    yield Stack(port, fake_tiktok, env)
+    yield Stack(port, fake_tiktok, env, server_output)
     fake_tiktok.webhook_url = None
     for process in processes:
         process.terminate()

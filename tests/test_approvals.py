@@ -1,0 +1,252 @@
+"""Approvals, end to end through the pages: an editor's post on an account that requires approval
+waits for a manager or the account's client reviewer, who approve it (it is scheduled) or reject
+it with a comment (back to a draft); the author sees the decision; editing an approved post sends
+it back. TikTok is the fake over a real socket (the composer asks it about the creator)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+from django_tenants.utils import schema_context
+
+from apps.accounts.models import TikTokAccount
+from apps.accounts.permissions import ROLE_DEFAULTS, Perm, access_set
+from apps.audit.models import AuditLog
+from apps.fake_tiktok.server import FakeTikTok
+from apps.posts.models import Post, PostStatus, ReviewOutcome
+from apps.publishing.models import DueJob
+from apps.users.models import Role, User
+from tenants.models import Agency
+from tests.conftest import OWNER_PASSWORD, client_for
+from tests.factories import PostFactory, TikTokAccountFactory
+from tests.mp4 import mp4_bytes
+from tests.test_composer import compose_data, connect, upload, uploaded_id
+
+pytestmark = pytest.mark.django_db
+
+
+def signed_in(agency: Agency, email: str) -> Client:
+    client = client_for(agency)
+    response = client.post("/login/", {"username": email, "password": OWNER_PASSWORD})
+    assert response.status_code == 302, f"{email} could not sign in"
+    return client
+
+
+def member(agency: Agency, email: str, role: str, *accounts: TikTokAccount) -> User:
+    with schema_context(agency.schema_name):
+        user = User.objects.create_user(email, OWNER_PASSWORD, role=role, name=email.split("@")[0].title())
+        for account in accounts:
+            access_set(user=user, account=account, perms=ROLE_DEFAULTS[role], by=None)
+        return user
+
+
+@pytest.fixture
+def account(alpha: Agency, tiktok: FakeTikTok) -> TikTokAccount:
+    """A connected account whose posts need approval; the owner turns it on from the accounts page."""
+    account = connect(alpha, tiktok)
+    owner = signed_in(alpha, "owner@shared.example")
+    response = owner.post(f"/accounts/{account.pk}/approval/", {"requires_approval": "on"}, follow=True)
+    assert "now wait for approval" in response.content.decode()
+    with schema_context(alpha.schema_name):
+        account.refresh_from_db()
+        assert account.requires_approval
+        entry = AuditLog.objects.get(action="account.approval_changed")
+        assert entry.changes == {"requires_approval": [False, True]}
+        assert entry.account_id == account.pk
+    return account
+
+
+def the_post(alpha: Agency) -> Post:
+    with schema_context(alpha.schema_name):
+        return Post.objects.select_related("reviewed_by").get()
+
+
+def test_an_editors_post_waits_then_the_client_approves_it(alpha: Agency, account: TikTokAccount) -> None:
+    member(alpha, "editor@alpha.example", Role.EDITOR, account)
+    member(alpha, "client@alpha.example", Role.CLIENT, account)
+    editor = signed_in(alpha, "editor@alpha.example")
+
+    compose = editor.get(f"/posts/new/?account={account.pk}").content.decode()
+    assert 'id="approval-note"' in compose
+    response = editor.post("/posts/new/", compose_data(account, uploaded_id(editor)), follow=True)
+
+    assert "Sent for approval." in response.content.decode()
+    post = the_post(alpha)
+    assert post.status == PostStatus.PENDING_APPROVAL
+    with schema_context(alpha.schema_name):
+        assert not DueJob.objects.filter(post_id=post.pk).exists()  # nothing will be dispatched
+
+    client = signed_in(alpha, "client@alpha.example")
+    home = client.get("/").content.decode()
+    assert "Waiting for your approval" in home and "Review 1 post" in home
+    queue = client.get("/posts/approvals/").content.decode()
+    assert "Morning bake" in queue and f"/posts/media/{post.media.get().pk}/file/" in queue
+    # The reviewer watches the video they approve.
+    assert client.get(f"/posts/media/{post.media.get().pk}/file/").status_code == 200
+
+    response = client.post(f"/posts/{post.pk}/approve/", {"next": "/posts/approvals/"}, follow=True)
+
+    assert response.redirect_chain == [("/posts/approvals/", 302)]
+    page = response.content.decode()
+    assert "Approved “Morning bake" in page and "Nothing is waiting for your approval." in page
+    post = the_post(alpha)
+    assert (post.status, post.review_outcome) == (PostStatus.SCHEDULED, ReviewOutcome.APPROVED)
+    assert post.reviewed_by is not None and post.reviewed_by.email == "client@alpha.example"
+    with schema_context(alpha.schema_name):
+        assert DueJob.objects.get(post_id=post.pk).due_at == post.scheduled_at
+        actions = list(
+            AuditLog.objects.filter(object_id=str(post.pk))
+            .order_by("created_at")
+            .values_list("action", flat=True)
+        )
+        assert actions == ["post.created", "post.submitted", "post.approved"]
+        approved = AuditLog.objects.get(action="post.approved")
+        assert approved.actor_email == "client@alpha.example" and approved.account_id == account.pk
+
+    # The author sees the outcome on their dashboard.
+    home = editor.get("/").content.decode()
+    assert "Decisions on your posts" in home and "Approved" in home and "Client" in home
+
+
+def test_a_rejection_needs_a_comment_and_returns_the_post_to_its_author(
+    alpha: Agency, account: TikTokAccount
+) -> None:
+    member(alpha, "editor@alpha.example", Role.EDITOR, account)
+    member(alpha, "manager@alpha.example", Role.MANAGER, account)
+    editor = signed_in(alpha, "editor@alpha.example")
+    editor.post("/posts/new/", compose_data(account, uploaded_id(editor)))
+    post = the_post(alpha)
+    manager = signed_in(alpha, "manager@alpha.example")
+
+    refused = manager.post(f"/posts/{post.pk}/reject/", {"comment": "   ", "next": "/posts/approvals/"})
+
+    assert refused.status_code == 200
+    assert "Say what should change, so the author can fix it." in refused.content.decode()
+    assert the_post(alpha).status == PostStatus.PENDING_APPROVAL
+
+    comment = "The price in the caption is last year's; please use €12."
+    response = manager.post(f"/posts/{post.pk}/reject/", {"comment": comment, "next": f"/posts/{post.pk}/"})
+
+    assert response.status_code == 302
+    post = the_post(alpha)
+    assert (post.status, post.review_outcome, post.review_comment) == (
+        PostStatus.DRAFT,
+        ReviewOutcome.REJECTED,
+        comment,
+    )
+    with schema_context(alpha.schema_name):
+        rejected = AuditLog.objects.get(action="post.rejected")
+        assert rejected.changes["comment"] == comment and rejected.actor_email == "manager@alpha.example"
+    home = editor.get("/").content.decode()
+    assert "Rejected" in home and "please use €12" in home
+    detail = editor.get(f"/posts/{post.pk}/").content.decode()
+    assert "Rejected by Manager" in detail and "please use €12" in detail and "submit it again" in detail
+
+
+def test_editing_an_approved_post_sends_it_back_for_approval(alpha: Agency, account: TikTokAccount) -> None:
+    member(alpha, "editor@alpha.example", Role.EDITOR, account)
+    member(alpha, "client@alpha.example", Role.CLIENT, account)
+    editor = signed_in(alpha, "editor@alpha.example")
+    media_id = uploaded_id(editor)
+    editor.post("/posts/new/", compose_data(account, media_id))
+    post = the_post(alpha)
+    signed_in(alpha, "client@alpha.example").post(f"/posts/{post.pk}/approve/")
+    assert the_post(alpha).status == PostStatus.SCHEDULED
+
+    response = editor.post(
+        f"/posts/{post.pk}/edit/", compose_data(account, media_id, caption="Evening bake"), follow=True
+    )
+
+    assert "Sent for approval." in response.content.decode()
+    post = the_post(alpha)
+    assert (post.status, post.caption, post.review_outcome) == (
+        PostStatus.PENDING_APPROVAL,
+        "Evening bake",
+        "",
+    )
+    with schema_context(alpha.schema_name):
+        assert not DueJob.objects.filter(post_id=post.pk).exists()
+    assert (
+        "Evening bake" in signed_in(alpha, "client@alpha.example").get("/posts/approvals/").content.decode()
+    )
+
+
+def test_who_reviews_what(alpha: Agency, account: TikTokAccount) -> None:
+    """A client reviewer of another account neither sees nor decides; a manager's own posts go
+    straight out; an editor cannot publish now on an account that requires approval."""
+    with schema_context(alpha.schema_name):
+        other = TikTokAccountFactory(username="otherclient")
+    member(alpha, "editor@alpha.example", Role.EDITOR, account)
+    member(alpha, "manager@alpha.example", Role.MANAGER, account)
+    member(alpha, "client.other@alpha.example", Role.CLIENT, other)
+    editor = signed_in(alpha, "editor@alpha.example")
+    media_id = uploaded_id(editor)
+
+    now = editor.post("/posts/new/", compose_data(account, media_id, action="now"))
+    assert "choose a time at least 5 minutes from now" in now.content.decode()
+    editor.post("/posts/new/", compose_data(account, media_id))
+    post = the_post(alpha)
+
+    outsider = signed_in(alpha, "client.other@alpha.example")
+    # A reviewer does not compose: the page says whom to ask instead of offering accounts.
+    assert (
+        "You may not post for any active TikTok account yet." in outsider.get("/posts/new/").content.decode()
+    )
+    assert 'href="/posts/new/"' not in outsider.get("/posts/").content.decode()
+    assert upload(outsider, mp4_bytes()).status_code == 404
+    assert "Morning bake" not in outsider.get("/posts/approvals/").content.decode()
+    assert outsider.get(f"/posts/{post.pk}/").status_code == 404
+    assert outsider.post(f"/posts/{post.pk}/approve/").status_code == 404
+    assert outsider.post(f"/posts/{post.pk}/reject/", {"comment": "no"}).status_code == 404
+    # The editor may not approve their own post either.
+    assert editor.post(f"/posts/{post.pk}/approve/").status_code == 404
+    assert the_post(alpha).status == PostStatus.PENDING_APPROVAL
+
+    manager = signed_in(alpha, "manager@alpha.example")
+    response = manager.post(
+        "/posts/new/", compose_data(account, uploaded_id(manager), caption="Manager's own")
+    )
+    assert response.status_code == 302
+    with schema_context(alpha.schema_name):
+        own = Post.objects.get(caption="Manager's own")
+        assert own.status == PostStatus.SCHEDULED and DueJob.objects.filter(post_id=own.pk).exists()
+
+
+def test_approving_a_post_whose_time_has_passed_is_refused_with_what_to_do(
+    alpha: Agency, account: TikTokAccount
+) -> None:
+    with schema_context(alpha.schema_name):
+        post = PostFactory(
+            account=account,
+            status=PostStatus.PENDING_APPROVAL,
+            scheduled_at=timezone.now() - dt.timedelta(hours=1),
+        )
+    member(alpha, "client@alpha.example", Role.CLIENT, account)
+    client = signed_in(alpha, "client@alpha.example")
+
+    response = client.post(f"/posts/{post.pk}/approve/", follow=True)
+
+    assert "was not approved: Its time has passed" in response.content.decode()
+    with schema_context(alpha.schema_name):
+        assert Post.objects.get(pk=post.pk).status == PostStatus.PENDING_APPROVAL
+        assert not DueJob.objects.filter(post_id=post.pk).exists()
+
+
+def test_only_those_who_manage_an_account_change_its_approval_rule(
+    alpha: Agency, account: TikTokAccount
+) -> None:
+    member(alpha, "editor@alpha.example", Role.EDITOR, account)
+    editor = signed_in(alpha, "editor@alpha.example")
+    assert "Require approval" not in editor.get("/accounts/").content.decode()
+    assert editor.post(f"/accounts/{account.pk}/approval/", {"requires_approval": "off"}).status_code == 404
+    with schema_context(alpha.schema_name):
+        assert TikTokAccount.objects.get(pk=account.pk).requires_approval
+        access_set(
+            user=User.objects.get(email="editor@alpha.example"), account=account, perms=set(Perm), by=None
+        )
+    editor.post(f"/accounts/{account.pk}/approval/", {"requires_approval": "off"})
+    with schema_context(alpha.schema_name):
+        assert not TikTokAccount.objects.get(pk=account.pk).requires_approval
