@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from apps.common.models import SoftDeleteModel
 from apps.users.models import Role
@@ -55,3 +56,7 @@ class Invitation(SoftDeleteModel):
 
     def __str__(self) -> str:
         return f"Invitation for {self.email}"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()

@@ -19,13 +19,32 @@ class PageForm(forms.Form):
         super().__init__(*args, **kwargs)
 
 
-class SignupForm(PageForm):
-    name = forms.CharField(
+# What Django's password validators (settings.AUTH_PASSWORD_VALIDATORS) ask of a new password.
+NEW_PASSWORD_HELP = "At least 8 characters; not a common password, not all digits."  # noqa: S105
+
+
+def new_password_field(label: str) -> forms.CharField:
+    """A new password: never echoed back (a password does not belong in a re-rendered page)."""
+    return forms.CharField(
+        label=label,
+        strip=False,
+        help_text=NEW_PASSWORD_HELP,
+        error_messages={"required": "Choose a password."},
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+
+def agency_name_field() -> forms.CharField:
+    return forms.CharField(
         label="Agency name",
         max_length=120,
         error_messages={"required": "Give the agency a name."},
         widget=forms.TextInput(attrs={"autocomplete": "organization"}),
     )
+
+
+class SignupForm(PageForm):
+    name = agency_name_field()
     slug = forms.CharField(
         label="Address",
         max_length=40,
@@ -47,14 +66,7 @@ class SignupForm(PageForm):
         error_messages={"required": "Enter your email address; you will sign in with it."},
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
     )
-    owner_password = forms.CharField(
-        label="Password",
-        strip=False,
-        help_text="At least 8 characters; not a common password, not all digits.",
-        error_messages={"required": "Choose a password."},
-        # Never echoed back: a password does not belong in a re-rendered page.
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-    )
+    owner_password = new_password_field("Password")
 
     def clean_slug(self) -> str:
         return str(self.cleaned_data["slug"]).strip().lower()
@@ -120,12 +132,7 @@ def _known_zones() -> set[str]:
 
 
 class AgencySettingsForm(PageForm):
-    name = forms.CharField(
-        label="Agency name",
-        max_length=120,
-        error_messages={"required": "Give the agency a name."},
-        widget=forms.TextInput(attrs={"autocomplete": "organization"}),
-    )
+    name = agency_name_field()
     default_time_zone = forms.ChoiceField(
         label="Default time zone",
         help_text="Used for new team members and wherever the agency's own day matters.",

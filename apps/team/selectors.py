@@ -1,0 +1,74 @@
+"""The gates to team members and invitations, and the Team page's lists.
+
+Only owners and admins see the team: for anyone else every gate answers 404, as if the page
+did not exist. Deactivated members have no page of their own (nothing can be done to them
+there); the list shows them apart, with who deactivated them and when.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import Count, QuerySet
+from django.http import Http404
+
+from apps.team.models import Invitation
+from apps.users.models import Role, User
+
+ROLE_ORDER = {role: index for index, role in enumerate(Role.values)}
+
+
+def may_manage_team(user: Any) -> bool:
+    return bool(user.is_authenticated and user.is_active and user.is_agency_admin)
+
+
+def require_team_admin(user: Any) -> None:
+    if not may_manage_team(user):
+        raise Http404("No such page.")
+
+
+def get_member_for_user(user: Any, pk: uuid.UUID | str) -> User:
+    """The one gate to an active member: 404 unless `user` is an owner or admin."""
+    require_team_admin(user)
+    member = User.objects.filter(pk=pk, is_active=True).first()
+    if member is None:
+        raise Http404("No such member.")
+    return member
+
+
+def get_invitation_for_user(user: Any, pk: uuid.UUID | str) -> Invitation:
+    """The one gate to an invitation: 404 unless `user` is an owner or admin."""
+    require_team_admin(user)
+    invitation = Invitation.objects.select_related("invited_by").filter(pk=pk).first()
+    if invitation is None:
+        raise Http404("No such invitation.")
+    return invitation
+
+
+def members_active(user: Any) -> list[User]:
+    """Active members, owners first, each with `account_count` (accounts granted to them)."""
+    require_team_admin(user)
+    members = User.objects.filter(is_active=True).annotate(
+        account_count=Count("tiktokaccountuserobjectpermission__content_object", distinct=True)
+    )
+    return sorted(members, key=lambda member: (ROLE_ORDER.get(member.role, 99), member.email))
+
+
+def members_deactivated(user: Any) -> QuerySet[User]:
+    """Deactivated members, most recent first, with who deactivated them."""
+    require_team_admin(user)
+    return (
+        User.all_objects.filter(deleted_at__isnull=False).select_related("deleted_by").order_by("-deleted_at")
+    )
+
+
+def invitations_pending(user: Any) -> QuerySet[Invitation]:
+    """Invitations neither accepted nor revoked (expired ones included, to resend), newest first."""
+    require_team_admin(user)
+    return (
+        Invitation.objects.filter(accepted_at__isnull=True, revoked_at__isnull=True)
+        .select_related("invited_by")
+        .prefetch_related("accounts")
+        .order_by("-created_at")
+    )

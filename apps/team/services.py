@@ -1,0 +1,480 @@
+"""The agency's team: invitations, roles, per-account access, deactivation and ownership.
+
+Rules every function here keeps, whoever calls it (the Team page, the admin, a command):
+
+- Only owners and admins manage the team; only an owner may make, change or remove an owner.
+- The agency always keeps an active owner. Changes that could remove the last one lock every
+  owner row (SELECT ... FOR UPDATE) before counting, so two admins acting at once cannot both
+  demote "one of the two remaining owners".
+- A role's flags follow the role: owners and admins may use the agency's Django admin
+  (is_staff, is_superuser), nobody else may.
+- An invitation link carries a random 256-bit token; only its SHA-256 is stored. The link works
+  once, for INVITATION_DAYS, and only on the agency that issued it (the invitation lives in that
+  agency's schema, so another agency's host cannot even find it).
+- Every change is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import secrets
+from collections.abc import Iterable, Mapping
+from functools import partial
+from typing import Any
+
+from django.contrib.auth.password_validation import validate_password
+from django.contrib.sessions.models import Session
+from django.core.exceptions import ValidationError
+from django.core.mail import send_mail
+from django.db import IntegrityError, connection, transaction
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from apps.accounts.models import TikTokAccount
+from apps.accounts.permissions import (
+    ADMIN_ROLES,
+    Perm,
+    access_grant_defaults,
+    access_set,
+    access_table,
+)
+from apps.audit.services import audit_record
+from apps.team.models import Invitation
+from apps.users.models import Role, User
+
+logger = logging.getLogger(__name__)
+
+INVITATION_DAYS = 7
+
+
+def _hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _flags(role: str) -> dict[str, bool]:
+    """Owners and admins run the agency's Django admin; nobody else may."""
+    admin = role in ADMIN_ROLES
+    return {"is_staff": admin, "is_superuser": admin}
+
+
+def _require_admin(by: User) -> None:
+    if not (by.is_active and by.is_agency_admin):
+        raise ValidationError("Only owners and admins can manage the team.")
+
+
+def _lock_owners() -> list[User]:
+    """Every active owner's row, locked until the transaction ends (ordered: no deadlocks)."""
+    return list(User.objects.select_for_update().filter(role=Role.OWNER, is_active=True).order_by("pk"))
+
+
+def _lock_member(member: User) -> User:
+    """The member's current row, locked; refuses a member deactivated since the page was shown."""
+    fresh = User.objects.select_for_update().filter(pk=member.pk, is_active=True).first()
+    if fresh is None:
+        raise ValidationError(f"{member.email} is no longer an active member of this agency.")
+    return fresh
+
+
+def _agency() -> Any:
+    return connection.tenant  # type: ignore[attr-defined]  # django-tenants sets it per request
+
+
+# --- Invitations ---
+
+
+def invitation_link(raw: str) -> str:
+    """The link to accept an invitation, on the agency's own address (never the request's Host)."""
+    path = reverse("team:join", kwargs={"token": raw})
+    return f"{_agency().url.rstrip('/')}{path}"
+
+
+def _invitation_email_send(*, invitation: Invitation, raw: str, inviter: User) -> None:
+    agency = _agency()
+    context = {
+        "agency": agency,
+        "invitation": invitation,
+        "inviter": inviter.get_full_name(),
+        "link": invitation_link(raw),
+        "days": INVITATION_DAYS,
+    }
+    send_mail(
+        subject=f"{inviter.get_full_name()} invited you to {agency.name} on Postline",
+        message=render_to_string("team/invitation_email.txt", context),
+        from_email=None,
+        recipient_list=[invitation.email],
+    )
+
+
+def _queue_email(*, invitation: Invitation, raw: str, inviter: User) -> None:
+    # After commit: no email for an invitation that was rolled back. Robust: a mail server
+    # that is down is logged, the invitation stays, and it can be resent from the Team page.
+    transaction.on_commit(
+        partial(_invitation_email_send, invitation=invitation, raw=raw, inviter=inviter), robust=True
+    )
+
+
+def _new_token() -> tuple[str, str, dt.datetime]:
+    raw = secrets.token_urlsafe(32)
+    return raw, _hash(raw), timezone.now() + dt.timedelta(days=INVITATION_DAYS)
+
+
+@transaction.atomic
+def invitation_send(
+    *,
+    email: str,
+    role: str,
+    accounts: Iterable[TikTokAccount],
+    by: User,
+    request: HttpRequest | None = None,
+) -> Invitation:
+    """Invite `email` to join this agency as `role`, with `accounts` granted on acceptance.
+
+    Emails the link after commit. Raises ValidationError keyed by field (email, role) when the
+    address already belongs to a member or has an invitation pending.
+    """
+    _require_admin(by)
+    email = email.strip().lower()
+    if role == Role.OWNER or role not in Role.values:
+        raise ValidationError(
+            {"role": "Choose a role other than owner (ownership is transferred, not given)."}
+        )
+    if User.objects.filter(email__iexact=email, is_active=True).exists():
+        raise ValidationError({"email": f"{email} is already a member of this agency."})
+    now = timezone.now()
+    pending = Invitation.objects.select_for_update().filter(
+        email__iexact=email, accepted_at__isnull=True, revoked_at__isnull=True
+    )
+    for open_invitation in pending:
+        if open_invitation.expires_at > now:
+            raise ValidationError(
+                {
+                    "email": f"{email} already has a pending invitation. "
+                    "Resend it or revoke it in the list of invitations."
+                }
+            )
+        # An expired invitation is dead anyway; closing it makes room for the new one.
+        open_invitation.revoked_at = now
+        open_invitation.save(update_fields=["revoked_at", "updated_at"])
+    accounts = list(accounts)
+    raw, token_hash, expires_at = _new_token()
+    try:
+        with transaction.atomic():
+            invitation = Invitation.objects.create(
+                email=email,
+                role=role,
+                invited_by=by,
+                created_by=by,
+                token_hash=token_hash,
+                expires_at=expires_at,
+            )
+    except IntegrityError as exc:  # the same address invited by someone else at this moment
+        raise ValidationError({"email": f"{email} already has a pending invitation."}) from exc
+    invitation.accounts.set(accounts)
+    audit_record(
+        action="invitation.sent",
+        actor=by,
+        obj=invitation,
+        request=request,
+        changes={
+            "email": email,
+            "role": role,
+            "accounts": sorted(str(account) for account in accounts),
+            "expires_at": expires_at.isoformat(),
+        },
+    )
+    _queue_email(invitation=invitation, raw=raw, inviter=by)
+    return invitation
+
+
+def _lock_open_invitation(invitation: Invitation) -> Invitation:
+    fresh = (
+        Invitation.objects.select_for_update()
+        .filter(pk=invitation.pk, accepted_at__isnull=True, revoked_at__isnull=True)
+        .first()
+    )
+    if fresh is None:
+        raise ValidationError(f"The invitation for {invitation.email} has already been accepted or revoked.")
+    return fresh
+
+
+@transaction.atomic
+def invitation_resend(*, invitation: Invitation, by: User, request: HttpRequest | None = None) -> Invitation:
+    """Email a new link with a new expiry; the previous link stops working at once."""
+    _require_admin(by)
+    invitation = _lock_open_invitation(invitation)
+    raw, invitation.token_hash, invitation.expires_at = _new_token()
+    invitation.updated_by = by
+    invitation.save(update_fields=["token_hash", "expires_at", "updated_by", "updated_at"])
+    audit_record(
+        action="invitation.resent",
+        actor=by,
+        obj=invitation,
+        request=request,
+        changes={"email": invitation.email, "expires_at": invitation.expires_at.isoformat()},
+    )
+    _queue_email(invitation=invitation, raw=raw, inviter=by)
+    return invitation
+
+
+@transaction.atomic
+def invitation_revoke(*, invitation: Invitation, by: User, request: HttpRequest | None = None) -> Invitation:
+    """Close an open invitation: its link stops working."""
+    _require_admin(by)
+    invitation = _lock_open_invitation(invitation)
+    invitation.revoked_at = timezone.now()
+    invitation.updated_by = by
+    invitation.save(update_fields=["revoked_at", "updated_by", "updated_at"])
+    audit_record(
+        action="invitation.revoked",
+        actor=by,
+        obj=invitation,
+        request=request,
+        changes={"email": invitation.email},
+    )
+    return invitation
+
+
+class InvitationError(Exception):
+    """The link cannot be used; `code` is one of unknown, expired, used, revoked, member."""
+
+    def __init__(self, code: str, message: str) -> None:
+        self.code = code
+        super().__init__(message)
+
+
+def invitation_for_token(raw: str, *, lock: bool = False) -> Invitation:
+    """The open invitation a link's token names in this agency, or InvitationError saying why not."""
+    invitations = Invitation.objects.select_related("invited_by")
+    if lock:
+        invitations = invitations.select_for_update(of=("self",))
+    invitation = invitations.filter(token_hash=_hash(raw)).first()
+    agency = _agency()
+    if invitation is None:
+        raise InvitationError(
+            "unknown",
+            f"This invitation link is not valid for {agency.name}. Check that you opened the whole "
+            "link from the most recent invitation email, on the agency that invited you.",
+        )
+    if invitation.accepted_at is not None:
+        raise InvitationError("used", "This invitation has already been accepted; each link works only once.")
+    if invitation.revoked_at is not None:
+        raise InvitationError("revoked", f"This invitation was withdrawn by {agency.name}.")
+    if invitation.expires_at <= timezone.now():
+        raise InvitationError(
+            "expired",
+            f"This invitation expired on {invitation.expires_at:%d %B %Y}. "
+            f"Ask {agency.name} to send you a new one.",
+        )
+    if User.objects.filter(email__iexact=invitation.email, is_active=True).exists():
+        raise InvitationError(
+            "member", f"{invitation.email} is already a member of {agency.name}: sign in instead."
+        )
+    return invitation
+
+
+@transaction.atomic
+def invitation_accept(*, raw: str, name: str, password: str, request: HttpRequest | None = None) -> User:
+    """Create the invited person in this agency (only), with the invitation's role and accounts.
+
+    Someone deactivated earlier with the same email is reactivated with the new role and
+    password (their history stays theirs). Raises InvitationError when the link cannot be used,
+    ValidationError (key password) when the password is too weak.
+    """
+    invitation = invitation_for_token(raw, lock=True)
+    name = name.strip()
+    previous = User.all_objects.select_for_update().filter(email__iexact=invitation.email).first()
+    candidate = previous or User(email=invitation.email, name=name)
+    candidate.name = name
+    try:
+        validate_password(password, candidate)
+    except ValidationError as exc:
+        raise ValidationError({"password": exc.messages}) from exc
+    flags = _flags(invitation.role)
+    if previous is not None:
+        # Only a deactivated user can still hold the address (invitation_for_token checked).
+        user = previous
+        user.name, user.role = name, invitation.role
+        user.is_staff, user.is_superuser = flags["is_staff"], flags["is_superuser"]
+        user.set_password(password)
+        user.save(update_fields=["name", "role", "is_staff", "is_superuser", "password", "updated_at"])
+        user.restore()
+        # What they held before they left is not what they are invited to now.
+        for account in TikTokAccount.objects.filter(pk__in=list(access_table(user))):
+            access_set(user=user, account=account, perms=(), by=invitation.invited_by)
+    else:
+        try:
+            with transaction.atomic():
+                user = User.objects.create_user(
+                    invitation.email, password, name=name, role=invitation.role, **flags
+                )
+        except IntegrityError as exc:
+            raise InvitationError(
+                "member", f"{invitation.email} is already a member of {_agency().name}: sign in instead."
+            ) from exc
+    accounts = list(invitation.accounts.all())
+    if invitation.role not in ADMIN_ROLES:
+        # The inviter chose the accounts; the grant is theirs (the invitee's IP is not).
+        access_grant_defaults(user=user, accounts=accounts, by=invitation.invited_by)
+    invitation.accepted_at = timezone.now()
+    invitation.accepted_user = user
+    invitation.save(update_fields=["accepted_at", "accepted_user", "updated_at"])
+    audit_record(
+        action="invitation.accepted",
+        actor=user,
+        obj=invitation,
+        request=request,
+        changes={
+            "email": user.email,
+            "role": invitation.role,
+            "accounts": sorted(str(account) for account in accounts),
+            "reactivated": previous is not None,
+        },
+    )
+    return user
+
+
+# --- Members ---
+
+
+def _require_may_touch(*, member: User, by: User, role: str | None = None) -> None:
+    _require_admin(by)
+    if by.role != Role.OWNER and (member.role == Role.OWNER or role == Role.OWNER):
+        raise ValidationError("Only an owner can change an owner or make someone an owner.")
+
+
+def _last_owner_guard(member: User, doing: str) -> None:
+    """Refuse to take away the agency's last active owner; locks the owners' rows first."""
+    owners = _lock_owners()
+    if [owner.pk for owner in owners] == [member.pk]:
+        raise ValidationError(
+            f"{member.email} is the agency's last owner and cannot be {doing}. "
+            "Make someone else an owner first (or transfer ownership)."
+        )
+
+
+@transaction.atomic
+def member_change_role(*, member: User, role: str, by: User, request: HttpRequest | None = None) -> bool:
+    """Give `member` a new role (and its flags); re-grant the new role's defaults on the accounts
+    they already had. Returns whether anything changed."""
+    if role not in Role.values:
+        raise ValidationError({"role": "Choose a role from the list."})
+    _require_may_touch(member=member, by=by, role=role)
+    if member.role == Role.OWNER and role != Role.OWNER:
+        _last_owner_guard(member, "demoted")
+    member = _lock_member(member)
+    _require_may_touch(member=member, by=by, role=role)  # again, on the row as it is now
+    old = member.role
+    if old == role:
+        return False
+    member.role = role
+    flags = _flags(role)
+    member.is_staff, member.is_superuser = flags["is_staff"], flags["is_superuser"]
+    member.updated_by = by
+    member.save(update_fields=["role", "is_staff", "is_superuser", "updated_by", "updated_at"])
+    audit_record(
+        action="member.role_changed",
+        actor=by,
+        obj=member,
+        request=request,
+        changes={"email": member.email, "role": {"old": old, "new": role}},
+    )
+    if role not in ADMIN_ROLES:
+        granted = TikTokAccount.objects.filter(pk__in=list(access_table(member)))
+        access_grant_defaults(user=member, accounts=granted, by=by, request=request)
+    return True
+
+
+@transaction.atomic
+def member_set_access(
+    *,
+    member: User,
+    table: Mapping[Any, Iterable[Perm]],
+    by: User,
+    request: HttpRequest | None = None,
+) -> int:
+    """Make `table` ({account id: permissions}) exactly what `member` holds on every account of
+    the agency; accounts left out lose everything. Returns how many accounts changed."""
+    _require_may_touch(member=member, by=by)
+    member = _lock_member(member)
+    if member.role in ADMIN_ROLES:
+        raise ValidationError(
+            f"{member.get_role_display()}s hold every permission on every account; "
+            "change their role to limit what they can do."
+        )
+    wanted = {str(account_id): set(perms) for account_id, perms in table.items()}
+    changed = 0
+    for account in TikTokAccount.objects.order_by("username"):
+        perms = wanted.get(str(account.pk), set())
+        changed += access_set(user=member, account=account, perms=perms, by=by, request=request)
+    return changed
+
+
+def _sessions_end(user: User) -> int:
+    """Delete the user's sessions in this agency's schema, so they are signed out at once."""
+    ended = [
+        session.pk
+        for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator()
+        if session.get_decoded().get("_auth_user_id") == str(user.pk)
+    ]
+    Session.objects.filter(pk__in=ended).delete()
+    return len(ended)
+
+
+@transaction.atomic
+def member_deactivate(*, member: User, by: User, request: HttpRequest | None = None) -> User:
+    """Soft-delete `member`: they can no longer sign in, their sessions end now, their history
+    (posts, audit entries) stays."""
+    _require_may_touch(member=member, by=by)
+    if member.pk == by.pk:
+        raise ValidationError("You cannot deactivate yourself. Ask another owner or admin.")
+    if member.role == Role.OWNER:
+        _last_owner_guard(member, "deactivated")
+    member = _lock_member(member)
+    _require_may_touch(member=member, by=by)
+    member.delete(by=by)
+    sessions = _sessions_end(member)
+    audit_record(
+        action="member.deactivated",
+        actor=by,
+        obj=member,
+        request=request,
+        changes={"email": member.email, "role": member.role, "sessions_ended": sessions},
+    )
+    return member
+
+
+@transaction.atomic
+def ownership_transfer(*, to: User, by: User, request: HttpRequest | None = None) -> User:
+    """`by`, an owner, makes `to` an owner and becomes an admin, in one step."""
+    owners = {owner.pk: owner for owner in _lock_owners()}
+    if by.pk not in owners:
+        raise ValidationError("Only an owner can transfer ownership.")
+    if to.pk == by.pk:
+        raise ValidationError("You already own this agency; choose someone else.")
+    to = _lock_member(to)
+    if to.role == Role.OWNER:
+        raise ValidationError(f"{to.email} is already an owner.")
+    old_role = to.role
+    for person, role in ((to, Role.OWNER), (owners[by.pk], Role.ADMIN)):
+        person.role = role
+        person.is_staff = person.is_superuser = True
+        person.updated_by = by
+        person.save(update_fields=["role", "is_staff", "is_superuser", "updated_by", "updated_at"])
+    by.role = Role.ADMIN  # the caller's own object (request.user) follows
+    audit_record(
+        action="ownership.transferred",
+        actor=by,
+        obj=to,
+        request=request,
+        changes={
+            "from": by.email,
+            "to": to.email,
+            "role": {"old": old_role, "new": Role.OWNER},
+            "previous_owner_role": {"old": Role.OWNER, "new": Role.ADMIN},
+        },
+    )
+    return to
