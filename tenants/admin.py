@@ -14,7 +14,13 @@ from django.utils.html import format_html
 from apps.users.admin import EmailUserAdmin
 from apps.users.models import User
 from tenants.models import Agency, Domain, Plan
-from tenants.services import agency_create, agency_delete, agency_reactivate, agency_suspend
+from tenants.services import (
+    agency_audit_operator_action,
+    agency_create,
+    agency_delete,
+    agency_reactivate,
+    agency_suspend,
+)
 
 
 class OperatorAdminSite(admin.AdminSite):
@@ -120,7 +126,15 @@ class AgencyAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Agency, form: Any, change: bool) -> None:
         if change:
             super().save_model(request, obj, form, change)
-        # New agencies were saved by agency_create in the form's clean().
+            changes = {
+                field: {"old": form.initial.get(field), "new": form.cleaned_data.get(field)}
+                for field in form.changed_data
+            }
+            if changes:
+                agency_audit_operator_action(
+                    agency=obj, action="settings.changed", operator=request.user, changes=changes
+                )
+        # New agencies were saved by agency_create in the form's clean(), which audits it.
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Deleting is a status with a grace period (the action below), never a row delete.
@@ -135,19 +149,19 @@ class AgencyAdmin(admin.ModelAdmin):
     @admin.action(description="Suspend selected agencies")
     def suspend(self, request: HttpRequest, queryset: QuerySet[Agency]) -> None:
         for agency in queryset:
-            agency_suspend(agency=agency)
+            agency_suspend(agency=agency, operator=request.user)
         self.message_user(request, f"Suspended {queryset.count()} agency(ies).", messages.SUCCESS)
 
     @admin.action(description="Reactivate selected agencies")
     def reactivate(self, request: HttpRequest, queryset: QuerySet[Agency]) -> None:
         for agency in queryset:
-            agency_reactivate(agency=agency)
+            agency_reactivate(agency=agency, operator=request.user)
         self.message_user(request, f"Reactivated {queryset.count()} agency(ies).", messages.SUCCESS)
 
     @admin.action(description="Delete selected agencies (their sites close at once)")
     def delete_agencies(self, request: HttpRequest, queryset: QuerySet[Agency]) -> None:
         for agency in queryset:
-            agency_delete(agency=agency)
+            agency_delete(agency=agency, operator=request.user)
         self.message_user(request, f"Deleted {queryset.count()} agency(ies).", messages.SUCCESS)
 
 

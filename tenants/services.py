@@ -136,30 +136,51 @@ def agency_update_settings(
     return current
 
 
-def _set_status(agency: Agency, status: str) -> Agency:
+def agency_audit_operator_action(
+    *, agency: Agency, action: str, operator: Any, changes: dict[str, Any] | None = None
+) -> None:
+    """Record what an operator did to the agency in the agency's own audit log.
+
+    Operators are not the agency's users, so the entry has no actor; their email is kept in
+    the entry's changes.
+    """
+    with schema_context(agency.schema_name):
+        audit_record(
+            action=action,
+            obj=agency,
+            changes={**(changes or {}), "operator": getattr(operator, "email", "")},
+        )
+
+
+def _set_status(agency: Agency, status: str, action: str, operator: Any) -> Agency:
+    previous = agency.status
     now = timezone.now()
     agency.status = status
     agency.status_changed_at = now
     agency.deleted_at = now if status == AgencyStatus.DELETED else None
     agency.save(update_fields=["status", "status_changed_at", "deleted_at"])
+    if previous != status:
+        agency_audit_operator_action(
+            agency=agency, action=action, operator=operator, changes={"status": [previous, status]}
+        )
     return agency
 
 
 @transaction.atomic
-def agency_suspend(*, agency: Agency) -> Agency:
+def agency_suspend(*, agency: Agency, operator: Any = None) -> Agency:
     """Its pages answer "suspended" and its posts stop publishing; nothing is removed."""
-    return _set_status(agency, AgencyStatus.SUSPENDED)
+    return _set_status(agency, AgencyStatus.SUSPENDED, "agency.suspended", operator)
 
 
 @transaction.atomic
-def agency_reactivate(*, agency: Agency) -> Agency:
-    return _set_status(agency, AgencyStatus.ACTIVE)
+def agency_reactivate(*, agency: Agency, operator: Any = None) -> Agency:
+    return _set_status(agency, AgencyStatus.ACTIVE, "agency.reactivated", operator)
 
 
 @transaction.atomic
-def agency_delete(*, agency: Agency) -> Agency:
+def agency_delete(*, agency: Agency, operator: Any = None) -> Agency:
     """Mark deleted: its hosts answer 404 at once; the schema stays for the grace period."""
-    return _set_status(agency, AgencyStatus.DELETED)
+    return _set_status(agency, AgencyStatus.DELETED, "agency.deleted", operator)
 
 
 def agency_purge(*, agency: Agency) -> None:
@@ -168,6 +189,9 @@ def agency_purge(*, agency: Agency) -> None:
         raise ValueError(f"Agency {agency.slug} is {agency.status}; only deleted agencies can be purged.")
     with transaction.atomic():
         with connection.cursor() as cursor:
+            # Deleting wrote to the schema (its audit log); when that was in this same transaction,
+            # run its deferred checks now, or PostgreSQL refuses to drop tables with pending ones.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(f"DROP SCHEMA IF EXISTS {connection.ops.quote_name(agency.schema_name)} CASCADE")
         agency.domains.all().delete()
         Agency.objects.filter(pk=agency.pk).delete()

@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib.admin.actions import delete_selected as django_delete_selected
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
 
 from apps.audit.models import AuditLog
+from apps.audit.services import admin_entries_recorded_by_caller, audit_admin_deletions
 
 
 @admin.register(AuditLog)
@@ -26,3 +30,21 @@ class AuditLogAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@functools.wraps(django_delete_selected)  # its description and "delete" permission too
+def delete_selected(
+    modeladmin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet
+) -> HttpResponse | None:
+    """Django's bulk delete, audited: Django logs more than one deletion with bulk_create,
+    which sends no post_save, so the entries of this action are recorded here, all of them."""
+    objects = list(queryset)
+    with admin_entries_recorded_by_caller():
+        response = django_delete_selected(modeladmin, request, queryset)
+    if response is None:  # deleted; otherwise it is the confirmation page
+        audit_admin_deletions(objects=objects, request=request)
+    return response
+
+
+# Every model of the agency admin: the site-wide action, replaced under its own name.
+admin.site.add_action(delete_selected, "delete_selected")

@@ -31,6 +31,9 @@ class AuditLog(models.Model):
     object_type = models.CharField(max_length=64, blank=True)
     object_id = models.CharField(max_length=64, blank=True)
     object_repr = models.CharField(max_length=200, blank=True)
+    account_id = models.UUIDField(
+        null=True, blank=True, help_text="The TikTok account the object belongs to, for filtering."
+    )
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=500, blank=True)
     changes = models.JSONField(default=dict, blank=True)
@@ -44,6 +47,7 @@ class AuditLog(models.Model):
             models.Index(fields=["object_type", "object_id", "-created_at"], name="audit_by_object_idx"),
             models.Index(fields=["action", "-created_at"], name="audit_by_action_idx"),
             models.Index(fields=["-created_at"], name="audit_by_time_idx"),
+            models.Index(fields=["account_id", "-created_at"], name="audit_by_account_idx"),
         ]
         constraints = [
             models.CheckConstraint(condition=~models.Q(action=""), name="audit_action_set"),

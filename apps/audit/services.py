@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
+from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
+from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.http import HttpRequest
 
@@ -33,6 +37,13 @@ def client_ip(request: HttpRequest) -> str | None:
     return request.META.get("REMOTE_ADDR") or None
 
 
+def _account_id(obj: models.Model) -> Any:
+    """The TikTok account an object belongs to (the account itself, or a post's account)."""
+    if obj._meta.label_lower == "accounts.tiktokaccount":
+        return obj.pk
+    return getattr(obj, "account_id", None)
+
+
 def audit_record(
     *,
     action: str,
@@ -54,8 +65,59 @@ def audit_record(
         entry.object_type = obj._meta.label_lower
         entry.object_id = str(obj.pk)
         entry.object_repr = str(obj)[:200]
+        entry.account_id = _account_id(obj)
     if request is not None:
         entry.ip = client_ip(request)
         entry.user_agent = request.META.get("HTTP_USER_AGENT", "")[:500]
     entry.save(force_insert=True)
     return entry
+
+
+# --- The agency admin ---
+
+ADMIN_ACTIONS = {ADDITION: "admin.added", CHANGE: "admin.changed", DELETION: "admin.deleted"}
+_admin_entries_recorded_by_caller: ContextVar[bool] = ContextVar(
+    "admin_entries_recorded_by_caller", default=False
+)
+
+
+@contextmanager
+def admin_entries_recorded_by_caller() -> Iterator[None]:
+    """While inside, the admin's log entries are not audited one by one: the caller records them.
+
+    For Django's bulk delete, which writes the log entries of more than one object with
+    bulk_create, so no post_save (and no audit_admin_log_entry) happens for them.
+    """
+    token = _admin_entries_recorded_by_caller.set(True)
+    try:
+        yield
+    finally:
+        _admin_entries_recorded_by_caller.reset(token)
+
+
+def audit_admin_log_entry(*, log_entry: LogEntry) -> AuditLog | None:
+    """Audit an add, change or delete the agency admin logged (as admin.added/changed/deleted),
+    with the admin's own message ("Changed caption."). Django logs a deletion before it deletes,
+    so the object is still there to name."""
+    if _admin_entries_recorded_by_caller.get() or log_entry.action_flag not in ADMIN_ACTIONS:
+        return None
+    changes = {"admin_message": log_entry.get_change_message()}
+    try:
+        obj = log_entry.get_edited_object()
+    except (ObjectDoesNotExist, AttributeError):  # gone already, or its model is no more
+        obj = None
+        changes.update(object_id=str(log_entry.object_id), object=log_entry.object_repr)
+    return audit_record(
+        action=ADMIN_ACTIONS[log_entry.action_flag], actor=log_entry.user, obj=obj, changes=changes
+    )
+
+
+def audit_admin_deletions(*, objects: Iterable[models.Model], request: HttpRequest) -> None:
+    """Audit each object an admin bulk action deleted (admin.deleted)."""
+    for obj in objects:
+        audit_record(
+            action="admin.deleted",
+            obj=obj,
+            request=request,
+            changes={"admin_message": "Deleted with the bulk action."},
+        )

@@ -1,14 +1,18 @@
-"""Audit entries for Django's own authentication events (third-party signals)."""
+"""Audit entries for Django's own events (third-party signals): signing in, and the agency admin."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.signals import user_logged_in, user_login_failed
+from django.db import connection
+from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.http import HttpRequest
+from django_tenants.utils import get_public_schema_name
 
-from apps.audit.services import audit_record, client_ip
+from apps.audit.services import audit_admin_log_entry, audit_record, client_ip
 
 
 @receiver(user_logged_in, dispatch_uid="audit_login_succeeded")
@@ -32,3 +36,14 @@ def on_login_failed(
     audit_record(
         action="login.failed", request=request, changes={"email": str(credentials.get("username", ""))[:254]}
     )
+
+
+@receiver(post_save, sender=LogEntry, dispatch_uid="audit_admin_log_entry")
+def on_admin_log_entry(
+    sender: Any, instance: LogEntry, created: bool, raw: bool = False, **kwargs: Any
+) -> None:
+    # The operators' admin (public schema) has no audit log; its actions on an agency are
+    # recorded in the agency's own log by tenants.services.
+    if not created or raw or connection.schema_name == get_public_schema_name():  # type: ignore[attr-defined]
+        return
+    audit_admin_log_entry(log_entry=instance)
