@@ -12,5 +12,7 @@ urlpatterns = [
     path("calendar/", include("apps.schedule.urls")),
     path("accounts/", include("apps.accounts.urls")),
     path("analytics/", include("apps.analytics.urls")),
+    path("audit/", include("apps.audit.urls")),
+    path("team/", include("apps.team.urls")),
     path("admin/", admin.site.urls),
 ]
