@@ -321,7 +321,8 @@ SECURE_CSP = {
 }
 
 # --- Email ---
-EMAIL_BACKEND = env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
+# One mailer; EMAIL_BACKEND names its backend (the console by default: emails are printed).
+MAILERS = {"default": {"BACKEND": env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")}}
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Postline <no-reply@postline.app>")
 
 # --- I18n ---
