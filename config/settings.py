@@ -271,6 +271,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "apps.audit.middleware.CurrentRequestMiddleware",
 ]
 TEMPLATES = [
     {

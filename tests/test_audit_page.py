@@ -317,7 +317,9 @@ def test_adding_and_changing_in_the_agency_admin_is_audited(alpha: Agency) -> No
     with schema_context(alpha.schema_name):
         made = AccountSnapshot.objects.get(account=account)
     changed = client.post(
-        f"/admin/analytics/accountsnapshot/{made.pk}/change/", {**snapshot, "followers": "99"}
+        f"/admin/analytics/accountsnapshot/{made.pk}/change/",
+        {**snapshot, "followers": "99"},
+        REMOTE_ADDR="203.0.113.7",
     )
     assert changed.status_code == 302, changed.content[:3000]
 
@@ -330,6 +332,7 @@ def test_adding_and_changing_in_the_agency_admin_is_audited(alpha: Agency) -> No
             assert entry.actor_email == OWNER
             assert entry.object_type == "analytics.accountsnapshot" and entry.object_id == str(made.pk)
             assert entry.account_id == account.pk  # so the account filter finds it
+        assert (entries["admin.added"].ip, entries["admin.changed"].ip) == ("203.0.113.5", "203.0.113.7")
     html = client.get("/audit/", {"account": str(account.pk)}).content.decode()
     assert "Admin: object changed" in html and "<dt>admin message</dt><dd>Changed Followers.</dd>" in html
 

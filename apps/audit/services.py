@@ -13,6 +13,7 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.db import models
 from django.http import HttpRequest
 
+from apps.audit.middleware import current_request
 from apps.audit.models import AuditLog
 
 REDACTED = "[redacted]"
@@ -108,7 +109,11 @@ def audit_admin_log_entry(*, log_entry: LogEntry) -> AuditLog | None:
         obj = None
         changes.update(object_id=str(log_entry.object_id), object=log_entry.object_repr)
     return audit_record(
-        action=ADMIN_ACTIONS[log_entry.action_flag], actor=log_entry.user, obj=obj, changes=changes
+        action=ADMIN_ACTIONS[log_entry.action_flag],
+        actor=log_entry.user,
+        obj=obj,
+        request=current_request(),
+        changes=changes,
     )
 
 
