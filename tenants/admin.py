@@ -136,6 +136,16 @@ class AgencyAdmin(admin.ModelAdmin):
                 )
         # New agencies were saved by agency_create in the form's clean(), which audits it.
 
+    def save_formset(self, request: HttpRequest, form: Any, formset: Any, change: bool) -> None:
+        super().save_formset(request, form, formset, change)
+        if formset.model is Domain:
+            for domain in formset.new_objects:
+                _audit_domain(request, domain, "domain.added")
+            for domain, changed in formset.changed_objects:
+                _audit_domain(request, domain, "domain.changed", changed)
+            for domain in formset.deleted_objects:
+                _audit_domain(request, domain, "domain.removed")
+
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Deleting is a status with a grace period (the action below), never a row delete.
         return False
@@ -171,6 +181,38 @@ class DomainAdmin(admin.ModelAdmin):
     list_select_related = ["tenant"]
     search_fields = ["domain", "tenant__name"]
     raw_id_fields = ["tenant"]
+
+    def save_model(self, request: HttpRequest, obj: Domain, form: Any, change: bool) -> None:
+        previous = Domain.objects.select_related("tenant").filter(pk=obj.pk).first() if change else None
+        super().save_model(request, obj, form, change)
+        if previous is not None and previous.tenant_id != obj.tenant_id:
+            # Moved to another agency: it left one site and joined another.
+            _audit_domain(request, previous, "domain.removed")
+            _audit_domain(request, obj, "domain.added")
+        elif previous is None:
+            _audit_domain(request, obj, "domain.added")
+        elif form.changed_data:
+            _audit_domain(request, obj, "domain.changed", form.changed_data)
+
+    def delete_model(self, request: HttpRequest, obj: Domain) -> None:
+        super().delete_model(request, obj)
+        _audit_domain(request, obj, "domain.removed")
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Domain]) -> None:
+        domains = list(queryset.select_related("tenant"))
+        super().delete_queryset(request, queryset)
+        for domain in domains:
+            _audit_domain(request, domain, "domain.removed")
+
+
+def _audit_domain(
+    request: HttpRequest, domain: Domain, action: str, changed: list[str] | None = None
+) -> None:
+    """An operator's change to the hosts an agency's site answers on, in that agency's own log."""
+    changes: dict[str, Any] = {"domain": domain.domain, "primary": domain.is_primary}
+    if changed:
+        changes["fields"] = sorted(changed)
+    agency_audit_operator_action(agency=domain.tenant, action=action, operator=request.user, changes=changes)
 
 
 operator_site.register(User, EmailUserAdmin)

@@ -18,7 +18,7 @@ from apps.audit.models import AuditLog
 from apps.audit.services import audit_record
 from apps.posts.models import Post
 from apps.users.models import Role, User
-from tenants.models import Agency
+from tenants.models import Agency, Domain
 from tests.conftest import OWNER_PASSWORD, client_for
 from tests.factories import PostFactory, TikTokAccountFactory, UserFactory
 
@@ -407,14 +407,16 @@ def test_an_operator_suspending_and_reactivating_an_agency_is_in_its_log(
         assert not AuditLog.objects.filter(action="agency.suspended").exists()
 
 
-def test_an_operator_renaming_an_agency_is_in_its_log(alpha: Agency, operator: Client) -> None:
+def test_an_operator_renaming_an_agency_and_adding_a_host_is_in_its_log(
+    alpha: Agency, operator: Client
+) -> None:
     domain = alpha.domains.get()
     response = operator.post(
         f"/admin/tenants/agency/{alpha.pk}/change/",
         {
             "name": "Alpha Renamed",
             "plan": alpha.plan,
-            "domains-TOTAL_FORMS": "1",
+            "domains-TOTAL_FORMS": "2",
             "domains-INITIAL_FORMS": "1",
             "domains-MIN_NUM_FORMS": "0",
             "domains-MAX_NUM_FORMS": "1000",
@@ -422,6 +424,8 @@ def test_an_operator_renaming_an_agency_is_in_its_log(alpha: Agency, operator: C
             "domains-0-tenant": str(alpha.pk),
             "domains-0-domain": domain.domain,
             "domains-0-is_primary": "on",
+            "domains-1-tenant": str(alpha.pk),
+            "domains-1-domain": "alpha-brand.postline.test",
         },
     )
     assert response.status_code == 302, response.content[:3000]
@@ -433,3 +437,39 @@ def test_an_operator_renaming_an_agency_is_in_its_log(alpha: Agency, operator: C
             "name": {"old": "Alpha Agency", "new": "Alpha Renamed"},
             "operator": "operator@postline.example",
         }
+        # the host added on the same page is recorded too (the unchanged one is not)
+        hosts = AuditLog.objects.filter(action__startswith="domain.")
+        assert [(e.action, e.changes["domain"]) for e in hosts] == [
+            ("domain.added", "alpha-brand.postline.test")
+        ]
+
+
+def test_an_operator_adding_moving_and_removing_a_domain_is_in_each_agencys_log(
+    alpha: Agency, beta: Agency, operator: Client
+) -> None:
+    # Given a new host added to alpha's site from the domains page
+    added = operator.post(
+        "/admin/tenants/domain/add/",
+        {"domain": "alpha-extra.postline.test", "tenant": str(alpha.pk)},
+    )
+    assert added.status_code == 302, added.content[:3000]
+    domain = Domain.objects.get(domain="alpha-extra.postline.test")
+    # When it is moved to beta, then removed
+    moved = operator.post(
+        f"/admin/tenants/domain/{domain.pk}/change/",
+        {"domain": domain.domain, "tenant": str(beta.pk)},
+    )
+    assert moved.status_code == 302, moved.content[:3000]
+    removed = operator.post(f"/admin/tenants/domain/{domain.pk}/delete/", {"post": "yes"})
+    assert removed.status_code == 302
+
+    # Then alpha's log shows it arrive and leave, beta's shows it arrive and go, each with the operator
+    def trail(agency: Agency) -> list[tuple[str, str, str]]:
+        with schema_context(agency.schema_name):
+            entries = AuditLog.objects.filter(action__startswith="domain.").order_by("created_at", "id")
+            return [(e.action, e.changes["domain"], e.changes["operator"]) for e in entries]
+
+    op = "operator@postline.example"
+    host = "alpha-extra.postline.test"
+    assert trail(alpha) == [("domain.added", host, op), ("domain.removed", host, op)]
+    assert trail(beta) == [("domain.added", host, op), ("domain.removed", host, op)]
