@@ -10,6 +10,7 @@ from apps.accounts.models import AccountStatus, TikTokAccount
 from apps.audit.models import AuditLog
 from apps.fake_tiktok.server import FakeTikTok
 from apps.tiktok.models import TikTokRoute
+from apps.users.models import User
 from tenants.models import Agency
 from tests.conftest import OWNER_PASSWORD, client_for
 from tests.tiktok_flow import consent, finish, land, start_connect
@@ -128,3 +129,50 @@ def test_disconnect_revokes_at_tiktok(alpha: Agency, owner: Client, tiktok: Fake
         gone = TikTokAccount.all_objects.get(pk=account.pk)
         assert gone.is_deleted and gone.status == AccountStatus.REVOKED and not gone.refresh_token
         assert AuditLog.objects.filter(action="account.disconnected").exists()
+
+
+def _manager(alpha: Agency, email: str) -> Client:
+    from tests.factories import UserFactory
+
+    with schema_context(alpha.schema_name):
+        UserFactory(email=email, role="manager")
+    client = client_for(alpha)
+    client.post("/login/", {"username": email, "password": OWNER_PASSWORD})
+    return client
+
+
+def test_reconnecting_an_account_takes_managing_it_and_grants_nothing(
+    alpha: Agency, owner: Client, tiktok: FakeTikTok
+) -> None:
+    # Given an account the owner connected; one manager may only view it, another manages it
+    from apps.accounts.permissions import Perm, access_set, access_table
+
+    land(owner, finish(consent(start_connect(owner), creator=PUBLIC_CREATOR))[1])
+    viewer, manager = _manager(alpha, "viewonly@alpha.example"), _manager(alpha, "manages@alpha.example")
+    with schema_context(alpha.schema_name):
+        account = TikTokAccount.objects.get(open_id=PUBLIC_CREATOR)
+        token_before = account.access_token.reveal()
+        users = {u.email: u for u in User.objects.filter(email__endswith="@alpha.example")}
+        access_set(user=users["viewonly@alpha.example"], account=account, perms=[Perm.VIEW], by=None)
+        access_set(user=users["manages@alpha.example"], account=account, perms=[Perm.MANAGE], by=None)
+
+    # When the view-only manager goes through TikTok's consent for the same creator
+    page = land(viewer, finish(consent(start_connect(viewer), creator=PUBLIC_CREATOR))[1])
+
+    # Then nothing changed: not the tokens, not their access
+    assert "already connected to this agency, and you do not manage its connection" in page
+    with schema_context(alpha.schema_name):
+        account.refresh_from_db()
+        assert account.access_token.reveal() == token_before
+        assert access_table(users["viewonly@alpha.example"]) == {account.pk: frozenset({Perm.VIEW})}
+        assert not AuditLog.objects.filter(action="account.reconnected").exists()
+
+    # And the manager who manages it reconnects it, keeping exactly the access they had
+    page = land(manager, finish(consent(start_connect(manager), creator=PUBLIC_CREATOR))[1])
+    assert f"Reconnected {account}" in page
+    with schema_context(alpha.schema_name):
+        account.refresh_from_db()
+        assert account.access_token.reveal() != token_before
+        assert access_table(users["manages@alpha.example"]) == {
+            account.pk: frozenset({Perm.VIEW, Perm.MANAGE})
+        }

@@ -54,17 +54,40 @@ def _store_grant(account: TikTokAccount, grant: TokenGrant) -> None:
         account.granted_scopes = sorted(grant.scopes)
 
 
+class ReconnectRefused(Exception):
+    """The TikTok account is connected here already and the user may not manage its connection."""
+
+    def __init__(self, account: TikTokAccount) -> None:
+        self.account = account
+        super().__init__(
+            f"{account} is already connected to this agency, and you do not manage its connection, so "
+            "nothing was changed. Ask an owner, an admin or whoever manages it to reconnect it."
+        )
+
+
 def account_connect(
     *, grant: TokenGrant, user_info: UserInfo, by: Any, agency: Any, request: Any = None
 ) -> tuple[TikTokAccount, bool]:
     """Store or update the account for a completed OAuth grant. Returns (account, created).
 
     Runs in the agency's schema; also records open_id → agency in the public routing table.
-    A previously removed account with the same open_id is restored, not duplicated.
+    A previously removed account with the same open_id is restored, not duplicated. Reconnecting
+    an account that is still connected takes "manage connection" on it and grants nothing
+    (otherwise knowing a client's TikTok password would be a way round the Team page):
+    `ReconnectRefused`.
     """
+    from apps.accounts.permissions import Perm, user_may
+
     with transaction.atomic():
         account = TikTokAccount.all_objects.select_for_update().filter(open_id=grant.open_id).first()
         created = account is None
+        restored = account is not None and account.is_deleted
+        if (
+            account is not None
+            and not restored
+            and not (by is not None and user_may(by, Perm.MANAGE, account))
+        ):
+            raise ReconnectRefused(account)
         if account is None:
             account = TikTokAccount(open_id=grant.open_id, created_by=by)
         elif account.is_deleted:
@@ -85,7 +108,8 @@ def account_connect(
         account.save()
         with schema_context(get_public_schema_name()):
             TikTokRoute.objects.get_or_create(open_id=grant.open_id, agency=agency)
-        _grant_to_connector(account, by, request)
+        if created or restored:
+            _grant_to_connector(account, by, request)
         audit_record(
             action="account.connected" if created else "account.reconnected",
             actor=by,

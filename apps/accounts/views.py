@@ -17,7 +17,12 @@ from django_tenants.utils import schema_context
 
 from apps.accounts.oauth import StateError, result_load, result_sign, state_consume, state_issue
 from apps.accounts.permissions import Perm, accounts_with, get_account_for_user, may_connect
-from apps.accounts.services import account_connect, account_disconnect, account_set_requires_approval
+from apps.accounts.services import (
+    ReconnectRefused,
+    account_connect,
+    account_disconnect,
+    account_set_requires_approval,
+)
 from apps.tiktok.client import TikTokClient
 from apps.tiktok.errors import TikTokError
 from apps.users.models import User
@@ -162,8 +167,13 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
         user = User.objects.filter(pk=state.user_id, is_active=True).first()
         if user is None:
             return back("error", "Your user is no longer active in this agency; nothing was connected.")
-        account, created = account_connect(
-            grant=grant, user_info=info, by=user, agency=agency, request=request
-        )
+        if not may_connect(user):  # their role changed since they started
+            return back("error", "You may no longer connect accounts in this agency; nothing was connected.")
+        try:
+            account, created = account_connect(
+                grant=grant, user_info=info, by=user, agency=agency, request=request
+            )
+        except ReconnectRefused as exc:
+            return back("error", str(exc))
         label = str(account)
     return back("success", f"Connected {label}." if created else f"Reconnected {label}.")
