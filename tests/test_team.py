@@ -351,9 +351,15 @@ def test_the_access_matrix_changes_what_a_member_may_do(alpha: Agency) -> None:
     page = owner.get(f"/team/members/{editor.pk}/").content.decode()
     assert "Schedule without approval" in page and "Manage connection" in page
 
+    shown = [str(bakery.pk), str(gym.pk)]
+    assert all(f'name="shown" value="{pk}"' in page for pk in shown)
     response = owner.post(
         f"/team/members/{editor.pk}/access/",
-        {f"account_{bakery.pk}": [Perm.VIEW, Perm.PUBLISH], f"account_{gym.pk}": [Perm.APPROVE]},
+        {
+            "shown": shown,
+            f"account_{bakery.pk}": [Perm.VIEW, Perm.PUBLISH],
+            f"account_{gym.pk}": [Perm.APPROVE],
+        },
         follow=True,
     )
 
@@ -366,10 +372,80 @@ def test_the_access_matrix_changes_what_a_member_may_do(alpha: Agency) -> None:
     # The form shows what is held now
     assert f'name="account_{bakery.pk}" value="publish_post"' in response.content.decode()
 
-    owner.post(f"/team/members/{editor.pk}/access/", {f"account_{gym.pk}": [Perm.VIEW]})
+    owner.post(f"/team/members/{editor.pk}/access/", {"shown": shown, f"account_{gym.pk}": [Perm.VIEW]})
     with schema_context(alpha.schema_name):
         assert list(accounts_with(editor)) == [gym]
         assert list(accounts_with(editor, Perm.APPROVE)) == []
+
+
+def test_saving_the_access_matrix_leaves_an_account_connected_meanwhile_alone(alpha: Agency) -> None:
+    # Given the owner opened the editor's access page, then the editor connected an account
+    editor = member(alpha, "ed@example.com", Role.EDITOR)
+    with schema_context(alpha.schema_name):
+        bakery = TikTokAccountFactory(username="bakery")
+    owner = signed_in(alpha)
+    assert f'name="shown" value="{bakery.pk}"' in owner.get(f"/team/members/{editor.pk}/").content.decode()
+    with schema_context(alpha.schema_name):
+        theirs = TikTokAccountFactory(username="newclient")
+        access_grant_defaults(user=editor, accounts=[theirs], by=editor)
+
+    # When the owner saves the page they had open
+    owner.post(
+        f"/team/members/{editor.pk}/access/", {"shown": [str(bakery.pk)], f"account_{bakery.pk}": [Perm.VIEW]}
+    )
+
+    # Then the new account keeps its access, and the shown one got what was ticked
+    with schema_context(alpha.schema_name):
+        assert list(accounts_with(editor, Perm.DRAFT)) == [theirs]
+        assert list(accounts_with(editor)) == [bakery, theirs]
+
+
+@pytest.mark.parametrize("change", ["deactivate", "demote"])
+def test_an_inviter_who_no_longer_manages_the_team_leaves_no_working_link(
+    alpha: Agency, django_capture_on_commit_callbacks: Any, change: str
+) -> None:
+    # Given an admin who invited someone as admin
+    admin = member(alpha, "ad@example.com", Role.ADMIN)
+    invite(
+        signed_in(alpha, "ad@example.com"), django_capture_on_commit_callbacks, "nora@example.com", Role.ADMIN
+    )
+    path = last_link()["path"]
+
+    # When an owner deactivates them, or makes them an editor
+    owner = signed_in(alpha)
+    if change == "deactivate":
+        response = owner.post(f"/team/members/{admin.pk}/deactivate/", follow=True)
+    else:
+        response = owner.post(f"/team/members/{admin.pk}/role/", {"role": Role.EDITOR}, follow=True)
+    assert response.status_code == 200
+
+    # Then their invitation is withdrawn, says why in the log, and its link does not work
+    with schema_context(alpha.schema_name):
+        invitation = Invitation.objects.get(email="nora@example.com")
+        assert invitation.revoked_at is not None
+        entry = AuditLog.objects.get(action="invitation.revoked")
+        assert entry.changes["email"] == "nora@example.com" and "inviter" in entry.changes["reason"]
+    refused = join(alpha, path)
+    assert refused.status_code == 400
+    assert "This invitation was withdrawn" in refused.content.decode()
+    with schema_context(alpha.schema_name):
+        assert not User.all_objects.filter(email="nora@example.com").exists()
+
+
+def test_a_link_from_an_inviter_who_lost_the_role_another_way_is_refused(
+    alpha: Agency, django_capture_on_commit_callbacks: Any
+) -> None:
+    # Given an invitation whose sender is no longer an admin, however that came about
+    admin = member(alpha, "ad@example.com", Role.ADMIN)
+    invite(signed_in(alpha, "ad@example.com"), django_capture_on_commit_callbacks, "nora@example.com")
+    path = last_link()["path"]
+    with schema_context(alpha.schema_name):
+        User.objects.filter(pk=admin.pk).update(role=Role.VIEWER)
+
+    refused = join(alpha, path)
+
+    assert refused.status_code == 400
+    assert "whoever sent it no longer manages Alpha Agency" in refused.content.decode()
 
 
 def test_owners_and_admins_are_shown_holding_everything(alpha: Agency) -> None:

@@ -91,9 +91,13 @@ class AccessForm(PageForm):
         return [(account, self[f"account_{account.pk}"]) for account in self.accounts]
 
     def table(self) -> dict[Any, set[Perm]]:
+        """The permissions per account, for the accounts the page showed (`shown`): an account
+        connected while the page was open is left as it is, not stripped."""
+        shown = set(self.data.getlist("shown")) if hasattr(self.data, "getlist") else set()
         return {
             account.pk: {Perm(value) for value in self.cleaned_data[f"account_{account.pk}"]}
             for account in self.accounts
+            if str(account.pk) in shown
         }
 
 

@@ -238,6 +238,25 @@ def invitation_revoke(*, invitation: Invitation, by: User, request: HttpRequest 
     return invitation
 
 
+def _withdraw_invitations_sent_by(
+    member: User, *, by: User, request: HttpRequest | None, reason: str
+) -> None:
+    """Someone who may no longer manage the team leaves no working invitation behind."""
+    for invitation in Invitation.objects.select_for_update().filter(
+        invited_by=member, accepted_at__isnull=True, revoked_at__isnull=True
+    ):
+        invitation.revoked_at = timezone.now()
+        invitation.updated_by = by
+        invitation.save(update_fields=["revoked_at", "updated_by", "updated_at"])
+        audit_record(
+            action="invitation.revoked",
+            actor=by,
+            obj=invitation,
+            request=request,
+            changes={"email": invitation.email, "reason": reason},
+        )
+
+
 class InvitationError(Exception):
     """The link cannot be used; `code` is one of unknown, expired, used, revoked, member."""
 
@@ -263,6 +282,13 @@ def invitation_for_token(raw: str, *, lock: bool = False) -> Invitation:
         raise InvitationError("used", "This invitation has already been accepted; each link works only once.")
     if invitation.revoked_at is not None:
         raise InvitationError("revoked", f"This invitation was withdrawn by {agency.name}.")
+    inviter = invitation.invited_by
+    if inviter is None or not (inviter.is_active and inviter.is_agency_admin):
+        raise InvitationError(
+            "revoked",
+            f"This invitation was withdrawn: whoever sent it no longer manages {agency.name}'s team. "
+            f"Ask {agency.name} to send you a new one.",
+        )
     if invitation.expires_at <= timezone.now():
         raise InvitationError(
             "expired",
@@ -346,10 +372,10 @@ def _require_may_touch(*, member: User, by: User, role: str | None = None) -> No
         raise ValidationError("Only an owner can change an owner or make someone an owner.")
 
 
-def _last_owner_guard(member: User, doing: str) -> None:
-    """Refuse to take away the agency's last active owner; locks the owners' rows first."""
-    owners = _lock_owners()
-    if [owner.pk for owner in owners] == [member.pk]:
+def _last_owner_guard(member: User, owners: list[User], doing: str) -> None:
+    """Refuse to take away the agency's last active owner. `owners` were locked first and
+    `member` read after (under the lock), so the role checked is the one being changed."""
+    if member.role == Role.OWNER and [owner.pk for owner in owners] == [member.pk]:
         raise ValidationError(
             f"{member.email} is the agency's last owner and cannot be {doing}. "
             "Make someone else an owner first (or transfer ownership)."
@@ -363,13 +389,14 @@ def member_change_role(*, member: User, role: str, by: User, request: HttpReques
     if role not in Role.values:
         raise ValidationError({"role": "Choose a role from the list."})
     _require_may_touch(member=member, by=by, role=role)
-    if member.role == Role.OWNER and role != Role.OWNER:
-        _last_owner_guard(member, "demoted")
+    owners = _lock_owners()
     member = _lock_member(member)
     _require_may_touch(member=member, by=by, role=role)  # again, on the row as it is now
     old = member.role
     if old == role:
         return False
+    if role != Role.OWNER:
+        _last_owner_guard(member, owners, "demoted")
     member.role = role
     flags = _flags(role)
     member.is_staff, member.is_superuser = flags["is_staff"], flags["is_superuser"]
@@ -385,6 +412,7 @@ def member_change_role(*, member: User, role: str, by: User, request: HttpReques
     if role not in ADMIN_ROLES:
         granted = TikTokAccount.objects.filter(pk__in=list(access_table(member)))
         access_grant_defaults(user=member, accounts=granted, by=by, request=request)
+        _withdraw_invitations_sent_by(member, by=by, request=request, reason=f"the inviter is now {role}")
     return True
 
 
@@ -396,8 +424,8 @@ def member_set_access(
     by: User,
     request: HttpRequest | None = None,
 ) -> int:
-    """Make `table` ({account id: permissions}) exactly what `member` holds on every account of
-    the agency; accounts left out lose everything. Returns how many accounts changed."""
+    """Make `table` ({account id: permissions}) exactly what `member` holds on those accounts;
+    accounts not in it are left as they are. Returns how many accounts changed."""
     _require_may_touch(member=member, by=by)
     member = _lock_member(member)
     if member.role in ADMIN_ROLES:
@@ -407,9 +435,10 @@ def member_set_access(
         )
     wanted = {str(account_id): set(perms) for account_id, perms in table.items()}
     changed = 0
-    for account in TikTokAccount.objects.order_by("username"):
-        perms = wanted.get(str(account.pk), set())
-        changed += access_set(user=member, account=account, perms=perms, by=by, request=request)
+    for account in TikTokAccount.objects.filter(pk__in=list(wanted)).order_by("username"):
+        changed += access_set(
+            user=member, account=account, perms=wanted[str(account.pk)], by=by, request=request
+        )
     return changed
 
 
@@ -431,12 +460,13 @@ def member_deactivate(*, member: User, by: User, request: HttpRequest | None = N
     _require_may_touch(member=member, by=by)
     if member.pk == by.pk:
         raise ValidationError("You cannot deactivate yourself. Ask another owner or admin.")
-    if member.role == Role.OWNER:
-        _last_owner_guard(member, "deactivated")
+    owners = _lock_owners()
     member = _lock_member(member)
     _require_may_touch(member=member, by=by)
+    _last_owner_guard(member, owners, "deactivated")
     member.delete(by=by)
     sessions = _sessions_end(member)
+    _withdraw_invitations_sent_by(member, by=by, request=request, reason="the inviter was deactivated")
     audit_record(
         action="member.deactivated",
         actor=by,
