@@ -6,8 +6,10 @@ it back. TikTok is the fake over a real socket (the composer asks it about the c
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
+from django.http import HttpResponse
 from django.test import Client
 from django.utils import timezone
 from django_tenants.utils import schema_context
@@ -59,6 +61,15 @@ def account(alpha: Agency, tiktok: FakeTikTok) -> TikTokAccount:
     return account
 
 
+def approve(client: Client, post: Post, page: str = "", **data: str) -> HttpResponse:
+    """Press Approve on `page` (the post's own page by default), sending what its form holds."""
+    html = client.get(page or f"/posts/{post.pk}/").content.decode()
+    form = re.search(rf'action="/posts/{post.pk}/approve/">(.*?)</form>', html, re.S)
+    assert form is not None, "no Approve button for this post"
+    fields = dict(re.findall(r'<input type="hidden" name="(\w+)" value="([^"]*)"', form.group(1)))
+    return client.post(f"/posts/{post.pk}/approve/", {**fields, **data}, follow=True)
+
+
 def the_post(alpha: Agency) -> Post:
     with schema_context(alpha.schema_name):
         return Post.objects.select_related("reviewed_by").get()
@@ -87,7 +98,7 @@ def test_an_editors_post_waits_then_the_client_approves_it(alpha: Agency, accoun
     # The reviewer watches the video they approve.
     assert client.get(f"/posts/media/{post.media.get().pk}/file/").status_code == 200
 
-    response = client.post(f"/posts/{post.pk}/approve/", {"next": "/posts/approvals/"}, follow=True)
+    response = approve(client, post, "/posts/approvals/")
 
     assert response.redirect_chain == [("/posts/approvals/", 302)]
     page = response.content.decode()
@@ -153,7 +164,7 @@ def test_editing_an_approved_post_sends_it_back_for_approval(alpha: Agency, acco
     media_id = uploaded_id(editor)
     editor.post("/posts/new/", compose_data(account, media_id))
     post = the_post(alpha)
-    signed_in(alpha, "client@alpha.example").post(f"/posts/{post.pk}/approve/")
+    approve(signed_in(alpha, "client@alpha.example"), post)
     assert the_post(alpha).status == PostStatus.SCHEDULED
 
     response = editor.post(
@@ -227,7 +238,7 @@ def test_approving_a_post_whose_time_has_passed_is_refused_with_what_to_do(
     member(alpha, "client@alpha.example", Role.CLIENT, account)
     client = signed_in(alpha, "client@alpha.example")
 
-    response = client.post(f"/posts/{post.pk}/approve/", follow=True)
+    response = approve(client, post)
 
     assert "was not approved: Its time has passed" in response.content.decode()
     with schema_context(alpha.schema_name):
@@ -250,3 +261,34 @@ def test_only_those_who_manage_an_account_change_its_approval_rule(
     editor.post(f"/accounts/{account.pk}/approval/", {"requires_approval": "off"})
     with schema_context(alpha.schema_name):
         assert not TikTokAccount.objects.get(pk=account.pk).requires_approval
+
+
+def test_a_post_changed_after_the_reviewer_opened_it_is_not_approved_unseen(
+    alpha: Agency, account: TikTokAccount
+) -> None:
+    # Given the client reviewer has the approvals page open on an editor's post
+    member(alpha, "editor@alpha.example", Role.EDITOR, account)
+    member(alpha, "client@alpha.example", Role.CLIENT, account)
+    editor = signed_in(alpha, "editor@alpha.example")
+    media_id = uploaded_id(editor)
+    editor.post("/posts/new/", compose_data(account, media_id))
+    post = the_post(alpha)
+    client = signed_in(alpha, "client@alpha.example")
+    queue = client.get("/posts/approvals/").content.decode()
+    stale = re.search(r'name="seen" value="([^"]*)"', queue)
+    assert stale is not None
+
+    # When the editor changes the caption (it stays waiting) and the reviewer presses Approve
+    editor.post(f"/posts/{post.pk}/edit/", compose_data(account, media_id, caption="Evening bake"))
+    assert the_post(alpha).status == PostStatus.PENDING_APPROVAL
+    response = client.post(
+        f"/posts/{post.pk}/approve/", {"seen": stale.group(1), "next": "/posts/approvals/"}, follow=True
+    )
+
+    # Then it is not approved, the reviewer is told why, and the queue shows the new caption
+    page = response.content.decode()
+    assert "was not approved: It changed after you opened it." in page and "Evening bake" in page
+    assert the_post(alpha).status == PostStatus.PENDING_APPROVAL
+    # and approving what is now on the page works
+    assert "Approved “Evening bake" in approve(client, post, "/posts/approvals/").content.decode()
+    assert the_post(alpha).status == PostStatus.SCHEDULED

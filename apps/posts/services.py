@@ -470,8 +470,11 @@ def _may_review(by: Any, post: Post) -> None:
         raise PostStateError("You may not review posts for this account.")
 
 
-def post_approve(*, post: Post, by: Any, request: Any = None) -> Post:
-    """Approve a post waiting for approval: it is scheduled for its time."""
+def post_approve(*, post: Post, by: Any, seen: dt.datetime | None, request: Any = None) -> Post:
+    """Approve a post waiting for approval: it is scheduled for its time.
+
+    `seen` is the post's `updated_at` as the reviewer saw it: a post changed since (a new
+    caption or video, resubmitted) is not approved unseen."""
     from apps.publishing.jobs import job_set
     from apps.publishing.models import JobKind
 
@@ -481,6 +484,10 @@ def post_approve(*, post: Post, by: Any, request: Any = None) -> Post:
         if locked.status != PostStatus.PENDING_APPROVAL:
             raise PostStateError(
                 f"This post is {locked.get_status_display().lower()}: there is nothing to approve."
+            )
+        if seen != locked.updated_at:
+            raise PostStateError(
+                "It changed after you opened it. Look at it again as it is now, then decide."
             )
         due = locked.scheduled_at
         if due is None or due < timezone.now() - dt.timedelta(seconds=5):

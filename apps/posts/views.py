@@ -556,7 +556,11 @@ def _back_to(request: HtmxHttpRequest, post: Post) -> HttpResponse:
 def post_approve_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     post = get_post_for_user(_user(request), pk, Perm.APPROVE)
     try:
-        post_approve(post=post, by=_user(request), request=request)
+        seen: dt.datetime | None = dt.datetime.fromisoformat(request.POST.get("seen", ""))
+    except ValueError:
+        seen = None  # a form from before this field, or tampered with: treated as out of date
+    try:
+        post_approve(post=post, by=_user(request), seen=seen, request=request)
     except PostStateError as exc:
         messages.error(request, f"“{post}” was not approved: {exc}")
     else:
