@@ -246,18 +246,25 @@ def test_approving_a_post_whose_time_has_passed_is_refused_with_what_to_do(
         assert not DueJob.objects.filter(post_id=post.pk).exists()
 
 
-def test_only_those_who_manage_an_account_change_its_approval_rule(
+def test_only_those_who_manage_an_account_and_approve_its_posts_change_its_approval_rule(
     alpha: Agency, account: TikTokAccount
 ) -> None:
     member(alpha, "editor@alpha.example", Role.EDITOR, account)
     editor = signed_in(alpha, "editor@alpha.example")
-    assert "Require approval" not in editor.get("/accounts/").content.decode()
-    assert editor.post(f"/accounts/{account.pk}/approval/", {"requires_approval": "off"}).status_code == 404
     with schema_context(alpha.schema_name):
-        assert TikTokAccount.objects.get(pk=account.pk).requires_approval
-        access_set(
-            user=User.objects.get(email="editor@alpha.example"), account=account, perms=set(Perm), by=None
-        )
+        editor_user = User.objects.get(email="editor@alpha.example")
+    # Drafting, and even managing the connection (to reconnect it), is not enough
+    for perms in ({Perm.VIEW, Perm.DRAFT}, {Perm.VIEW, Perm.DRAFT, Perm.MANAGE}):
+        with schema_context(alpha.schema_name):
+            access_set(user=editor_user, account=account, perms=perms, by=None)
+        assert "Stop requiring approval" not in editor.get("/accounts/").content.decode()
+        response = editor.post(f"/accounts/{account.pk}/approval/", {"requires_approval": "off"})
+        assert response.status_code == 404
+        with schema_context(alpha.schema_name):
+            assert TikTokAccount.objects.get(pk=account.pk).requires_approval
+    with schema_context(alpha.schema_name):
+        access_set(user=editor_user, account=account, perms={Perm.DRAFT, Perm.MANAGE, Perm.APPROVE}, by=None)
+    assert "Stop requiring approval" in editor.get("/accounts/").content.decode()
     editor.post(f"/accounts/{account.pk}/approval/", {"requires_approval": "off"})
     with schema_context(alpha.schema_name):
         assert not TikTokAccount.objects.get(pk=account.pk).requires_approval

@@ -9,14 +9,14 @@ import uuid
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django_tenants.utils import schema_context
 
 from apps.accounts.oauth import StateError, result_load, result_sign, state_consume, state_issue
-from apps.accounts.permissions import Perm, accounts_with, get_account_for_user, may_connect
+from apps.accounts.permissions import Perm, accounts_with, get_account_for_user, may_connect, user_may
 from apps.accounts.services import (
     ReconnectRefused,
     account_connect,
@@ -36,10 +36,18 @@ logger = logging.getLogger(__name__)
 def account_list(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     managed = set(accounts_with(user, Perm.MANAGE).values_list("pk", flat=True))
+    # The approval rule takes both managing the account and approving its posts: whoever may
+    # switch approval off could have approved those posts anyway.
+    rules_approval = managed & set(accounts_with(user, Perm.APPROVE).values_list("pk", flat=True))
     return render(
         request,
         "accounts/list.html",
-        {"accounts": accounts_with(user), "may_connect": may_connect(user), "managed": managed},
+        {
+            "accounts": accounts_with(user),
+            "may_connect": may_connect(user),
+            "managed": managed,
+            "rules_approval": rules_approval,
+        },
     )
 
 
@@ -73,6 +81,8 @@ def account_approval_view(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     """Turn on or off whether this account's posts wait for approval."""
     user: User = request.user  # type: ignore[assignment]
     account = get_account_for_user(user, pk, Perm.MANAGE)
+    if not user_may(user, Perm.APPROVE, account):
+        raise Http404
     wanted = request.POST.get("requires_approval") == "on"
     account_set_requires_approval(account=account, requires_approval=wanted, by=user, request=request)
     messages.success(
