@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import schema_context
 
 from apps.audit.models import AuditLog
-from apps.posts.models import Post, PostStatus
+from apps.posts.models import Post, PostMedia, PostStatus
 from tenants.models import Agency
 from tests.conftest import OWNER_PASSWORD, client_for
-from tests.factories import AccountSnapshotFactory, PostFactory, TikTokAccountFactory
+from tests.factories import AccountSnapshotFactory, PostFactory, PostMediaFactory, TikTokAccountFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -71,3 +73,27 @@ def test_admin_lists_open_and_do_not_grow_in_queries(alpha: Agency, owner_client
         PostFactory.create_batch(5)
         AccountSnapshotFactory.create_batch(5)
     assert queries() == few
+
+
+def test_posts_and_their_videos_are_read_only_in_the_agency_admin(alpha: Agency, owner_client) -> None:  # type: ignore[no-untyped-def]
+    # Given a scheduled post with its publish job
+    with schema_context(alpha.schema_name):
+        post = PostFactory(caption="Keep my time", status=PostStatus.SCHEDULED)
+        media = PostMediaFactory(post=post)
+    later = (post.scheduled_at + dt.timedelta(days=1)).strftime("%Y-%m-%d")
+
+    # The admin shows it, offers no way to add or edit, and refuses a forged edit
+    page = owner_client.get(f"/admin/posts/post/{post.pk}/change/").content.decode()
+    assert "Keep my time" in page and 'name="_save"' not in page
+    assert 'href="/admin/posts/post/add/"' not in owner_client.get("/admin/posts/post/").content.decode()
+    forged = owner_client.post(
+        f"/admin/posts/post/{post.pk}/change/",
+        {"caption": "Changed behind the lifecycle", "scheduled_at_0": later, "scheduled_at_1": "09:00"},
+    )
+    assert forged.status_code == 403
+    assert owner_client.post(f"/admin/posts/postmedia/{media.pk}/change/", {"post": ""}).status_code == 403
+    assert owner_client.get("/admin/posts/post/add/").status_code == 403
+    with schema_context(alpha.schema_name):
+        kept = Post.objects.get(pk=post.pk)
+        assert (kept.caption, kept.scheduled_at) == ("Keep my time", post.scheduled_at)
+        assert PostMedia.objects.get(pk=media.pk).post_id == post.pk

@@ -54,6 +54,14 @@ class PostAdmin(admin.ModelAdmin):
     inlines = [PublishAttemptInline]
     actions = ["cancel_posts"]
 
+    # Posts are written through the composer, the calendar and the approval pages, which keep
+    # the lifecycle (publish jobs, approval, TikTok's rules): here they are read, cancelled or deleted.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
     @admin.action(description="Cancel selected posts")
     def cancel_posts(self, request: HttpRequest, queryset: QuerySet[Post]) -> None:
         cancelled, refused = 0, []
@@ -86,6 +94,14 @@ class PostMediaAdmin(admin.ModelAdmin):
     search_fields = ["original_name", "sha256"]
     raw_id_fields = ["post"]
     readonly_fields = ["sha256", "size_bytes", "mime_type", "duration_seconds", "width", "height"]
+
+    # Uploads are checked and attached by the composer; moving a video to another post here
+    # would skip those checks.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(PublishAttempt)
