@@ -299,3 +299,28 @@ def test_a_post_changed_after_the_reviewer_opened_it_is_not_approved_unseen(
     # and approving what is now on the page works
     assert "Approved “Evening bake" in approve(client, post, "/posts/approvals/").content.decode()
     assert the_post(alpha).status == PostStatus.SCHEDULED
+
+
+def test_moving_a_post_that_needs_approval_keeps_time_to_approve_it(
+    alpha: Agency, account: TikTokAccount
+) -> None:
+    member(alpha, "editor@alpha.example", Role.EDITOR, account)
+    editor = signed_in(alpha, "editor@alpha.example")
+    editor.post("/posts/new/", compose_data(account, uploaded_id(editor)))
+    post = the_post(alpha)
+    before = post.scheduled_at
+    soon = timezone.now() + dt.timedelta(minutes=2)
+
+    response = editor.post(
+        f"/posts/{post.pk}/reschedule/",
+        {
+            "scheduled_date": soon.date().isoformat(),
+            "scheduled_time": soon.strftime("%H:%M"),
+            "time_zone": "UTC",
+        },
+        follow=True,
+    )
+
+    assert "choose a time at least 5 minutes from now" in response.content.decode()
+    post = the_post(alpha)
+    assert (post.status, post.scheduled_at) == (PostStatus.PENDING_APPROVAL, before)

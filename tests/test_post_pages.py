@@ -15,7 +15,7 @@ from django_tenants.utils import schema_context
 
 from apps.fake_tiktok.server import FakeTikTok
 from apps.posts.models import AttemptKind, AttemptOutcome, Post, PostStatus, PublishAttempt
-from apps.posts.services import post_schedule
+from apps.posts.services import PostStateError, post_schedule
 from apps.publishing.dispatcher import dispatch_due
 from apps.publishing.models import DueJob
 from apps.publishing.services import post_poll_status, post_publish
@@ -277,6 +277,50 @@ def test_reschedule_through_the_page(alpha: Agency, owner: Client) -> None:
         post.refresh_from_db()
         assert post.schedule_time_zone == "Europe/Paris"
         assert post.scheduled_at.astimezone(dt.UTC).hour in (6, 7)  # 08:15 in Paris, summer or winter
+
+
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [
+        (PostStatus.DRAFT, "This post is draft: open it to schedule it."),
+        (PostStatus.FAILED, "This post is failed and can no longer be rescheduled."),
+    ],
+)
+def test_reschedule_refuses_a_post_that_is_not_scheduled(
+    alpha: Agency, owner: Client, status: str, said: str
+) -> None:
+    # A draft is scheduled from the composer (which checks the video and TikTok's rules), not here
+    with schema_context(alpha.schema_name):
+        post = PostFactory(status=status, scheduled_at=None, schedule_time_zone="")
+    later = (timezone.now() + dt.timedelta(days=1)).astimezone(dt.UTC)
+
+    response = owner.post(
+        f"/posts/{post.pk}/reschedule/",
+        {"scheduled_date": later.date().isoformat(), "scheduled_time": "08:15", "time_zone": "UTC"},
+        follow=True,
+    )
+
+    assert messages_on(response) == said
+    with schema_context(alpha.schema_name):
+        assert Post.objects.get(pk=post.pk).status == status
+        assert not DueJob.objects.filter(post_id=post.pk).exists()
+
+
+def test_a_calendar_move_never_schedules_a_post_that_stopped_being_scheduled(in_alpha: Agency) -> None:
+    # The calendar checked "scheduled", then a reviewer sent the post back as a draft
+    post = PostFactory(status=PostStatus.DRAFT)
+
+    with pytest.raises(PostStateError, match="open it to schedule it"):
+        post_schedule(
+            post=post,
+            scheduled_at=timezone.now() + dt.timedelta(days=2),
+            time_zone="UTC",
+            by=None,
+            only_from=frozenset({PostStatus.SCHEDULED}),
+        )
+
+    assert Post.objects.get(pk=post.pk).status == PostStatus.DRAFT
+    assert not DueJob.objects.filter(post_id=post.pk).exists()
 
 
 def test_another_agencys_post_is_not_found(alpha: Agency, beta: Agency, owner: Client) -> None:

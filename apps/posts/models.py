@@ -35,6 +35,8 @@ class PostStatus(models.TextChoices):
 
 # A person may still reschedule these: no worker has claimed them.
 SCHEDULABLE_STATUSES = frozenset({PostStatus.DRAFT, PostStatus.PENDING_APPROVAL, PostStatus.SCHEDULED})
+# A post page's "Reschedule" moves these; a draft is scheduled from the composer, which checks it.
+RESCHEDULABLE_STATUSES = frozenset({PostStatus.PENDING_APPROVAL, PostStatus.SCHEDULED})
 # A person may still cancel these: no worker has claimed them.
 CANCELLABLE_STATUSES = frozenset(
     {PostStatus.DRAFT, PostStatus.PENDING_APPROVAL, PostStatus.SCHEDULED, PostStatus.FAILED}

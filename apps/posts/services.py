@@ -406,14 +406,22 @@ def _locked(post: Post) -> Post:
 
 
 def post_schedule(
-    *, post: Post, scheduled_at: dt.datetime, time_zone: str, by: Any, request: Any = None
+    *,
+    post: Post,
+    scheduled_at: dt.datetime,
+    time_zone: str,
+    by: Any,
+    request: Any = None,
+    only_from: frozenset[str] = SCHEDULABLE_STATUSES,
 ) -> Post:
     """Schedule (or reschedule) a post. Refused in the past, and once a worker has claimed it.
 
+    `only_from`: the statuses the caller moves posts from, checked on the locked row (moving a
+    post on the calendar must not schedule a draft rejected a moment ago).
     On an account that requires approval, a person who may not schedule without it submits the
-    post instead: it waits in `pending_approval` (with no publish job) until someone approves it.
-    Every new submission clears the previous decision: an approved post that is edited or moved
-    goes back for approval."""
+    post instead: it waits in `pending_approval` (with no publish job) until someone approves it,
+    at least APPROVAL_LEAD_TIME ahead. Every new submission clears the previous decision: an
+    approved post that is edited or moved goes back for approval."""
     from apps.publishing.jobs import job_delete, job_set
     from apps.publishing.models import JobKind
 
@@ -423,13 +431,20 @@ def post_schedule(
         raise PostStateError("That time has already passed. Choose a time in the future.")
     with transaction.atomic():
         locked = _locked(post)
-        if locked.status not in SCHEDULABLE_STATUSES:
+        if locked.status not in SCHEDULABLE_STATUSES or locked.status not in only_from:
             raise PostStateError(
                 f"This post is {locked.get_status_display().lower()} and can no longer be rescheduled."
+                if locked.status not in SCHEDULABLE_STATUSES
+                else f"This post is {locked.get_status_display().lower()}: open it to schedule it."
             )
         if not locked.privacy_level:
             raise PostStateError("Choose who can see the post before scheduling it.")
         submit = by is not None and needs_approval(by, locked.account)
+        if submit and scheduled_at < timezone.now() + APPROVAL_LEAD_TIME:
+            raise PostStateError(
+                "Posts for this account are approved before they go out: choose a time at least "
+                f"{APPROVAL_LEAD_TIME.seconds // 60} minutes from now."
+            )
         new_status = PostStatus.PENDING_APPROVAL if submit else PostStatus.SCHEDULED
         previous = (locked.status, locked.scheduled_at.isoformat() if locked.scheduled_at else None)
         locked.status = new_status

@@ -38,6 +38,7 @@ from apps.posts.media import MediaError, duration_text
 from apps.posts.models import (
     CANCELLABLE_STATUSES,
     CAPTION_MAX_UTF16,
+    RESCHEDULABLE_STATUSES,
     MediaKind,
     Post,
     PostMedia,
@@ -405,7 +406,7 @@ def _detail_context(request: HtmxHttpRequest, post: Post, **extra: Any) -> dict[
         "wake_up_in": _wake_up_in(post, now),
         "user_time_zone": user.time_zone or "UTC",
         "may_cancel": drafts and post.status in CANCELLABLE_STATUSES,
-        "may_reschedule": drafts and post.status in (PostStatus.SCHEDULED, PostStatus.PENDING_APPROVAL),
+        "may_reschedule": drafts and post.status in RESCHEDULABLE_STATUSES,
         "may_edit": drafts and post.status in EDITABLE_STATUSES,
         "may_retry": sends and post.status in (PostStatus.FAILED, PostStatus.NEEDS_ATTENTION),
         "may_mark_published": sends and post.status == PostStatus.NEEDS_ATTENTION,
@@ -501,6 +502,7 @@ def post_reschedule_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpRespons
             time_zone=form.cleaned_data["time_zone"],
             by=user,
             request=request,
+            only_from=RESCHEDULABLE_STATUSES,
         )
     except PostStateError as exc:
         messages.error(request, str(exc))

@@ -115,7 +115,14 @@ def move(request: HtmxHttpRequest) -> HttpResponse:
     local_time = post.scheduled_at.astimezone(zone).time()
     when = dt.datetime.combine(day, local_time, tzinfo=zone)
     try:
-        moved = post_schedule(post=post, scheduled_at=when, time_zone=zone.key, by=user, request=request)
+        moved = post_schedule(
+            post=post,
+            scheduled_at=when,
+            time_zone=zone.key,
+            by=user,
+            request=request,
+            only_from=frozenset({PostStatus.SCHEDULED}),
+        )
     except PostStateError as exc:
         messages.error(request, f"“{post}” was not moved: {exc}")
         return back
