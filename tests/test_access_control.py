@@ -72,7 +72,8 @@ def _objects(alpha: Agency) -> Objects:
             caption=SECRET_CAPTION,
             status=PostStatus.PENDING_APPROVAL,
             scheduled_at=timezone.now() + dt.timedelta(hours=3),
-            created_by=owner,
+            # written by someone else, so the owner may approve it (nobody approves their own post)
+            created_by=User.objects.create_user("author@shared.example", OWNER_PASSWORD, role=Role.EDITOR),
         )
         media = PostMediaFactory(post=post, original_name=SECRET_FILE, created_by=owner)
         now = timezone.now()

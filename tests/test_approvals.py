@@ -324,3 +324,34 @@ def test_moving_a_post_that_needs_approval_keeps_time_to_approve_it(
     assert "choose a time at least 5 minutes from now" in response.content.decode()
     post = the_post(alpha)
     assert (post.status, post.scheduled_at) == (PostStatus.PENDING_APPROVAL, before)
+
+
+def test_nobody_approves_a_post_they_wrote(alpha: Agency, account: TikTokAccount) -> None:
+    # Given an editor who may also approve, but not schedule without approval
+    member(alpha, "editor@alpha.example", Role.EDITOR, account)
+    member(alpha, "client@alpha.example", Role.CLIENT, account)
+    with schema_context(alpha.schema_name):
+        access_set(
+            user=User.objects.get(email="editor@alpha.example"),
+            account=account,
+            perms={Perm.DRAFT, Perm.APPROVE},
+            by=None,
+        )
+    editor = signed_in(alpha, "editor@alpha.example")
+    editor.post("/posts/new/", compose_data(account, uploaded_id(editor)))
+    post = the_post(alpha)
+    assert post.status == PostStatus.PENDING_APPROVAL
+
+    # Their own post is not in their queue, its page says who decides, and a forged approval fails
+    assert "Nothing is waiting for your approval." in editor.get("/posts/approvals/").content.decode()
+    page = editor.get(f"/posts/{post.pk}/").content.decode()
+    assert "someone else with approval rights approves it" in page and "/approve/" not in page
+    forged = editor.post(
+        f"/posts/{post.pk}/approve/", {"seen": post.updated_at.isoformat()}, follow=True
+    ).content.decode()
+    assert "was not approved: You wrote or last changed this post" in forged
+    assert the_post(alpha).status == PostStatus.PENDING_APPROVAL
+
+    # The client reviewer approves it
+    assert "Approved “" in approve(signed_in(alpha, "client@alpha.example"), post).content.decode()
+    assert the_post(alpha).status == PostStatus.SCHEDULED

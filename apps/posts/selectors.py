@@ -48,11 +48,19 @@ def attempts_for_user(user: Any, post: Post) -> QuerySet[PublishAttempt]:
     )
 
 
+def is_own_work(user: Any, post: Post) -> bool:
+    """Whether `user` wrote or last changed `post`: then someone else approves it (four eyes)."""
+    return user.pk is not None and user.pk in (post.created_by_id, post.updated_by_id)
+
+
 def posts_awaiting_review(user: Any) -> QuerySet[Post]:
-    """Posts waiting for approval on the accounts `user` may approve, soonest first."""
+    """Posts waiting for approval on the accounts `user` may approve, soonest first; not their
+    own (see `is_own_work`)."""
     return (
         Post.objects.visible_to(user, Perm.APPROVE)
         .filter(status=PostStatus.PENDING_APPROVAL)
+        .exclude(created_by=user)
+        .exclude(updated_by=user)
         .select_related("account", "created_by")
         .order_by("scheduled_at", "created_at")
     )

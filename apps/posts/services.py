@@ -33,6 +33,7 @@ from apps.posts.models import (
     PublishMode,
     ReviewOutcome,
 )
+from apps.posts.selectors import is_own_work
 from apps.tiktok.client import CreatorInfo, TikTokClient
 
 # A person may edit these in the composer: no worker holds them.
@@ -42,6 +43,7 @@ EDITABLE_STATUSES = frozenset(
 REVIEW_COMMENT_MAX = 1000
 # A post submitted for approval must leave its reviewers at least this long to decide.
 APPROVAL_LEAD_TIME = dt.timedelta(minutes=5)
+OWN_WORK = "You wrote or last changed this post, so someone else with approval rights approves it."
 
 # TikTok's own words for its audit (TIKTOK_API.md, "What TikTok's audit requires").
 DISCLOSURE_NEEDS_A_BRAND = "You need to indicate if your content promotes yourself, a third party, or both."
@@ -500,6 +502,8 @@ def post_approve(*, post: Post, by: Any, seen: dt.datetime | None, request: Any 
             raise PostStateError(
                 f"This post is {locked.get_status_display().lower()}: there is nothing to approve."
             )
+        if is_own_work(by, locked):
+            raise PostStateError(OWN_WORK)
         if seen != locked.updated_at:
             raise PostStateError(
                 "It changed after you opened it. Look at it again as it is now, then decide."

@@ -52,12 +52,14 @@ from apps.posts.selectors import (
     attempts_for_user,
     get_media_for_user,
     get_post_for_user,
+    is_own_work,
     post_video,
     posts_awaiting_review,
 )
 from apps.posts.services import (
     APPROVAL_LEAD_TIME,
     EDITABLE_STATUSES,
+    OWN_WORK,
     CreatorCheck,
     PostStateError,
     PostValidationError,
@@ -410,7 +412,13 @@ def _detail_context(request: HtmxHttpRequest, post: Post, **extra: Any) -> dict[
         "may_edit": drafts and post.status in EDITABLE_STATUSES,
         "may_retry": sends and post.status in (PostStatus.FAILED, PostStatus.NEEDS_ATTENTION),
         "may_mark_published": sends and post.status == PostStatus.NEEDS_ATTENTION,
-        "may_review": Perm.APPROVE in perms and post.status == PostStatus.PENDING_APPROVAL,
+        "may_review": Perm.APPROVE in perms
+        and post.status == PostStatus.PENDING_APPROVAL
+        and not is_own_work(user, post),
+        "own_work_waits": Perm.APPROVE in perms
+        and post.status == PostStatus.PENDING_APPROVAL
+        and is_own_work(user, post),
+        "own_work": OWN_WORK,
         "needs_approval": drafts and not sends,
         **extra,
     }
