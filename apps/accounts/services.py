@@ -82,11 +82,8 @@ def account_connect(
         account = TikTokAccount.all_objects.select_for_update().filter(open_id=grant.open_id).first()
         created = account is None
         restored = account is not None and account.is_deleted
-        if (
-            account is not None
-            and not restored
-            and not (by is not None and user_may(by, Perm.MANAGE, account))
-        ):
+        # `by` None: the system itself (no person to check).
+        if account is not None and not restored and by is not None and not user_may(by, Perm.MANAGE, account):
             raise ReconnectRefused(account)
         if account is None:
             account = TikTokAccount(open_id=grant.open_id, created_by=by)
