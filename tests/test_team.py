@@ -30,6 +30,7 @@ pytestmark = pytest.mark.django_db
 
 OWNER = "owner@shared.example"
 NEW_PASSWORD = "violet-harbour-lantern-93"
+CONFIRMED = {"confirm": "yes"}  # what the confirmation page posts
 LINK = re.compile(r"https?://(?P<host>[^/\s]+)(?P<path>/team/join/(?P<token>[^/\s]+)/)")
 
 
@@ -301,7 +302,7 @@ def test_inviting_a_deactivated_person_reactivates_them(
 ) -> None:
     gone = member(alpha, "nora@example.com", Role.EDITOR)
     owner = signed_in(alpha)
-    owner.post(f"/team/members/{gone.pk}/deactivate/")
+    owner.post(f"/team/members/{gone.pk}/deactivate/", CONFIRMED)
     invite(owner, django_capture_on_commit_callbacks, "nora@example.com", Role.VIEWER)
 
     assert join(alpha, last_link()["path"], name="Nora Back").status_code == 302
@@ -414,7 +415,7 @@ def test_an_inviter_who_no_longer_manages_the_team_leaves_no_working_link(
     # When an owner deactivates them, or makes them an editor
     owner = signed_in(alpha)
     if change == "deactivate":
-        response = owner.post(f"/team/members/{admin.pk}/deactivate/", follow=True)
+        response = owner.post(f"/team/members/{admin.pk}/deactivate/", CONFIRMED, follow=True)
     else:
         response = owner.post(f"/team/members/{admin.pk}/role/", {"role": Role.EDITOR}, follow=True)
     assert response.status_code == 200
@@ -461,7 +462,12 @@ def test_deactivating_ends_sessions_at_once_and_keeps_history(alpha: Agency) -> 
     assert ed.get("/").status_code == 200
     owner = signed_in(alpha)
 
-    response = owner.post(f"/team/members/{editor.pk}/deactivate/", follow=True)
+    # The button first asks, saying what will happen; nothing happens until it is confirmed
+    asked = owner.post(f"/team/members/{editor.pk}/deactivate/").content.decode()
+    assert "Deactivate ed@example.com?" in asked and "will be signed out at once" in asked
+    assert 'name="confirm" value="yes"' in asked
+    assert ed.get("/").status_code == 200
+    response = owner.post(f"/team/members/{editor.pk}/deactivate/", CONFIRMED, follow=True)
 
     html = response.content.decode()
     assert "Deactivated ed@example.com: they were signed out and can no longer sign in." in html
@@ -494,7 +500,7 @@ def test_the_last_owner_can_be_neither_demoted_nor_deactivated(alpha: Agency) ->
         "owner@shared.example is the agency&#x27;s last owner and cannot be demoted."
         in demote.content.decode()
     )
-    deactivate = owner.post(f"/team/members/{me.pk}/deactivate/", follow=True)
+    deactivate = owner.post(f"/team/members/{me.pk}/deactivate/", CONFIRMED, follow=True)
     assert "You cannot deactivate yourself." in deactivate.content.decode()
 
     # An owner demoted a moment ago, acting from a stale page, cannot remove the last one either
@@ -514,7 +520,11 @@ def test_ownership_is_transferred(alpha: Agency) -> None:
     owner = signed_in(alpha)
     assert "Transfer ownership to heir@example.com" in owner.get(f"/team/members/{heir.pk}/").content.decode()
 
-    response = owner.post(f"/team/members/{heir.pk}/transfer/", follow=True)
+    asked = owner.post(f"/team/members/{heir.pk}/transfer/").content.decode()
+    assert "Make heir@example.com an owner?" in asked and "you become an admin" in asked
+    with schema_context(alpha.schema_name):
+        assert User.objects.get(email=OWNER).role == Role.OWNER  # not yet
+    response = owner.post(f"/team/members/{heir.pk}/transfer/", CONFIRMED, follow=True)
 
     assert "heir@example.com now owns the agency; you are an admin." in response.content.decode()
     with schema_context(alpha.schema_name):
@@ -540,10 +550,10 @@ def test_an_admin_cannot_touch_an_owner(alpha: Agency) -> None:
     assert "Deactivate" not in page and "Transfer ownership" not in page
     refused = admin.post(f"/team/members/{owner.pk}/role/", {"role": Role.VIEWER})
     assert "Only an owner can change an owner or make someone an owner." in refused.content.decode()
-    refused = admin.post(f"/team/members/{owner.pk}/deactivate/", follow=True)
+    refused = admin.post(f"/team/members/{owner.pk}/deactivate/", CONFIRMED, follow=True)
     assert "Only an owner can change an owner or make someone an owner." in refused.content.decode()
     assert (
-        admin.post(f"/team/members/{owner.pk}/transfer/", follow=True)
+        admin.post(f"/team/members/{owner.pk}/transfer/", CONFIRMED, follow=True)
         .content.decode()
         .count("Only an owner can transfer ownership.")
     )

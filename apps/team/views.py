@@ -5,6 +5,7 @@ to anyone who is not an owner or admin (the gates in apps.team.selectors)."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import login
@@ -13,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -220,11 +222,35 @@ def member_access(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     return _member_page(request, member, access_form=form)
 
 
+def _confirm(request: HttpRequest, **context: Any) -> HttpResponse:
+    """The question asked before an action that cannot be undone (posted again with confirm=yes)."""
+    return render(request, "web/confirm.html", {"items": [], "items_title": "", **context})
+
+
+def _confirmed(request: HttpRequest) -> bool:
+    return request.POST.get("confirm") == "yes"
+
+
 @require_POST
 @login_required
 def member_deactivate(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     member = get_member_for_user(user, pk)
+    if not _confirmed(request):
+        return _confirm(
+            request,
+            title=f"Deactivate {member.email}?",
+            lead=f"{member.get_full_name()} ({member.get_role_display()}) will be signed out at once and "
+            "can no longer sign in to this agency.",
+            consequences=[
+                "Their posts, decisions and audit history stay, under their name.",
+                "Invitations they sent and nobody accepted yet stop working.",
+                "To bring them back, invite the same email again.",
+            ],
+            action_url=reverse("team:member_deactivate", kwargs={"pk": member.pk}),
+            button_label=f"Deactivate {member.email}",
+            cancel_url=reverse("team:member", kwargs={"pk": member.pk}),
+        )
     try:
         services.member_deactivate(member=member, by=user, request=request)
     except ValidationError as exc:
@@ -243,6 +269,20 @@ def member_deactivate(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 def ownership_transfer(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     member = get_member_for_user(user, pk)
+    if not _confirmed(request):
+        agency_name = request.tenant.name  # type: ignore[attr-defined]
+        return _confirm(
+            request,
+            title=f"Make {member.email} an owner?",
+            lead=f"{member.get_full_name()} becomes an owner of {agency_name}, and you become an admin.",
+            consequences=[
+                "Owners can change or remove every other owner, you included; as an admin you no longer can.",
+                "Only an owner can give ownership back to you.",
+            ],
+            action_url=reverse("team:ownership_transfer", kwargs={"pk": member.pk}),
+            button_label=f"Transfer ownership to {member.email}",
+            cancel_url=reverse("team:member", kwargs={"pk": member.pk}),
+        )
     try:
         services.ownership_transfer(to=member, by=user, request=request)
     except ValidationError as exc:

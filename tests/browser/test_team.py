@@ -167,6 +167,11 @@ def test_an_owner_invites_a_teammate_who_joins_then_changes_and_deactivates_them
         # When the owner deactivates her
         page.get_by_role("button", name=f"Deactivate {NINA}").click()
         page.wait_for_load_state()
+        # (asked first, with what will happen)
+        assert page.get_by_role("heading", name=f"Deactivate {NINA}?").is_visible()
+        snap(page, "team-deactivate-confirm")
+        page.get_by_role("button", name=f"Deactivate {NINA}").click()
+        page.wait_for_load_state()
         assert page.get_by_text(f"Deactivated {NINA}: they were signed out").is_visible()
         assert page.get_by_role("table", name="Active members").get_by_text("Nina Park").count() == 0
         assert page.get_by_role("listitem").filter(has_text="Nina Park").is_visible()
