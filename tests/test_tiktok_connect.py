@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from apps.accounts.models import AccountStatus, TikTokAccount
 from apps.audit.models import AuditLog
 from apps.fake_tiktok.server import FakeTikTok
+from apps.posts.models import Post, PostStatus
+from apps.publishing.jobs import job_set
+from apps.publishing.models import DueJob, JobKind
 from apps.tiktok.models import TikTokRoute
 from apps.users.models import User
 from tenants.models import Agency
 from tests.conftest import OWNER_PASSWORD, client_for
+from tests.factories import PostFactory
 from tests.tiktok_flow import consent, finish, land, start_connect
 
 pytestmark = pytest.mark.django_db
@@ -122,7 +127,7 @@ def test_disconnect_revokes_at_tiktok(alpha: Agency, owner: Client, tiktok: Fake
     land(owner, finish(consent(start_connect(owner), creator=PUBLIC_CREATOR))[1])
     with schema_context(alpha.schema_name):
         account = TikTokAccount.objects.get(open_id=PUBLIC_CREATOR)
-    page = owner.post(f"/accounts/{account.pk}/disconnect/", follow=True).content.decode()
+    page = owner.post(f"/accounts/{account.pk}/disconnect/", {"confirm": "yes"}, follow=True).content.decode()
     assert f"Disconnected {account}" in page
     assert any(c["endpoint"] == "revoke" for c in tiktok.calls)
     with schema_context(alpha.schema_name):
@@ -176,3 +181,48 @@ def test_reconnecting_an_account_takes_managing_it_and_grants_nothing(
         assert access_table(users["manages@alpha.example"]) == {
             account.pk: frozenset({Perm.VIEW, Perm.MANAGE})
         }
+
+
+def test_disconnecting_asks_first_and_takes_waiting_posts_off_the_schedule(
+    alpha: Agency, owner: Client, tiktok: FakeTikTok
+) -> None:
+    # Given a connected account with one scheduled post, one waiting for approval and one published
+    land(owner, finish(consent(start_connect(owner), creator=PUBLIC_CREATOR))[1])
+    with schema_context(alpha.schema_name):
+        account = TikTokAccount.objects.get(open_id=PUBLIC_CREATOR)
+        scheduled = PostFactory(account=account, caption="Friday latte art")
+        waiting = PostFactory(account=account, caption="Menu teaser", status=PostStatus.PENDING_APPROVAL)
+        done = PostFactory(
+            account=account,
+            caption="Old news",
+            status=PostStatus.PUBLISHED,
+            publish_id="v_pub~old",
+            published_at=timezone.now(),
+        )
+        job_set(post_id=scheduled.pk, kind=JobKind.PUBLISH, due_at=scheduled.scheduled_at)
+
+    # When the owner presses Disconnect, they are asked first, with the posts it takes off the schedule
+    asked = owner.post(f"/accounts/{account.pk}/disconnect/").content.decode()
+    assert f"Disconnect {account}?" in asked
+    assert "2 posts scheduled or waiting for approval go back to drafts" in asked
+    assert "Friday latte art" in asked and "Menu teaser" in asked and "Old news" not in asked
+    with schema_context(alpha.schema_name):
+        assert TikTokAccount.objects.filter(pk=account.pk).exists()  # nothing happened yet
+    assert not any(c["endpoint"] == "revoke" for c in tiktok.calls)
+
+    # And when they confirm
+    page = owner.post(f"/accounts/{account.pk}/disconnect/", {"confirm": "yes"}, follow=True).content.decode()
+
+    # Then the waiting posts are drafts that say why, with no publish job left; the published one stays
+    assert "2 waiting post(s) went back to drafts." in page
+    with schema_context(alpha.schema_name):
+        for post in (scheduled, waiting):
+            post.refresh_from_db()
+            assert post.status == PostStatus.DRAFT
+            assert "was disconnected on" in post.last_error_message
+            assert "Connect the account again, then schedule the post." in post.last_error_message
+        assert Post.objects.get(pk=done.pk).status == PostStatus.PUBLISHED
+        assert AuditLog.objects.filter(action="post.unscheduled").count() == 2
+    assert not DueJob.objects.filter(post_id__in=[scheduled.pk, waiting.pk]).exists()
+    detail = owner.get(f"/posts/{scheduled.pk}/").content.decode()
+    assert "was disconnected on" in detail

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django_tenants.utils import get_public_schema_name, schema_context
 
@@ -22,7 +23,7 @@ from apps.accounts.models import AccountStatus, TikTokAccount
 from apps.analytics.models import AccountSnapshot, VideoSnapshot
 from apps.audit.services import audit_record
 from apps.common.crypto import Secret
-from apps.posts.models import Post
+from apps.posts.models import Post, PostStatus
 from apps.tiktok.client import TikTokClient, TokenGrant, UserInfo, Video
 from apps.tiktok.errors import TikTokError
 from apps.tiktok.models import TikTokRoute
@@ -234,6 +235,7 @@ def account_disconnect(
             logger.warning("Revoking account %s at TikTok failed: %s", account.pk, exc.code)
     with transaction.atomic():
         locked = TikTokAccount.objects.select_for_update().get(pk=account.pk)
+        _unschedule_posts_of(locked, by=by, request=request)
         locked.status = AccountStatus.REVOKED
         locked.status_reason = "Disconnected in Postline."
         locked.access_token = Secret("")
@@ -250,6 +252,50 @@ def account_disconnect(
             request=request,
             changes={"revoked_at_tiktok": not revoke_error, "revoke_error": revoke_error},
         )
+
+
+def posts_waiting_for(account: TikTokAccount) -> QuerySet[Post]:
+    """The account's posts that would still go out: scheduled or waiting for approval."""
+    return Post.objects.filter(
+        account=account, status__in=(PostStatus.SCHEDULED, PostStatus.PENDING_APPROVAL)
+    ).order_by("scheduled_at")
+
+
+def _unschedule_posts_of(account: TikTokAccount, *, by: Any, request: Any) -> int:
+    """Disconnecting takes the account's waiting posts off the schedule (back to drafts, saying
+    why), so nobody learns at publish time that they could not go out. Locks each post's job row
+    and then the post, the dispatcher's order; a post a worker has claimed is left to it."""
+    from apps.publishing.jobs import job_delete, job_lock
+
+    when = timezone.localdate().strftime("%d %B %Y")
+    message = (
+        f"{account} was disconnected on {when}, so this post was taken off the schedule. "
+        "Connect the account again, then schedule the post."
+    )
+    moved = 0
+    for post_id in posts_waiting_for(account).values_list("pk", flat=True):
+        job_lock(post_id=post_id)
+        post = Post.objects.select_for_update().get(pk=post_id)
+        if post.status not in (PostStatus.SCHEDULED, PostStatus.PENDING_APPROVAL):
+            continue  # claimed meanwhile
+        previous = post.status
+        post.status = PostStatus.DRAFT
+        post.last_error_code = "account_disconnected"
+        post.last_error_message = message
+        post.updated_by = by
+        post.save(
+            update_fields=["status", "last_error_code", "last_error_message", "updated_by", "updated_at"]
+        )
+        job_delete(post_id=post.pk)
+        audit_record(
+            action="post.unscheduled",
+            actor=by,
+            obj=post,
+            request=request,
+            changes={"status": [previous, PostStatus.DRAFT], "reason": "account disconnected"},
+        )
+        moved += 1
+    return moved
 
 
 def account_authorization_removed(*, open_id: str) -> TikTokAccount | None:

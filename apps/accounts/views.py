@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.contrib import messages
@@ -12,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.formats import date_format
 from django.views.decorators.http import require_GET, require_POST
 from django_tenants.utils import schema_context
 
@@ -22,6 +24,7 @@ from apps.accounts.services import (
     account_connect,
     account_disconnect,
     account_set_requires_approval,
+    posts_waiting_for,
 )
 from apps.tiktok.client import TikTokClient
 from apps.tiktok.errors import TikTokError
@@ -65,13 +68,48 @@ def account_connect_start(request: HttpRequest) -> HttpResponse:
     return redirect(url)
 
 
+def _waiting_sentence(count: int) -> str:
+    if not count:
+        return "No post is scheduled or waiting for approval for it."
+    if count == 1:
+        return "1 post scheduled or waiting for approval goes back to drafts, with a note saying why."
+    return f"{count} posts scheduled or waiting for approval go back to drafts, with a note saying why."
+
+
 @require_POST
 @login_required
 def account_disconnect_view(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     account = get_account_for_user(user, pk, Perm.MANAGE)
+    waiting = list(posts_waiting_for(account))
+    if request.POST.get("confirm") != "yes":
+        zone = ZoneInfo(user.time_zone or "UTC")
+        return render(
+            request,
+            "web/confirm.html",
+            {
+                "title": f"Disconnect {account}?",
+                "lead": f"Postline gives back its access to {account} on TikTok and stops posting to it.",
+                "consequences": [
+                    _waiting_sentence(len(waiting)),
+                    "Published posts, analytics and the audit history stay.",
+                    "To post again, connect the account again from this page.",
+                ],
+                "items_title": "Posts taken off the schedule",
+                "items": [
+                    f"{post} · {date_format(post.scheduled_at.astimezone(zone), 'j M Y, H:i')} ({zone.key})"
+                    if post.scheduled_at
+                    else str(post)
+                    for post in waiting
+                ],
+                "action_url": reverse("accounts:disconnect", kwargs={"pk": account.pk}),
+                "button_label": f"Disconnect {account}",
+                "cancel_url": reverse("accounts:list"),
+            },
+        )
     account_disconnect(account=account, by=user, request=request)
-    messages.success(request, f"Disconnected {account}. Its tokens were revoked at TikTok.")
+    moved = f" {len(waiting)} waiting post(s) went back to drafts." if waiting else ""
+    messages.success(request, f"Disconnected {account}. Its tokens were revoked at TikTok.{moved}")
     return redirect("accounts:list")
 
 

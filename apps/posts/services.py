@@ -452,6 +452,7 @@ def post_schedule(
         locked.status = new_status
         locked.scheduled_at = scheduled_at
         locked.schedule_time_zone = time_zone
+        locked.last_error_code = locked.last_error_message = ""  # an earlier problem is behind it
         locked.updated_by = by
         if submit or locked.review_outcome == ReviewOutcome.REJECTED:
             _clear_review(locked)
