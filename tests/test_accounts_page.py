@@ -25,7 +25,7 @@ def test_accounts_page_shows_health_in_constant_queries(alpha: Agency) -> None:
         return len(captured), response.content.decode()
 
     with schema_context(alpha.schema_name):
-        TikTokAccountFactory(username="firstclient")
+        TikTokAccountFactory(username="firstclient", follower_count=128400)
     few, _ = load()
     with schema_context(alpha.schema_name):
         TikTokAccountFactory.create_batch(6)
@@ -39,3 +39,6 @@ def test_accounts_page_shows_health_in_constant_queries(alpha: Agency) -> None:
     assert "Needs reconnecting" in page and "TikTok refused to renew the token." in page
     assert "Reconnect" in page
     assert "act.example-access-token" not in page  # tokens never reach the page
+    # Counts read as on Analytics, and every cell is labelled for the phone layout (no header row there)
+    assert '<td data-label="Followers">128,400</td>' in page
+    assert '<td data-label="Client">' in page and '<td data-label="Authorisation">' in page
