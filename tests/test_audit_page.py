@@ -481,6 +481,29 @@ def changes_cell(html: str, action_label: str) -> str:
     return row.rsplit('<td class="wrap">', 1)[1].split("</td>")[0]
 
 
+def test_an_access_change_reads_as_permission_names_before_and_after(alpha: Agency) -> None:
+    # Given an editor who may view and draft on an account, to whom the owner also gives Approve
+    with schema_context(alpha.schema_name):
+        editor = UserFactory(email="ed@example.com", role=Role.EDITOR)
+        account = TikTokAccountFactory(username="bakery")
+    client = signed_in(alpha)
+    field = f"account_{account.pk}"
+    client.post(f"/team/members/{editor.pk}/access/", {"shown": [account.pk], field: ["draft_post"]})
+    client.post(
+        f"/team/members/{editor.pk}/access/",
+        {"shown": [account.pk], field: ["draft_post", "approve_post", "publish_post"]},
+    )
+
+    html = client.get("/audit/", {"action": "access.changed"}).content.decode()
+
+    # Then the newest entry says what they held and what they hold now, in the page's words
+    cell = changes_cell(html, "Access changed")
+    assert "<dt>user</dt><dd>ed@example.com</dd>" in cell
+    assert "<dt>access</dt><dd>View, Draft → View, Draft, Schedule without approval, Approve</dd>" in cell
+    assert "<dt>access</dt><dd>— → View, Draft</dd>" in html  # the first grant: nothing before
+    assert "_post" not in html.split("<tbody>")[1]  # no codename anywhere in the table
+
+
 def test_lists_read_as_lists_and_only_changes_read_old_to_new(in_alpha: Agency) -> None:
     # Given entries written before access changes said old and new, and lists of two things
     account = TikTokAccountFactory(username="bakery")
