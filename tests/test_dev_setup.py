@@ -1,5 +1,5 @@
-"""`make dev` on another port: the settings the processes start with, read the way they read
-them (a fresh interpreter, from the environment)."""
+"""`make dev` on another port, and the fake TikTok's images in development: the settings the
+processes start with, read the way they read them (a fresh interpreter, from the environment)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import sys
 from typing import Any
 
 from django.conf import settings
+
+from apps.fake_tiktok.creators import CREATORS
 
 # Variables these tests set themselves: a developer's own must not leak in.
 _OURS = ("DEBUG", "SITE_PORT", "SITE_SCHEME", "PLATFORM_DOMAIN", "PORT", "FAKE_PORT")
@@ -67,3 +69,28 @@ def test_make_dev_on_another_port_sends_tiktok_back_to_that_port() -> None:
 def test_a_site_port_already_set_is_kept() -> None:
     # e.g. runserver behind a proxy that the browser reaches on another port
     assert settings_in(dev_environment(PORT="8100", SITE_PORT="80", DEBUG="1"))["SITE_PORT"] == "80"
+
+
+def test_in_development_the_fake_tiktoks_avatars_are_allowed_images() -> None:
+    dev = settings_in(dev_environment(DEBUG="1"))
+
+    # The fake builds image URLs on the origin the app calls its API by.
+    avatar = CREATORS[0].avatar_url(dev["TIKTOK_API_BASE_URL"])
+    origin = avatar.split("/_fake/", 1)[0]
+    assert avatar.startswith("http://127.0.0.1:8765/")
+    assert origin in dev["CSP"]["img-src"]
+
+
+def test_production_allows_no_plain_http_images() -> None:
+    production = settings_in(
+        dev_environment(
+            DEBUG="0",
+            SECRET_KEY="x" * 50,
+            FIELD_ENCRYPTION_KEYS="a" * 43 + "=",
+            TIKTOK_CLIENT_SECRET="not-a-real-secret",
+            TIKTOK_AUTH_URL="https://www.tiktok.com/v2/auth/authorize/",
+            TIKTOK_API_BASE_URL="http://127.0.0.1:8765",
+        )
+    )
+
+    assert [s for s in production["CSP"]["img-src"] if s.startswith("http:")] == []
