@@ -20,7 +20,8 @@ if [[ ${1:-} == env ]]; then
 fi
 $PY manage.py migrate_all --verbosity 0
 $PY manage.py ensure_demo_agency --credentials-file .local/demo-password.txt
-trap 'kill 0' EXIT INT TERM
+# Stop every process started here, once: kill 0 signals this shell too, which must not re-enter.
+trap 'trap - EXIT INT TERM; kill 0' EXIT INT TERM
 $PY manage.py run_fake_tiktok --port "$FAKE_PORT" --webhook-url "http://localhost:$PORT/webhooks/tiktok/" &
 $PY manage.py run_worker --processes 1 --threads 4 &
 $PY manage.py run_scheduler &
