@@ -23,11 +23,9 @@ services: setup
 services-stop:
 	$(PY) scripts/services.py stop
 
+# scripts/dev.sh migrates, ensures the demo agency and runs everything; links follow PORT.
 dev: setup
-	@$(SERVICES); \
-	$(PY) manage.py migrate_all --verbosity 0; \
-	$(PY) manage.py ensure_demo_agency --credentials-file .local/demo-password.txt; \
-	PY=$(PY) PORT=$(PORT) exec bash scripts/dev.sh
+	@$(SERVICES); PY=$(PY) PORT=$(PORT) exec bash scripts/dev.sh
 
 lint: setup
 	$(VENV)/bin/ruff check .

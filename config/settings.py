@@ -302,11 +302,15 @@ STORAGES = {
 # --- Content Security Policy ---
 # Scripts only from our origin or with the per-response nonce; no inline styles or eval.
 _TIKTOK_AUTH_ORIGIN = "{0.scheme}://{0.netloc}".format(urlsplit(TIKTOK_AUTH_URL))
+# The fake TikTok hands out avatar and cover URLs on the origin the app calls its API by
+# (http://127.0.0.1:8765 with `make dev`); TikTok's own images are https:, allowed already.
+_TIKTOK_API_ORIGIN = "{0.scheme}://{0.netloc}".format(urlsplit(TIKTOK_API_BASE_URL))
+_DEV_IMAGE_ORIGINS = [_TIKTOK_API_ORIGIN] if DEBUG and _TIKTOK_API_ORIGIN != _TIKTOK_AUTH_ORIGIN else []
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
     "style-src": [CSP.SELF],
-    "img-src": [CSP.SELF, "data:", "https:", _TIKTOK_AUTH_ORIGIN],
+    "img-src": [CSP.SELF, "data:", "https:", _TIKTOK_AUTH_ORIGIN, *_DEV_IMAGE_ORIGINS],
     "media-src": [CSP.SELF, "blob:"],
     "connect-src": [CSP.SELF],
     "font-src": [CSP.SELF],

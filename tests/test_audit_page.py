@@ -230,7 +230,7 @@ def test_csv_export_has_exactly_the_filtered_rows_and_is_audited(in_alpha: Agenc
     assert created["object type"] == "posts.post" and created["object id"] == str(post.pk)
     assert created["account"] == "'@clientbrand"  # a leading @ is escaped too
     assert created["object"] == '\'=HYPERLINK("http://evil.example")'  # not a formula in a spreadsheet
-    assert created["changes"].startswith('{"caption": "=HYPERLINK')  # inside JSON, harmless
+    assert created["changes"] == 'caption: =HYPERLINK("http://evil.example")'  # after its key, harmless
     exported = AuditLog.objects.get(action="audit.exported")
     assert exported.actor_email == OWNER
     assert exported.changes == {"filters": {"account": "@clientbrand"}}
@@ -473,3 +473,76 @@ def test_an_operator_adding_moving_and_removing_a_domain_is_in_each_agencys_log(
     host = "alpha-extra.postline.test"
     assert trail(alpha) == [("domain.added", host, op), ("domain.removed", host, op)]
     assert trail(beta) == [("domain.added", host, op), ("domain.removed", host, op)]
+
+
+def changes_cell(html: str, action_label: str) -> str:
+    """The Changes cell of the first row whose action reads `action_label`."""
+    row = next(tr for tr in html.split("<tbody>")[1].split("<tr>") if f">{action_label}</span>" in tr)
+    return row.rsplit('<td class="wrap">', 1)[1].split("</td>")[0]
+
+
+def test_an_access_change_reads_as_permission_names_before_and_after(alpha: Agency) -> None:
+    # Given an editor who may view and draft on an account, to whom the owner also gives Approve
+    with schema_context(alpha.schema_name):
+        editor = UserFactory(email="ed@example.com", role=Role.EDITOR)
+        account = TikTokAccountFactory(username="bakery")
+    client = signed_in(alpha)
+    field = f"account_{account.pk}"
+    client.post(f"/team/members/{editor.pk}/access/", {"shown": [account.pk], field: ["draft_post"]})
+    client.post(
+        f"/team/members/{editor.pk}/access/",
+        {"shown": [account.pk], field: ["draft_post", "approve_post", "publish_post"]},
+    )
+
+    html = client.get("/audit/", {"action": "access.changed"}).content.decode()
+
+    # Then the newest entry says what they held and what they hold now, in the page's words
+    cell = changes_cell(html, "Access changed")
+    assert "<dt>user</dt><dd>ed@example.com</dd>" in cell
+    assert "<dt>access</dt><dd>View, Draft → View, Draft, Schedule without approval, Approve</dd>" in cell
+    assert "<dt>access</dt><dd>— → View, Draft</dd>" in html  # the first grant: nothing before
+    assert "_post" not in html.split("<tbody>")[1]  # no codename anywhere in the table
+
+
+def test_lists_read_as_lists_and_only_changes_read_old_to_new(in_alpha: Agency) -> None:
+    # Given entries written before access changes said old and new, and lists of two things
+    account = TikTokAccountFactory(username="bakery")
+    audit_record(
+        action="access.changed",
+        obj=account,
+        changes={"user": "ed@example.com", "granted": ["approve_post", "draft_post"], "removed": []},
+    )
+    audit_record(
+        action="account.connected",
+        obj=account,
+        changes={"status": [None, "active"], "scopes": ["user.info.basic", "video.publish"]},
+    )
+    audit_record(action="audit.exported", changes={"filters": {"account": "@bakery"}})
+
+    html = signed_in(in_alpha).get("/audit/").content.decode()
+
+    access = changes_cell(html, "Access changed")
+    assert "<dt>granted</dt><dd>Approve, Draft</dd>" in access
+    assert "<dt>removed</dt><dd>—</dd>" in access
+    connected = changes_cell(html, "Account connected")
+    assert "<dt>scopes</dt><dd>user.info.basic, video.publish</dd>" in connected
+    assert "<dt>status</dt><dd>— → active</dd>" in connected  # a genuine [old, new] pair
+    assert "<dt>filters</dt><dd>account: @bakery</dd>" in changes_cell(html, "Audit log exported")
+    assert "→ video.publish" not in html and "→ Draft" not in html
+
+
+def test_csv_export_has_the_changes_as_the_page_reads_them(in_alpha: Agency) -> None:
+    account = TikTokAccountFactory(username="bakery")
+    audit_record(
+        action="access.changed",
+        obj=account,
+        changes={"user": "ed@example.com", "access": {"old": ["view_tiktokaccount"], "new": []}},
+    )
+    audit_record(action="post.edited", changes={"caption": ["Old words", "=cmd|' /C calc'!A0"]})
+    entry("post.failed", changes=["-1", "two"])  # not a mapping: its value alone
+
+    rows = {row["action"]: row for row in export_rows(signed_in(in_alpha).get("/audit/export.csv"))}
+
+    assert rows["access.changed"]["changes"] == "user: ed@example.com; access: View → —"
+    assert rows["post.edited"]["changes"] == "caption: Old words → =cmd|' /C calc'!A0"
+    assert rows["post.failed"]["changes"] == "'-1, two"  # still never a formula

@@ -139,6 +139,11 @@ def access_table(user: Any) -> dict[uuid.UUID, frozenset[Perm]]:
     return {account_id: frozenset(perms) for account_id, perms in table.items()}
 
 
+def _in_order(perms: set[Perm]) -> list[str]:
+    """Codenames in the order pages show them."""
+    return [perm.value for perm in Perm if perm in perms]
+
+
 @transaction.atomic
 def access_set(
     *,
@@ -151,7 +156,8 @@ def access_set(
 ) -> bool:
     """Make `perms` exactly what `user` holds on `account` (View is implied by any other).
 
-    Returns whether anything changed; a change is audited as `access.changed`."""
+    Returns whether anything changed; a change is audited as `access.changed`, with what was
+    held before and after ({"old": [...], "new": [...]}, codenames)."""
     wanted = set(perms)
     if wanted:
         wanted.add(Perm.VIEW)
@@ -167,11 +173,7 @@ def access_set(
             actor=by,
             obj=account,
             request=request,
-            changes={
-                "user": user.email,
-                "granted": sorted(added),
-                "removed": sorted(removed),
-            },
+            changes={"user": user.email, "access": {"old": _in_order(held), "new": _in_order(wanted)}},
         )
     return bool(added or removed)
 

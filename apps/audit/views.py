@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import json
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from django.views.decorators.vary import vary_on_headers
 from django_tenants.utils import schema_context
 
 from apps.audit.actions import action_label
+from apps.audit.changes import change_lines, changes_text
 from apps.audit.forms import AuditFilterForm
 from apps.audit.models import AuditLog
 from apps.audit.selectors import (
@@ -87,30 +87,6 @@ def _actor(entry: AuditLog) -> str:
     return "Signed-out visitor" if entry.ip else "System"
 
 
-def _readable(value: Any) -> str:
-    if value is None or value == "":
-        return "—"
-    if isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False)
-
-
-def change_lines(changes: Any) -> list[tuple[str, str]]:
-    """Each changed key with "old → new" (from [old, new] or {"old", "new"}), or its value."""
-    if not isinstance(changes, dict):
-        return [("", _readable(changes))] if changes else []
-    lines = []
-    for key, value in changes.items():
-        if isinstance(value, list) and len(value) == 2:
-            text = f"{_readable(value[0])} → {_readable(value[1])}"
-        elif isinstance(value, dict) and set(value) == {"old", "new"}:
-            text = f"{_readable(value['old'])} → {_readable(value['new'])}"
-        else:
-            text = _readable(value)
-        lines.append((str(key).replace("_", " "), text))
-    return lines
-
-
 def _query_string(request: HtmxHttpRequest) -> str:
     query = request.GET.copy()
     query.pop("page", None)
@@ -147,7 +123,7 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
                 action=action_label(entry.action),
                 actor=_actor(entry),
                 account=account_labels.get(str(entry.account_id), "") if entry.account_id else "",
-                changes=change_lines(entry.changes),
+                changes=change_lines(entry.changes, entry.action),
                 post_link=entry.object_id in posts,
             )
             for entry in page.object_list
@@ -189,7 +165,7 @@ def _csv_lines(
                     _cell(account_labels.get(str(entry.account_id), entry.account_id or "")),
                     _cell(entry.ip),
                     _cell(entry.user_agent),
-                    _cell(json.dumps(entry.changes, ensure_ascii=False, sort_keys=True)),
+                    _cell(changes_text(entry.changes, entry.action)),
                 ]
             )
 
