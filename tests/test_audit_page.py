@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import json
 from typing import Any
 
 import pytest
@@ -231,6 +232,7 @@ def test_csv_export_has_exactly_the_filtered_rows_and_is_audited(in_alpha: Agenc
     assert created["account"] == "'@clientbrand"  # a leading @ is escaped too
     assert created["object"] == '\'=HYPERLINK("http://evil.example")'  # not a formula in a spreadsheet
     assert created["changes"] == 'caption: =HYPERLINK("http://evil.example")'  # after its key, harmless
+    assert json.loads(created["changes (JSON)"]) == {"caption": post.caption}  # exact, for tools
     exported = AuditLog.objects.get(action="audit.exported")
     assert exported.actor_email == OWNER
     assert exported.changes == {"filters": {"account": "@clientbrand"}}

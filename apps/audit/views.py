@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -47,6 +48,7 @@ CSV_COLUMNS = [
     "IP",
     "user agent",
     "changes",
+    "changes (JSON)",  # the entry as recorded, for tools
 ]
 # A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -166,6 +168,7 @@ def _csv_lines(
                     _cell(entry.ip),
                     _cell(entry.user_agent),
                     _cell(changes_text(entry.changes, entry.action)),
+                    _cell(json.dumps(entry.changes, sort_keys=True, ensure_ascii=False)),
                 ]
             )
 
