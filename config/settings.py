@@ -309,7 +309,14 @@ _DEV_IMAGE_ORIGINS = [_TIKTOK_API_ORIGIN] if DEBUG and _TIKTOK_API_ORIGIN != _TI
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
-    "style-src": [CSP.SELF],
+    # Plus exactly two inline styles django-tenants' admin index templates carry (its <style> block and
+    # `style="width: 100%"`), by hash; tests/browser/test_agency_admin.py fails if they change.
+    "style-src": [
+        CSP.SELF,
+        CSP.UNSAFE_HASHES,
+        "'sha256-xoIZjqORk+Zj8UH/m/JWU8HyeppwnSb3aTtst4F7uoI='",
+        "'sha256-IOWYPccv4+GIAWz50PQ4hgBzwty+G8ckj9XrN5jdx6g='",
+    ],
     "img-src": [CSP.SELF, "data:", "https:", _TIKTOK_AUTH_ORIGIN, *_DEV_IMAGE_ORIGINS],
     "media-src": [CSP.SELF, "blob:"],
     "connect-src": [CSP.SELF],

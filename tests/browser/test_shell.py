@@ -33,3 +33,24 @@ def test_wrong_password_says_so_and_keeps_the_email(stack: Stack, make_agency: A
     page.get_by_role("button", name="Sign in").click()
     assert page.get_by_role("alert").is_visible()
     assert page.get_by_label("Email").input_value() == "owner@committed.example"
+
+
+def test_the_agency_admin_renders_without_csp_errors(
+    stack: Stack, make_agency: Any, page: Any, django_db_blocker: Any
+) -> None:
+    from django.db import connection
+    from django_tenants.utils import schema_context
+
+    from tests.factories import PostFactory
+
+    agency = make_agency()
+    with django_db_blocker.unblock(), schema_context(agency.schema_name):
+        post = PostFactory(caption="Seen in the admin")
+    connection.set_schema_to_public()
+    sign_in(page, stack, agency)
+
+    for path in ("/admin/", "/admin/posts/post/", f"/admin/posts/post/{post.pk}/change/"):
+        page.goto(stack.url(agency, path))
+        page.wait_for_load_state("networkidle")
+        assert page.console_errors == [], path
+    assert page.get_by_text("Seen in the admin").first.is_visible()
