@@ -97,3 +97,21 @@ def test_posts_and_their_videos_are_read_only_in_the_agency_admin(alpha: Agency,
         kept = Post.objects.get(pk=post.pk)
         assert (kept.caption, kept.scheduled_at) == ("Keep my time", post.scheduled_at)
         assert PostMedia.objects.get(pk=media.pk).post_id == post.pk
+
+
+def test_tiktok_accounts_come_from_tiktok_not_from_the_admin(alpha: Agency, owner_client) -> None:  # type: ignore[no-untyped-def]
+    with schema_context(alpha.schema_name):
+        account = TikTokAccountFactory(
+            username="revoked.client", status="revoked", status_reason="Disconnected."
+        )
+
+    assert owner_client.get("/admin/accounts/tiktokaccount/add/").status_code == 403
+    page = owner_client.get(f"/admin/accounts/tiktokaccount/{account.pk}/change/").content.decode()
+    assert 'name="status"' not in page and "Revoked" in page  # shown, not editable
+    owner_client.post(
+        f"/admin/accounts/tiktokaccount/{account.pk}/change/",
+        {"username": "revoked.client", "display_name": "", "client_label": "Bakery", "status": "active"},
+    )
+    with schema_context(alpha.schema_name):
+        account.refresh_from_db()
+        assert account.status == "revoked"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.http import HttpRequest
 
 from apps.accounts.models import TikTokAccount
 
@@ -25,6 +26,8 @@ class TikTokAccountAdmin(admin.ModelAdmin):
     exclude = ["access_token", "refresh_token"]
     readonly_fields = [
         "open_id",
+        "status",
+        "status_reason",
         "token_status",
         "granted_scopes",
         "access_expires_at",
@@ -37,6 +40,11 @@ class TikTokAccountAdmin(admin.ModelAdmin):
         "created_at",
         "updated_at",
     ]
+
+    # Accounts arrive through TikTok's consent (their tokens with them) and their status follows
+    # TikTok: neither is typed in here.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
 
     @admin.display(description="Token")
     def token_status(self, obj: TikTokAccount) -> str:
