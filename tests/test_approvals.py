@@ -202,9 +202,10 @@ def test_who_reviews_what(alpha: Agency, account: TikTokAccount) -> None:
     post = the_post(alpha)
 
     outsider = signed_in(alpha, "client.other@alpha.example")
-    # A reviewer does not compose: the page says whom to ask instead of offering accounts.
+    # A reviewer does not compose: the page says so, and whom to ask, instead of offering accounts.
     assert (
-        "You may not post for any active TikTok account yet." in outsider.get("/posts/new/").content.decode()
+        "Your role (Client reviewer) lets you view and approve posts, but not write them."
+        in outsider.get("/posts/new/").content.decode()
     )
     assert 'href="/posts/new/"' not in outsider.get("/posts/").content.decode()
     assert upload(outsider, mp4_bytes()).status_code == 404

@@ -23,6 +23,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from apps.accounts.models import TikTokAccount
 from apps.accounts.permissions import (
+    ROLE_DEFAULTS,
     Perm,
     account_perms,
     accounts_with,
@@ -164,10 +165,11 @@ def _compose_context(
     values = form.data if form.is_bound else form.initial
     disclosure = _checked(form, "commercial_disclosure")
     account_value = form["account"].value()
+    accounts = list(form.fields["account"].queryset)  # type: ignore[attr-defined]
     return {
         "form": form,
         "post": post,
-        "accounts": list(form.fields["account"].queryset),  # type: ignore[attr-defined]
+        "accounts": accounts,
         "account_value": str(account_value) if account_value else "",
         "caption_length": utf16_length(str(form["caption"].value() or "").replace("\r\n", "\n")),
         "caption_max_text": f"{CAPTION_MAX_UTF16:,}",
@@ -181,6 +183,27 @@ def _compose_context(
         "time_zones": form.fields["time_zone"].choices,  # type: ignore[attr-defined]
         "may_connect": may_connect(_user(request)),
         **_creator_context(form, creator, _user(request)),
+        **({} if accounts else _no_account_context(_user(request))),
+    }
+
+
+def _no_account_context(user: User) -> dict[str, Any]:
+    """Why the composer has no account to offer, for its message: `inactive_accounts` (those the
+    user may post for, none of them active), or `may_only` (what the user may do with posts
+    instead of writing them: "view", "view and approve") with `because_of_role`."""
+    drafting = list(accounts_with(user, Perm.DRAFT))
+    if drafting:
+        return {"inactive_accounts": drafting}
+    role_perms = ROLE_DEFAULTS.get(user.role, frozenset())
+    if accounts_with(user).exists():
+        approves = accounts_with(user, Perm.APPROVE).exists()
+    elif Perm.DRAFT not in role_perms:
+        approves = Perm.APPROVE in role_perms
+    else:
+        return {}  # no access yet, but their role writes posts once they are given accounts
+    return {
+        "may_only": "view and approve" if approves else "view",
+        "because_of_role": Perm.DRAFT not in role_perms,
     }
 
 
