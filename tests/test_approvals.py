@@ -25,7 +25,17 @@ from tenants.models import Agency
 from tests.conftest import OWNER_PASSWORD, client_for
 from tests.factories import PostFactory, TikTokAccountFactory
 from tests.mp4 import mp4_bytes
-from tests.test_composer import compose_data, connect, upload, uploaded_id
+from tests.test_composer import (
+    PRIVATE,
+    attr,
+    by_id,
+    compose_data,
+    connect,
+    html,
+    text,
+    upload,
+    uploaded_id,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -197,7 +207,7 @@ def test_who_reviews_what(alpha: Agency, account: TikTokAccount) -> None:
     media_id = uploaded_id(editor)
 
     now = editor.post("/posts/new/", compose_data(account, media_id, action="now"))
-    assert "choose a time at least 5 minutes from now" in now.content.decode()
+    assert "Publish now is not available for @" in now.content.decode()
     editor.post("/posts/new/", compose_data(account, media_id))
     post = the_post(alpha)
 
@@ -356,3 +366,71 @@ def test_nobody_approves_a_post_they_wrote(alpha: Agency, account: TikTokAccount
     # The client reviewer approves it
     assert "Approved “" in approve(signed_in(alpha, "client@alpha.example"), post).content.decode()
     assert the_post(alpha).status == PostStatus.SCHEDULED
+
+
+NOW_UNAVAILABLE = (
+    "Publish now is not available for {account}: its posts are approved before they go out. "
+    "Choose a time at least 5 minutes from now and press Schedule to send it for approval."
+)
+
+
+def test_publish_now_is_off_with_the_reason_where_posts_wait_for_approval(
+    alpha: Agency, account: TikTokAccount, tiktok: FakeTikTok
+) -> None:
+    free = connect(alpha, tiktok, PRIVATE)  # an account that does not require approval
+    member(alpha, "editor@alpha.example", Role.EDITOR, account, free)
+    member(alpha, "manager@alpha.example", Role.MANAGER, account)
+    editor = signed_in(alpha, "editor@alpha.example")
+    reason = NOW_UNAVAILABLE.format(account=account)
+
+    # On the account that requires approval, Publish now is off and says why, next to it
+    page = html(editor.get(f"/posts/new/?account={account.pk}"))
+    assert attr(by_id(page, "btn-now"), "disabled") is not None
+    assert attr(by_id(page, "btn-schedule"), "disabled") is None
+    assert attr(by_id(page, "now-unavailable"), "hidden") is None
+    assert text(by_id(page, "now-unavailable")) == reason
+    # and the account's fragment, which the page swaps in when the account changes, says the same
+    fragment = html(editor.get(f"/posts/creator-info/?account={account.pk}", HTTP_HX_REQUEST="true"))
+    assert attr(by_id(fragment, "creator-info"), "data-now-unavailable") == reason
+
+    # On an account without approval, and for a manager (who schedules without approval), it is on
+    for client, chosen in ((editor, free), (signed_in(alpha, "manager@alpha.example"), account)):
+        page = html(client.get(f"/posts/new/?account={chosen.pk}"))
+        assert attr(by_id(page, "btn-now"), "disabled") is None
+        assert attr(by_id(page, "now-unavailable"), "hidden") is not None
+        assert attr(by_id(page, "creator-info"), "data-now-unavailable") == ""
+
+
+def test_publish_now_on_an_account_that_requires_approval_is_refused_with_what_to_do(
+    alpha: Agency, account: TikTokAccount
+) -> None:
+    # Given an editor whose posts on the account wait for approval, with a time hours ahead
+    member(alpha, "editor@alpha.example", Role.EDITOR, account)
+    editor = signed_in(alpha, "editor@alpha.example")
+    later = timezone.now() + dt.timedelta(hours=5)
+
+    # When they press Publish now anyway (a form sent without the page's script)
+    response = editor.post(
+        "/posts/new/",
+        compose_data(
+            account,
+            uploaded_id(editor),
+            action="now",
+            scheduled_date=later.date().isoformat(),
+            scheduled_time=later.strftime("%H:%M:%S"),
+            time_zone="UTC",
+        ),
+    )
+
+    # Then nothing is saved, and the page says Publish now is not available here and what to do,
+    # at the top and next to the button, not as a problem with the date
+    assert response.status_code == 200
+    page = html(response)
+    reason = NOW_UNAVAILABLE.format(account=account)
+    assert text(by_id(page, "form-errors")) == f"Nothing was saved. {reason}"
+    assert text(by_id(page, "now-unavailable")) == reason
+    assert attr(by_id(page, "now-unavailable"), "class") == "field-error"
+    assert attr(by_id(page, "scheduled_date-error"), "hidden") is not None
+    assert "minutes from now, then submit it for approval" not in response.content.decode()
+    with schema_context(alpha.schema_name):
+        assert not Post.objects.exists()

@@ -73,6 +73,7 @@ from apps.posts.services import (
     post_retry,
     post_save,
     post_schedule,
+    publish_now_unavailable,
 )
 from apps.publishing.services import DAILY_CAP, POLL_GIVE_UP_AFTER, WARN_AT, account_posts_last_24h
 from apps.users.models import User
@@ -146,6 +147,7 @@ def _creator_context(form: ComposeForm, creator: CreatorCheck | None, user: User
         (form["allow_stitch"], "Stitch", bool(info and info.stitch_disabled)),
     ]
     posted = account_posts_last_24h(account_id=creator.account.pk) if creator is not None else 0
+    approval_needed = creator is not None and needs_approval(user, creator.account)
     return {
         "creator": creator,
         "interactions": interactions,
@@ -153,8 +155,9 @@ def _creator_context(form: ComposeForm, creator: CreatorCheck | None, user: User
         "near_daily_cap": posted >= WARN_AT,
         "daily_cap": DAILY_CAP,
         "max_duration": duration_text(Decimal(info.max_video_post_duration_sec)) if info else "",
-        "approval_needed": creator is not None and needs_approval(user, creator.account),
+        "approval_needed": approval_needed,
         "approval_lead_minutes": APPROVAL_LEAD_TIME.seconds // 60,
+        "now_unavailable": publish_now_unavailable(creator.account) if creator and approval_needed else "",
     }
 
 
@@ -251,6 +254,7 @@ def _compose(request: HtmxHttpRequest, post: Post | None) -> HttpResponse:
                 scheduled_at=form.when,
                 time_zone=form.cleaned_data["time_zone"],
                 schedule=form.publishing,
+                publish_now=form.chosen_action == NOW,
                 creator=creator,
                 request=request,
             )
