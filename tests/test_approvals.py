@@ -434,3 +434,38 @@ def test_publish_now_on_an_account_that_requires_approval_is_refused_with_what_t
     assert "minutes from now, then submit it for approval" not in response.content.decode()
     with schema_context(alpha.schema_name):
         assert not Post.objects.exists()
+
+
+@pytest.mark.parametrize("where", ["/posts/approvals/", "post page"])
+def test_a_rejection_without_a_comment_says_so_at_the_top_and_takes_you_to_the_comment(
+    alpha: Agency, account: TikTokAccount, where: str
+) -> None:
+    # Given a post waiting for the client reviewer
+    member(alpha, "editor@alpha.example", Role.EDITOR, account)
+    member(alpha, "client@alpha.example", Role.CLIENT, account)
+    editor = signed_in(alpha, "editor@alpha.example")
+    editor.post("/posts/new/", compose_data(account, uploaded_id(editor)))
+    post = the_post(alpha)
+    client = signed_in(alpha, "client@alpha.example")
+    back = where if where.startswith("/") else f"/posts/{post.pk}/"
+
+    # When they press Reject with an empty comment
+    response = client.post(f"/posts/{post.pk}/reject/", {"comment": "  ", "next": back})
+
+    # Then a banner at the top of the page says the post was not rejected and why
+    assert response.status_code == 200
+    content = response.content.decode()
+    page = html(response)
+    banner = by_id(page, "review-error")
+    assert attr(banner, "role") == "alert"
+    assert text(banner) == (
+        "“Morning bake 🍞 #sourdough” was not rejected: say what should change, so the author can fix it."
+    )
+    assert content.index('id="review-error"') < content.index(f'action="/posts/{post.pk}/approve/"')
+    # and the comment box, marked invalid, takes the focus (the browser scrolls to it)
+    comment = by_id(page, f"comment-{post.pk}")
+    assert attr(comment, "autofocus") is not None and attr(comment, "aria-invalid") == "true"
+    assert the_post(alpha).status == PostStatus.PENDING_APPROVAL
+    # Nothing is focused or announced on the page before anyone acted
+    before = client.get(back).content.decode()
+    assert 'id="review-error"' not in before and "autofocus" not in before

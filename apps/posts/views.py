@@ -554,11 +554,13 @@ def post_reschedule_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpRespons
 
 @dataclass(frozen=True)
 class ReviewFormState:
-    """A rejection that was refused: which post, what was typed, why."""
+    """A rejection that was refused: which post, what was typed, why (next to the comment), and
+    the banner at the top of the page that says which post was not rejected."""
 
     post_id: uuid.UUID
     comment: str
     error: str
+    summary: str
 
 
 def _approvals_context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
@@ -614,7 +616,13 @@ def post_reject_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     try:
         post_reject(post=post, comment=comment, by=user, request=request)
     except PostValidationError as exc:
-        state = ReviewFormState(post_id=post.pk, comment=comment, error=" ".join(exc.errors.values()))
+        error = " ".join(exc.errors.values())
+        state = ReviewFormState(
+            post_id=post.pk,
+            comment=comment,
+            error=error,
+            summary=f"“{post}” was not rejected: {error[:1].lower()}{error[1:]}",
+        )
         if request.POST.get("next") == reverse("posts:approvals"):
             return render(request, "posts/approvals.html", _approvals_context(request, review_form=state))
         context = _detail_context(request, post, media=post_video(post), review_form=state)

@@ -79,9 +79,13 @@ def test_a_client_reviewer_reviews_their_accounts_posts(
     # Rejecting without a word is refused, next to the field.
     page.get_by_role("button", name="Reject with this comment").click()
     page.wait_for_load_state()
-    error = page.get_by_text("Say what should change, so the author can fix it.")
+    error = page.get_by_text("Say what should change, so the author can fix it.", exact=True)
     assert error.is_visible()
     assert page.get_by_label("What should change?").get_attribute("aria-invalid") == "true"
+    expect(page.get_by_role("alert")).to_have_text(
+        "“Sourdough launch day” was not rejected: say what should change, so the author can fix it."
+    )
+    expect(page.get_by_label("What should change?")).to_be_focused()
     page.set_viewport_size(PHONE)
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     page.set_viewport_size({"width": 1280, "height": 860})
