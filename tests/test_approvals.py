@@ -469,3 +469,37 @@ def test_a_rejection_without_a_comment_says_so_at_the_top_and_takes_you_to_the_c
     # Nothing is focused or announced on the page before anyone acted
     before = client.get(back).content.decode()
     assert 'id="review-error"' not in before and "autofocus" not in before
+
+
+def test_the_edit_page_of_a_rejected_post_shows_the_reviewers_comment_until_it_is_resubmitted(
+    alpha: Agency, account: TikTokAccount
+) -> None:
+    # Given an editor's post the manager rejected with a comment
+    member(alpha, "editor@alpha.example", Role.EDITOR, account)
+    member(alpha, "manager@alpha.example", Role.MANAGER, account)
+    editor = signed_in(alpha, "editor@alpha.example")
+    media_id = uploaded_id(editor)
+    editor.post("/posts/new/", compose_data(account, media_id))
+    post = the_post(alpha)
+    comment = "The price in the caption is last year's;\nplease use €12."
+    signed_in(alpha, "manager@alpha.example").post(f"/posts/{post.pk}/reject/", {"comment": comment})
+    post = the_post(alpha)
+    assert post.reviewed_at is not None
+
+    # When the author opens it in the composer
+    page = html(editor.get(f"/posts/{post.pk}/edit/"))
+
+    # Then the decision is at the top of the form: who, when (in their time zone), and what to change
+    when = post.reviewed_at.astimezone(dt.UTC)
+    assert text(by_id(page, "review-note")) == (
+        f"Rejected by Manager on {when.day} {when:%B %Y, %H:%M} (UTC): "
+        "The price in the caption is last year's; please use €12. "
+        "Change what the reviewer asks for, then schedule it again."
+    )
+    content = editor.get(f"/posts/{post.pk}/edit/").content.decode()
+    assert content.index('id="review-note"') < content.index('id="composer"')
+
+    # and once it is sent for approval again, the old decision is gone
+    editor.post(f"/posts/{post.pk}/edit/", compose_data(account, media_id, caption="Morning bake, €12"))
+    assert the_post(alpha).status == PostStatus.PENDING_APPROVAL
+    assert 'id="review-note"' not in editor.get(f"/posts/{post.pk}/edit/").content.decode()

@@ -185,6 +185,7 @@ def _compose_context(
         "mode": values.get("mode") or PublishMode.DIRECT,
         "time_zones": form.fields["time_zone"].choices,  # type: ignore[attr-defined]
         "may_connect": may_connect(_user(request)),
+        "user_time_zone": _user(request).time_zone or "UTC",
         **_creator_context(form, creator, _user(request)),
         **({} if accounts else _no_account_context(_user(request))),
     }
