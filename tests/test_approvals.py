@@ -18,7 +18,7 @@ from apps.accounts.models import TikTokAccount
 from apps.accounts.permissions import ROLE_DEFAULTS, Perm, access_set
 from apps.audit.models import AuditLog
 from apps.fake_tiktok.server import FakeTikTok
-from apps.posts.models import Post, PostStatus, ReviewOutcome
+from apps.posts.models import Post, PostStatus, PrivacyLevel, PublishMode, ReviewOutcome
 from apps.publishing.models import DueJob
 from apps.users.models import Role, User
 from tenants.models import Agency
@@ -31,6 +31,7 @@ from tests.test_composer import (
     by_id,
     compose_data,
     connect,
+    find,
     html,
     text,
     upload,
@@ -503,3 +504,58 @@ def test_the_edit_page_of_a_rejected_post_shows_the_reviewers_comment_until_it_i
     editor.post(f"/posts/{post.pk}/edit/", compose_data(account, media_id, caption="Morning bake, €12"))
     assert the_post(alpha).status == PostStatus.PENDING_APPROVAL
     assert 'id="review-note"' not in editor.get(f"/posts/{post.pk}/edit/").content.decode()
+
+
+def test_each_approval_card_shows_what_goes_to_tiktok_with_the_post(
+    alpha: Agency, account: TikTokAccount
+) -> None:
+    # Given two posts waiting for the client reviewer: one with every switch and label on, sent to
+    # the creator's inbox, and one with everything off, posted directly
+    when = timezone.now() + dt.timedelta(days=1)
+    with schema_context(alpha.schema_name):
+        loud = PostFactory(
+            account=account,
+            status=PostStatus.PENDING_APPROVAL,
+            scheduled_at=when,
+            privacy_level=PrivacyLevel.FOLLOWER_OF_CREATOR,
+            allow_comment=True,
+            allow_duet=False,
+            allow_stitch=True,
+            commercial_disclosure=True,
+            brand_organic=True,
+            brand_content=True,
+            is_aigc=True,
+            mode=PublishMode.INBOX,
+        )
+        quiet = PostFactory(account=account, status=PostStatus.PENDING_APPROVAL, scheduled_at=when)
+    member(alpha, "client@alpha.example", Role.CLIENT, account)
+
+    # When they open their approvals
+    page = html(signed_in(alpha, "client@alpha.example").get("/posts/approvals/"))
+
+    # Then each card says what they are approving besides the caption and the video
+    def facts(post: Post) -> dict[str, str]:
+        (card,) = find(by_id(page, f"post-{post.pk}"), "dl")
+        terms = [text(n) for n in card.children if not isinstance(n, str) and n.name == "dt"]
+        values = [text(n) for n in card.children if not isinstance(n, str) and n.name == "dd"]
+        return dict(zip(terms, values, strict=True))
+
+    assert facts(loud) == {
+        "Who can see it": "Followers",
+        "Comments": "Allowed",
+        "Duet": "Not allowed",
+        "Stitch": "Allowed",
+        "Commercial content": "Your brand (TikTok labels it “Promotional content”); "
+        "Branded content (TikTok labels it “Paid partnership”)",
+        "AI-generated": "Yes: TikTok labels it as AI-generated",
+        "Sent as": "Send to the creator's TikTok inbox as a draft",
+    }
+    assert facts(quiet) == {
+        "Who can see it": "Everyone",
+        "Comments": "Not allowed",
+        "Duet": "Not allowed",
+        "Stitch": "Not allowed",
+        "Commercial content": "None disclosed",
+        "AI-generated": "No",
+        "Sent as": "Post directly",
+    }
