@@ -18,14 +18,25 @@ from apps.accounts.models import TikTokAccount
 from apps.accounts.permissions import ROLE_DEFAULTS, Perm, access_set
 from apps.audit.models import AuditLog
 from apps.fake_tiktok.server import FakeTikTok
-from apps.posts.models import Post, PostStatus, ReviewOutcome
+from apps.posts.models import Post, PostStatus, PrivacyLevel, PublishMode, ReviewOutcome
 from apps.publishing.models import DueJob
 from apps.users.models import Role, User
 from tenants.models import Agency
 from tests.conftest import OWNER_PASSWORD, client_for
 from tests.factories import PostFactory, TikTokAccountFactory
 from tests.mp4 import mp4_bytes
-from tests.test_composer import compose_data, connect, upload, uploaded_id
+from tests.test_composer import (
+    PRIVATE,
+    attr,
+    by_id,
+    compose_data,
+    connect,
+    find,
+    html,
+    text,
+    upload,
+    uploaded_id,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -197,14 +208,15 @@ def test_who_reviews_what(alpha: Agency, account: TikTokAccount) -> None:
     media_id = uploaded_id(editor)
 
     now = editor.post("/posts/new/", compose_data(account, media_id, action="now"))
-    assert "choose a time at least 5 minutes from now" in now.content.decode()
+    assert "Publish now is not available for @" in now.content.decode()
     editor.post("/posts/new/", compose_data(account, media_id))
     post = the_post(alpha)
 
     outsider = signed_in(alpha, "client.other@alpha.example")
-    # A reviewer does not compose: the page says whom to ask instead of offering accounts.
+    # A reviewer does not compose: the page says so, and whom to ask, instead of offering accounts.
     assert (
-        "You may not post for any active TikTok account yet." in outsider.get("/posts/new/").content.decode()
+        "Your role (Client reviewer) lets you view and approve posts, but not write them."
+        in outsider.get("/posts/new/").content.decode()
     )
     assert 'href="/posts/new/"' not in outsider.get("/posts/").content.decode()
     assert upload(outsider, mp4_bytes()).status_code == 404
@@ -355,3 +367,195 @@ def test_nobody_approves_a_post_they_wrote(alpha: Agency, account: TikTokAccount
     # The client reviewer approves it
     assert "Approved “" in approve(signed_in(alpha, "client@alpha.example"), post).content.decode()
     assert the_post(alpha).status == PostStatus.SCHEDULED
+
+
+NOW_UNAVAILABLE = (
+    "Publish now is not available for {account}: its posts are approved before they go out. "
+    "Choose a time at least 5 minutes from now and press Schedule to send it for approval."
+)
+
+
+def test_publish_now_is_off_with_the_reason_where_posts_wait_for_approval(
+    alpha: Agency, account: TikTokAccount, tiktok: FakeTikTok
+) -> None:
+    free = connect(alpha, tiktok, PRIVATE)  # an account that does not require approval
+    member(alpha, "editor@alpha.example", Role.EDITOR, account, free)
+    member(alpha, "manager@alpha.example", Role.MANAGER, account)
+    editor = signed_in(alpha, "editor@alpha.example")
+    reason = NOW_UNAVAILABLE.format(account=account)
+
+    # On the account that requires approval, Publish now is off and says why, next to it
+    page = html(editor.get(f"/posts/new/?account={account.pk}"))
+    assert attr(by_id(page, "btn-now"), "disabled") is not None
+    assert attr(by_id(page, "btn-schedule"), "disabled") is None
+    assert attr(by_id(page, "now-unavailable"), "hidden") is None
+    assert text(by_id(page, "now-unavailable")) == reason
+    # and the account's fragment, which the page swaps in when the account changes, says the same
+    fragment = html(editor.get(f"/posts/creator-info/?account={account.pk}", HTTP_HX_REQUEST="true"))
+    assert attr(by_id(fragment, "creator-info"), "data-now-unavailable") == reason
+
+    # On an account without approval, and for a manager (who schedules without approval), it is on
+    for client, chosen in ((editor, free), (signed_in(alpha, "manager@alpha.example"), account)):
+        page = html(client.get(f"/posts/new/?account={chosen.pk}"))
+        assert attr(by_id(page, "btn-now"), "disabled") is None
+        assert attr(by_id(page, "now-unavailable"), "hidden") is not None
+        assert attr(by_id(page, "creator-info"), "data-now-unavailable") == ""
+
+
+def test_publish_now_on_an_account_that_requires_approval_is_refused_with_what_to_do(
+    alpha: Agency, account: TikTokAccount
+) -> None:
+    # Given an editor whose posts on the account wait for approval, with a time hours ahead
+    member(alpha, "editor@alpha.example", Role.EDITOR, account)
+    editor = signed_in(alpha, "editor@alpha.example")
+    later = timezone.now() + dt.timedelta(hours=5)
+
+    # When they press Publish now anyway (a form sent without the page's script)
+    response = editor.post(
+        "/posts/new/",
+        compose_data(
+            account,
+            uploaded_id(editor),
+            action="now",
+            scheduled_date=later.date().isoformat(),
+            scheduled_time=later.strftime("%H:%M:%S"),
+            time_zone="UTC",
+        ),
+    )
+
+    # Then nothing is saved, and the page says Publish now is not available here and what to do,
+    # at the top and next to the button, not as a problem with the date
+    assert response.status_code == 200
+    page = html(response)
+    reason = NOW_UNAVAILABLE.format(account=account)
+    assert text(by_id(page, "form-errors")) == f"Nothing was saved. {reason}"
+    assert text(by_id(page, "now-unavailable")) == reason
+    assert attr(by_id(page, "now-unavailable"), "class") == "field-error"
+    assert attr(by_id(page, "scheduled_date-error"), "hidden") is not None
+    assert "minutes from now, then submit it for approval" not in response.content.decode()
+    with schema_context(alpha.schema_name):
+        assert not Post.objects.exists()
+
+
+@pytest.mark.parametrize("where", ["/posts/approvals/", "post page"])
+def test_a_rejection_without_a_comment_says_so_at_the_top_and_takes_you_to_the_comment(
+    alpha: Agency, account: TikTokAccount, where: str
+) -> None:
+    # Given a post waiting for the client reviewer
+    member(alpha, "editor@alpha.example", Role.EDITOR, account)
+    member(alpha, "client@alpha.example", Role.CLIENT, account)
+    editor = signed_in(alpha, "editor@alpha.example")
+    editor.post("/posts/new/", compose_data(account, uploaded_id(editor)))
+    post = the_post(alpha)
+    client = signed_in(alpha, "client@alpha.example")
+    back = where if where.startswith("/") else f"/posts/{post.pk}/"
+
+    # When they press Reject with an empty comment
+    response = client.post(f"/posts/{post.pk}/reject/", {"comment": "  ", "next": back})
+
+    # Then a banner at the top of the page says the post was not rejected and why
+    assert response.status_code == 200
+    content = response.content.decode()
+    page = html(response)
+    banner = by_id(page, "review-error")
+    assert attr(banner, "role") == "alert"
+    assert text(banner) == (
+        "“Morning bake 🍞 #sourdough” was not rejected: say what should change, so the author can fix it."
+    )
+    assert content.index('id="review-error"') < content.index(f'action="/posts/{post.pk}/approve/"')
+    # and the comment box, marked invalid, takes the focus (the browser scrolls to it)
+    comment = by_id(page, f"comment-{post.pk}")
+    assert attr(comment, "autofocus") is not None and attr(comment, "aria-invalid") == "true"
+    assert the_post(alpha).status == PostStatus.PENDING_APPROVAL
+    # Nothing is focused or announced on the page before anyone acted
+    before = client.get(back).content.decode()
+    assert 'id="review-error"' not in before and "autofocus" not in before
+
+
+def test_the_edit_page_of_a_rejected_post_shows_the_reviewers_comment_until_it_is_resubmitted(
+    alpha: Agency, account: TikTokAccount
+) -> None:
+    # Given an editor's post the manager rejected with a comment
+    member(alpha, "editor@alpha.example", Role.EDITOR, account)
+    member(alpha, "manager@alpha.example", Role.MANAGER, account)
+    editor = signed_in(alpha, "editor@alpha.example")
+    media_id = uploaded_id(editor)
+    editor.post("/posts/new/", compose_data(account, media_id))
+    post = the_post(alpha)
+    comment = "The price in the caption is last year's;\nplease use €12."
+    signed_in(alpha, "manager@alpha.example").post(f"/posts/{post.pk}/reject/", {"comment": comment})
+    post = the_post(alpha)
+    assert post.reviewed_at is not None
+
+    # When the author opens it in the composer
+    page = html(editor.get(f"/posts/{post.pk}/edit/"))
+
+    # Then the decision is at the top of the form: who, when (in their time zone), and what to change
+    when = post.reviewed_at.astimezone(dt.UTC)
+    assert text(by_id(page, "review-note")) == (
+        f"Rejected by Manager on {when.day} {when:%B %Y, %H:%M} (UTC): "
+        "The price in the caption is last year's; please use €12. "
+        "Change what the reviewer asks for, then schedule it again."
+    )
+    content = editor.get(f"/posts/{post.pk}/edit/").content.decode()
+    assert content.index('id="review-note"') < content.index('id="composer"')
+
+    # and once it is sent for approval again, the old decision is gone
+    editor.post(f"/posts/{post.pk}/edit/", compose_data(account, media_id, caption="Morning bake, €12"))
+    assert the_post(alpha).status == PostStatus.PENDING_APPROVAL
+    assert 'id="review-note"' not in editor.get(f"/posts/{post.pk}/edit/").content.decode()
+
+
+def test_each_approval_card_shows_what_goes_to_tiktok_with_the_post(
+    alpha: Agency, account: TikTokAccount
+) -> None:
+    # Given two posts waiting for the client reviewer: one with every switch and label on, sent to
+    # the creator's inbox, and one with everything off, posted directly
+    when = timezone.now() + dt.timedelta(days=1)
+    with schema_context(alpha.schema_name):
+        loud = PostFactory(
+            account=account,
+            status=PostStatus.PENDING_APPROVAL,
+            scheduled_at=when,
+            privacy_level=PrivacyLevel.FOLLOWER_OF_CREATOR,
+            allow_comment=True,
+            allow_duet=False,
+            allow_stitch=True,
+            commercial_disclosure=True,
+            brand_organic=True,
+            brand_content=True,
+            is_aigc=True,
+            mode=PublishMode.INBOX,
+        )
+        quiet = PostFactory(account=account, status=PostStatus.PENDING_APPROVAL, scheduled_at=when)
+    member(alpha, "client@alpha.example", Role.CLIENT, account)
+
+    # When they open their approvals
+    page = html(signed_in(alpha, "client@alpha.example").get("/posts/approvals/"))
+
+    # Then each card says what they are approving besides the caption and the video
+    def facts(post: Post) -> dict[str, str]:
+        (card,) = find(by_id(page, f"post-{post.pk}"), "dl")
+        terms = [text(n) for n in card.children if not isinstance(n, str) and n.name == "dt"]
+        values = [text(n) for n in card.children if not isinstance(n, str) and n.name == "dd"]
+        return dict(zip(terms, values, strict=True))
+
+    assert facts(loud) == {
+        "Who can see it": "Followers",
+        "Comments": "Allowed",
+        "Duet": "Not allowed",
+        "Stitch": "Allowed",
+        "Commercial content": "Your brand (TikTok labels it “Promotional content”); "
+        "Branded content (TikTok labels it “Paid partnership”)",
+        "AI-generated": "Yes: TikTok labels it as AI-generated",
+        "Sent as": "Send to the creator's TikTok inbox as a draft",
+    }
+    assert facts(quiet) == {
+        "Who can see it": "Everyone",
+        "Comments": "Not allowed",
+        "Duet": "Not allowed",
+        "Stitch": "Not allowed",
+        "Commercial content": "None disclosed",
+        "AI-generated": "No",
+        "Sent as": "Post directly",
+    }

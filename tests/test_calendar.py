@@ -12,8 +12,10 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from apps.accounts.models import TikTokAccount
+from apps.accounts.permissions import ROLE_DEFAULTS, Perm, access_set
 from apps.posts.models import Post, PostStatus
-from apps.users.models import User
+from apps.users.models import Role, User
 from tenants.models import Agency
 from tests.conftest import OWNER_PASSWORD, client_for
 from tests.factories import PostFactory, TikTokAccountFactory
@@ -29,6 +31,18 @@ def signed_in(agency: Agency, time_zone: str = "UTC") -> Client:
         User.objects.filter(email=OWNER).update(time_zone=time_zone)
     client = client_for(agency)
     assert client.post("/login/", {"username": OWNER, "password": OWNER_PASSWORD}).status_code == 302
+    return client
+
+
+def member_signed_in(agency: Agency, role: str, *grants: tuple[TikTokAccount, frozenset[Perm]]) -> Client:
+    """Someone of `role` holding exactly the permissions given on each account, signed in."""
+    email = f"{role}@alpha.example"
+    with schema_context(agency.schema_name):
+        user = User.objects.create_user(email, OWNER_PASSWORD, role=role, name=role.title())
+        for account, perms in grants:
+            access_set(user=user, account=account, perms=perms, by=None)
+    client = client_for(agency)
+    assert client.post("/login/", {"username": email, "password": OWNER_PASSWORD}).status_code == 302
     return client
 
 
@@ -158,8 +172,9 @@ def test_query_count_does_not_grow_with_posts(alpha: Agency, view: str) -> None:
             PostFactory(scheduled_at=dt.datetime(2030, 3, 12 + hour % 4, hour, tzinfo=dt.UTC))
     many = queries()
 
-    # The agency (by host), the session, the user, and one query for the period's posts with their accounts.
-    assert few == many == 4
+    # The agency (by host), the session, the user, one query for the period's posts with their
+    # accounts, and one for the accounts the person may draft for (whose posts they may move).
+    assert few == many == 5
 
 
 # --- Moving a post to another day (the form behind drag and drop) ---
@@ -229,3 +244,50 @@ def test_another_agencys_post_cannot_be_moved(alpha: Agency, beta: Agency) -> No
     )
     assert response.status_code == 404
     assert signed_in(alpha).get("/calendar/move/").status_code == 405
+
+
+def test_a_client_reviewer_is_offered_neither_new_posts_nor_dragging(alpha: Agency) -> None:
+    # Given a client reviewer (view and approve, no draft) of an account with a scheduled post
+    soon = timezone.now() + dt.timedelta(days=2)
+    with schema_context(alpha.schema_name):
+        account = TikTokAccountFactory()
+        post = PostFactory(account=account, caption="Reviewed, not moved", scheduled_at=soon)
+    client = member_signed_in(alpha, Role.CLIENT, (account, ROLE_DEFAULTS[Role.CLIENT]))
+
+    # When they open the calendar on that week
+    html = calendar(client, view="week", date=soon.date().isoformat())
+
+    # Then they see the post, as a plain link, and nothing invites them to write or move posts
+    assert "Reviewed, not moved" in html
+    assert f'href="/posts/{post.pk}/" draggable="false">' in html
+    assert 'draggable="true"' not in html and "data-post=" not in html
+    assert "New post" not in html and 'href="/posts/new/"' not in html.split('<main id="main"')[1]
+    assert "Drag a scheduled post" not in html
+    assert "/calendar/move/" not in html
+
+
+def test_only_posts_the_person_may_draft_for_can_be_dragged(alpha: Agency) -> None:
+    # Given an editor who drafts for one account and only views another
+    soon = timezone.now() + dt.timedelta(days=2)
+    with schema_context(alpha.schema_name):
+        theirs, watched = TikTokAccountFactory(), TikTokAccountFactory()
+        mine = PostFactory(account=theirs, caption="Mine to move", scheduled_at=soon)
+        seen = PostFactory(account=watched, caption="Only to look at", scheduled_at=soon)
+    client = member_signed_in(
+        alpha,
+        Role.EDITOR,
+        (theirs, frozenset({Perm.VIEW, Perm.DRAFT})),
+        (watched, frozenset({Perm.VIEW})),
+    )
+
+    html = calendar(client, view="week", date=soon.date().isoformat())
+
+    # Then their own account's post can be dragged, the other one cannot, and they may write posts
+    assert f'draggable="true" data-post="{mine.pk}"' in html
+    assert f'href="/posts/{seen.pk}/" draggable="false">' in html and f'data-post="{seen.pk}"' not in html
+    assert "New post</a>" in html and "Drag a scheduled post to another day to move it." in html
+    # and a forged move of the other account's post changes nothing
+    response = client.post("/calendar/move/", {"post": str(seen.pk), "date": "2030-03-14", "view": "month"})
+    assert response.status_code == 404
+    with schema_context(alpha.schema_name):
+        assert Post.objects.get(pk=seen.pk).scheduled_at == soon

@@ -20,13 +20,14 @@ from django.test.html import Element, parse_html
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from apps.accounts.models import TikTokAccount
+from apps.accounts.models import AccountStatus, TikTokAccount
+from apps.accounts.permissions import ROLE_DEFAULTS, Perm, access_set
 from apps.audit.models import AuditLog
 from apps.fake_tiktok.server import FakeTikTok
 from apps.posts.media import MOV, MP4, NOT_A_VIDEO, WEBM, inspect_video, sniff_video_type
 from apps.posts.models import AttemptKind, AttemptOutcome, Post, PostMedia, PostStatus, PublishAttempt
 from apps.publishing.models import DueJob, JobKind
-from apps.users.models import User
+from apps.users.models import Role, User
 from tenants.models import Agency
 from tests.conftest import OWNER_PASSWORD, client_for
 from tests.factories import PostFactory, TikTokAccountFactory, UserFactory
@@ -385,6 +386,67 @@ def test_the_composer_starts_with_nothing_chosen_for_the_person(
     assert text(by_id(page, "consent")) == "By posting, you agree to TikTok's Music Usage Confirmation."
     assert "this can take a few minutes" in text(by_id(page, "processing-note"))
     assert text(by_id(page, "preview-account")) == "Luna Bakes"
+
+
+def signed_in_member(alpha: Agency, role: str, *grants: tuple[TikTokAccount, frozenset[Perm]]) -> Client:
+    """Someone of `role` holding exactly the permissions given on each account, signed in."""
+    email = f"{role}@alpha.example"
+    with schema_context(alpha.schema_name):
+        user = User.objects.create_user(email, OWNER_PASSWORD, role=role, name=role.title())
+        for account, perms in grants:
+            access_set(user=user, account=account, perms=perms, by=None)
+    client = client_for(alpha)
+    assert client.post("/login/", {"username": email, "password": OWNER_PASSWORD}).status_code == 302
+    return client
+
+
+@pytest.mark.parametrize(
+    ("role", "perms", "status", "message"),
+    [
+        (
+            Role.CLIENT,
+            ROLE_DEFAULTS[Role.CLIENT],
+            AccountStatus.ACTIVE,
+            "Your role (Client reviewer) lets you view and approve posts, but not write them. "
+            "An owner or admin of Alpha Agency can change that on the Team page "
+            "(your role, or your access to accounts).",
+        ),
+        (
+            Role.EDITOR,
+            frozenset({Perm.VIEW}),
+            AccountStatus.ACTIVE,
+            "Your access lets you view posts, but not write them. "
+            "An owner or admin of Alpha Agency can change that on the Team page.",
+        ),
+        (
+            Role.EDITOR,
+            ROLE_DEFAULTS[Role.EDITOR],
+            AccountStatus.NEEDS_REAUTH,
+            "You may post for @sleepy.bakery, but it is not active: it has to be reconnected first. "
+            "Ask whoever manages its connection, or an owner or admin of Alpha Agency, "
+            "to reconnect it on the Accounts page.",
+        ),
+        (
+            Role.EDITOR,
+            None,
+            AccountStatus.ACTIVE,
+            "You may not post for any TikTok account yet. Ask an owner or admin of Alpha Agency "
+            "to give you access to the accounts you work on (on the Team page).",
+        ),
+    ],
+    ids=["reviewer", "view-only", "inactive-account", "no-access"],
+)
+def test_without_an_account_to_post_to_the_composer_says_why_and_who_can_change_it(
+    alpha: Agency, role: str, perms: frozenset[Perm] | None, status: str, message: str
+) -> None:
+    with schema_context(alpha.schema_name):
+        account = TikTokAccountFactory(username="sleepy.bakery", status=status)
+    client = signed_in_member(alpha, role, *([(account, perms)] if perms else []))
+
+    page = html(client.get("/posts/new/"))
+
+    assert text(by_id(page, "no-account")) == message
+    assert not has_id(page, "composer")
 
 
 # --- Refusals: the message next to the field, everything the person entered kept ---

@@ -13,9 +13,10 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from apps.accounts.models import AccountStatus
+from apps.accounts.permissions import ROLE_DEFAULTS, access_set
 from apps.posts.models import AttemptKind, AttemptOutcome, PostStatus, PublishAttempt
 from apps.publishing.services import account_posts_last_24h
-from apps.users.models import User
+from apps.users.models import Role, User
 from tenants.models import Agency
 from tests.conftest import OWNER_PASSWORD, client_for
 from tests.factories import PostFactory, TikTokAccountFactory
@@ -187,9 +188,21 @@ def test_empty_dashboard_says_what_to_do_next(alpha: Agency) -> None:
         TikTokAccountFactory()
     html = page(client)
 
-    assert "No posts scheduled." in html
+    assert "No posts scheduled." in html and 'href="/posts/new/">Create one</a>' in html
     assert "Nothing needs your attention." in html
     assert "Every account is connected" in html
+
+
+def test_a_client_reviewer_is_not_invited_to_create_posts(alpha: Agency) -> None:
+    with schema_context(alpha.schema_name):
+        reviewer = User.objects.create_user("client@alpha.example", OWNER_PASSWORD, role=Role.CLIENT)
+        access_set(user=reviewer, account=TikTokAccountFactory(), perms=ROLE_DEFAULTS[Role.CLIENT], by=None)
+    client = client_for(alpha)
+    client.post("/login/", {"username": "client@alpha.example", "password": OWNER_PASSWORD})
+
+    html = page(client)
+
+    assert "No posts scheduled." in html and "Create one" not in html
 
 
 def test_signed_out_visitors_are_sent_to_sign_in(alpha: Agency) -> None:

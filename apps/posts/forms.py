@@ -14,7 +14,7 @@ from django.utils import timezone
 from apps.accounts.models import TikTokAccount
 from apps.posts.models import PostMedia, PostStatus, PrivacyLevel, PublishMode
 from apps.posts.selectors import accounts_for_composer
-from apps.posts.services import CreatorCheck, PostContent, post_content_errors
+from apps.posts.services import CreatorCheck, PostContent, post_content_errors, publish_now_refusal
 
 DRAFT, SCHEDULE, NOW = "draft", "schedule", "now"
 PAST = "That time has already passed. Choose a time in the future."
@@ -108,6 +108,7 @@ class ComposeForm(ScheduleFields):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.fields["account"].queryset = accounts_for_composer(user, post)  # type: ignore[attr-defined]
+        self.user = user
         self.creator = creator
         self.video_media = media
         self.when: dt.datetime | None = None
@@ -153,6 +154,8 @@ class ComposeForm(ScheduleFields):
         for field, message in errors.items():
             if field not in self.errors:
                 self.add_error(field, message)
+        if action == NOW and (refusal := publish_now_refusal(by=self.user, account=account)):
+            self.add_error("action", refusal)
         return data
 
     def add_service_errors(self, errors: dict[str, str]) -> None:

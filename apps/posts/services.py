@@ -50,6 +50,21 @@ DISCLOSURE_NEEDS_A_BRAND = "You need to indicate if your content promotes yourse
 BRANDED_CONTENT_NOT_PRIVATE = "Branded content visibility cannot be set to private."
 
 
+def publish_now_unavailable(account: TikTokAccount) -> str:
+    """What Publish now says on an account whose posts the person sends for approval."""
+    return (
+        f"Publish now is not available for {account}: its posts are approved before they go out. "
+        f"Choose a time at least {APPROVAL_LEAD_TIME.seconds // 60} minutes from now and press "
+        "Schedule to send it for approval."
+    )
+
+
+def publish_now_refusal(*, by: Any, account: TikTokAccount) -> str:
+    """Why `by` may not publish a post on `account` at once ("" when they may): their posts on it
+    wait for a reviewer, who needs the post ahead of its time."""
+    return publish_now_unavailable(account) if needs_approval(by, account) else ""
+
+
 class PostStateError(Exception):
     """The post's current status does not allow the change; the message says why."""
 
@@ -297,21 +312,26 @@ def post_save(
     scheduled_at: dt.datetime | None = None,
     time_zone: str = "",
     schedule: bool = False,
+    publish_now: bool = False,
     creator: CreatorCheck | None = None,
     request: Any = None,
 ) -> Post:
     """Create (`post=None`) or edit a post from the composer, all or nothing.
 
-    With `schedule`, the post is also scheduled at `scheduled_at` (Publish now passes now);
-    without, it is (or goes back to being) a draft that remembers the time entered. A new
-    `media` becomes the post's video. Raises PostValidationError (field → message) and
-    PostStateError (a worker already took the post).
+    With `schedule`, the post is also scheduled at `scheduled_at`; `publish_now` (with
+    `schedule`, `scheduled_at` now) says the person pressed Publish now, refused (as `action`) to
+    someone whose posts wait for approval. Without `schedule`, it is (or goes back to being) a
+    draft that remembers the time entered. A new `media` becomes the post's video. Raises
+    PostValidationError (field → message) and PostStateError (a worker already took the post).
     """
     content = content.normalized()
     if media is None and post is not None:
         media = PostMedia.objects.filter(post=post, kind=MediaKind.VIDEO).first()
     errors = post_content_errors(content, media=media, creator=creator, publishing=schedule)
-    if schedule and scheduled_at is None:
+    refusal = publish_now_refusal(by=by, account=content.account) if schedule and publish_now else ""
+    if refusal:
+        errors["action"] = refusal
+    elif schedule and scheduled_at is None:
         errors["scheduled_at"] = "Choose the date and time to publish."
     elif (
         schedule

@@ -23,6 +23,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from apps.accounts.models import TikTokAccount
 from apps.accounts.permissions import (
+    ROLE_DEFAULTS,
     Perm,
     account_perms,
     accounts_with,
@@ -72,6 +73,7 @@ from apps.posts.services import (
     post_retry,
     post_save,
     post_schedule,
+    publish_now_unavailable,
 )
 from apps.publishing.services import DAILY_CAP, POLL_GIVE_UP_AFTER, WARN_AT, account_posts_last_24h
 from apps.users.models import User
@@ -145,6 +147,7 @@ def _creator_context(form: ComposeForm, creator: CreatorCheck | None, user: User
         (form["allow_stitch"], "Stitch", bool(info and info.stitch_disabled)),
     ]
     posted = account_posts_last_24h(account_id=creator.account.pk) if creator is not None else 0
+    approval_needed = creator is not None and needs_approval(user, creator.account)
     return {
         "creator": creator,
         "interactions": interactions,
@@ -152,8 +155,9 @@ def _creator_context(form: ComposeForm, creator: CreatorCheck | None, user: User
         "near_daily_cap": posted >= WARN_AT,
         "daily_cap": DAILY_CAP,
         "max_duration": duration_text(Decimal(info.max_video_post_duration_sec)) if info else "",
-        "approval_needed": creator is not None and needs_approval(user, creator.account),
+        "approval_needed": approval_needed,
         "approval_lead_minutes": APPROVAL_LEAD_TIME.seconds // 60,
+        "now_unavailable": publish_now_unavailable(creator.account) if creator and approval_needed else "",
     }
 
 
@@ -164,10 +168,11 @@ def _compose_context(
     values = form.data if form.is_bound else form.initial
     disclosure = _checked(form, "commercial_disclosure")
     account_value = form["account"].value()
+    accounts = list(form.fields["account"].queryset)  # type: ignore[attr-defined]
     return {
         "form": form,
         "post": post,
-        "accounts": list(form.fields["account"].queryset),  # type: ignore[attr-defined]
+        "accounts": accounts,
         "account_value": str(account_value) if account_value else "",
         "caption_length": utf16_length(str(form["caption"].value() or "").replace("\r\n", "\n")),
         "caption_max_text": f"{CAPTION_MAX_UTF16:,}",
@@ -180,7 +185,29 @@ def _compose_context(
         "mode": values.get("mode") or PublishMode.DIRECT,
         "time_zones": form.fields["time_zone"].choices,  # type: ignore[attr-defined]
         "may_connect": may_connect(_user(request)),
+        "user_time_zone": _user(request).time_zone or "UTC",
         **_creator_context(form, creator, _user(request)),
+        **({} if accounts else _no_account_context(_user(request))),
+    }
+
+
+def _no_account_context(user: User) -> dict[str, Any]:
+    """Why the composer has no account to offer, for its message: `inactive_accounts` (those the
+    user may post for, none of them active), or `may_only` (what the user may do with posts
+    instead of writing them: "view", "view and approve") with `because_of_role`."""
+    drafting = list(accounts_with(user, Perm.DRAFT))
+    if drafting:
+        return {"inactive_accounts": drafting}
+    role_perms = ROLE_DEFAULTS.get(user.role, frozenset())
+    if accounts_with(user).exists():
+        approves = accounts_with(user, Perm.APPROVE).exists()
+    elif Perm.DRAFT not in role_perms:
+        approves = Perm.APPROVE in role_perms
+    else:
+        return {}  # no access yet, but their role writes posts once they are given accounts
+    return {
+        "may_only": "view and approve" if approves else "view",
+        "because_of_role": Perm.DRAFT not in role_perms,
     }
 
 
@@ -228,6 +255,7 @@ def _compose(request: HtmxHttpRequest, post: Post | None) -> HttpResponse:
                 scheduled_at=form.when,
                 time_zone=form.cleaned_data["time_zone"],
                 schedule=form.publishing,
+                publish_now=form.chosen_action == NOW,
                 creator=creator,
                 request=request,
             )
@@ -527,11 +555,13 @@ def post_reschedule_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpRespons
 
 @dataclass(frozen=True)
 class ReviewFormState:
-    """A rejection that was refused: which post, what was typed, why."""
+    """A rejection that was refused: which post, what was typed, why (next to the comment), and
+    the banner at the top of the page that says which post was not rejected."""
 
     post_id: uuid.UUID
     comment: str
     error: str
+    summary: str
 
 
 def _approvals_context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
@@ -587,7 +617,13 @@ def post_reject_view(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     try:
         post_reject(post=post, comment=comment, by=user, request=request)
     except PostValidationError as exc:
-        state = ReviewFormState(post_id=post.pk, comment=comment, error=" ".join(exc.errors.values()))
+        error = " ".join(exc.errors.values())
+        state = ReviewFormState(
+            post_id=post.pk,
+            comment=comment,
+            error=error,
+            summary=f"“{post}” was not rejected: {error[:1].lower()}{error[1:]}",
+        )
         if request.POST.get("next") == reverse("posts:approvals"):
             return render(request, "posts/approvals.html", _approvals_context(request, review_form=state))
         context = _detail_context(request, post, media=post_video(post), review_form=state)

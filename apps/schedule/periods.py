@@ -4,9 +4,11 @@ on the local days they fall on. Pure functions: no queries, no HTML."""
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 import zoneinfo
 from collections import defaultdict
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -113,13 +115,15 @@ class Entry:
 
     post: Post
     local: dt.datetime
+    # Whether the viewer may draft for the post's account (moving a post takes Perm.DRAFT).
+    may_draft: bool = False
 
     @property
     def movable(self) -> bool:
-        """Whether it may be dragged to another day: scheduled and not yet claimed by a worker.
-        (Drafts and posts waiting for approval are changed on their own page: moving them
-        must not schedule them.)"""
-        return self.post.status == PostStatus.SCHEDULED
+        """Whether the viewer may drag it to another day: they may draft for its account, and it
+        is scheduled and not yet claimed by a worker. (Drafts and posts waiting for approval are
+        changed on their own page: moving them must not schedule them.)"""
+        return self.may_draft and self.post.status == PostStatus.SCHEDULED
 
 
 @dataclass
@@ -139,14 +143,23 @@ class Day:
         return max(0, len(self.entries) - MONTH_CELL_POSTS)
 
 
-def lay_out(period: Period, posts: Iterable[Post], today: dt.date) -> list[Day]:
-    """Every day of the period, each with its posts on the local day they fall on, in time order."""
+def lay_out(
+    period: Period,
+    posts: Iterable[Post],
+    today: dt.date,
+    draft_account_ids: AbstractSet[uuid.UUID] = frozenset(),
+) -> list[Day]:
+    """Every day of the period, each with its posts on the local day they fall on, in time order.
+
+    `draft_account_ids`: the accounts the viewer may draft for (their posts may be moved)."""
     by_day: dict[dt.date, list[Entry]] = defaultdict(list)
     for post in posts:
         if post.scheduled_at is None:
             continue
         local = post.scheduled_at.astimezone(period.zone)
-        by_day[local.date()].append(Entry(post=post, local=local))
+        by_day[local.date()].append(
+            Entry(post=post, local=local, may_draft=post.account_id in draft_account_ids)
+        )
     days = []
     day = period.first
     while day <= period.last:

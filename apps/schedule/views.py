@@ -45,6 +45,8 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
             "reviewed": selectors.posts_reviewed_for_author(user=user, now=now),
             "awaiting_review": posts_awaiting_review(user).count(),
             "daily_cap": DAILY_CAP,
+            # Asked only when the page offers to write a post (templates call callables).
+            "may_draft": accounts_with(user, Perm.DRAFT).exists,
         },
     )
 
@@ -63,7 +65,9 @@ def calendar(request: HtmxHttpRequest) -> HttpResponse:
         parse_view(request.GET.get("view")), parse_date(request.GET.get("date"), today), zone
     )
     posts = selectors.posts_scheduled_between(user=user, start=period.start, end=period.end)
-    days = lay_out(period, posts, today)
+    # Moving a post and writing one both take Perm.DRAFT: a reviewer gets neither offered.
+    draft_account_ids = set(accounts_with(user, Perm.DRAFT).values_list("pk", flat=True))
+    days = lay_out(period, posts, today, draft_account_ids)
     return render(
         request,
         "schedule/calendar.html",
@@ -80,6 +84,7 @@ def calendar(request: HtmxHttpRequest) -> HttpResponse:
                 **{view: _calendar_url(view, period.anchor) for view in VIEWS},
             },
             "post_count": len(posts),
+            "may_draft": bool(draft_account_ids),
         },
     )
 

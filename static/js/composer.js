@@ -89,9 +89,19 @@
           ? "This account cannot publish right now (see above); you can save a draft."
           : "Choose an account to schedule or publish.");
       }
+      // Posts that wait for approval go out at a time chosen ahead: the creator fragment of the
+      // chosen account says so (data-now-unavailable), and Publish now is off with that reason.
+      var nowUnavailable = creator ? creator.getAttribute("data-now-unavailable") || "" : "";
+      var nowNote = byId("now-unavailable");
+      if (nowNote.textContent !== nowUnavailable) {
+        // The server's refusal (a field error, the same words) stays while it is about this account.
+        nowNote.textContent = nowUnavailable;
+        nowNote.className = "notice";
+      }
+      nowNote.hidden = !nowUnavailable;
       byId("btn-draft").disabled = blockedAll;
       byId("btn-schedule").disabled = blockedAll || !canPost;
-      byId("btn-now").disabled = blockedAll || !canPost;
+      byId("btn-now").disabled = blockedAll || !canPost || !!nowUnavailable;
       var blocked = byId("publish-blocked");
       blocked.textContent = reasons.join(" ");
       blocked.hidden = reasons.length === 0;
