@@ -284,6 +284,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.csp",
+                "apps.accounts.context_processors.navigation",
             ],
         },
     }

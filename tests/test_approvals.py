@@ -559,3 +559,27 @@ def test_each_approval_card_shows_what_goes_to_tiktok_with_the_post(
         "AI-generated": "No",
         "Sent as": "Post directly",
     }
+
+
+def test_the_navigation_offers_what_the_person_may_do_not_what_their_role_usually_may(
+    alpha: Agency, account: TikTokAccount
+) -> None:
+    def nav(email: str) -> str:
+        html = signed_in(alpha, email).get("/").content.decode()
+        return html[html.index('<nav aria-label="Main"') : html.index("</nav>")]
+
+    # An editor without any account has nothing to write for; a client given Draft does
+    member(alpha, "editor@alpha.example", Role.EDITOR)
+    member(alpha, "client@alpha.example", Role.CLIENT, account)
+    with schema_context(alpha.schema_name):
+        client = User.objects.get(email="client@alpha.example")
+        access_set(user=client, account=account, perms={Perm.APPROVE, Perm.DRAFT}, by=None)
+    assert ">New post<" not in nav("editor@alpha.example")
+    assert ">Approvals<" not in nav("editor@alpha.example")
+    assert ">New post<" in nav("client@alpha.example") and ">Approvals<" in nav("client@alpha.example")
+    # A viewer who was asked to approve an account's posts finds the queue
+    member(alpha, "viewer@alpha.example", Role.VIEWER, account)
+    with schema_context(alpha.schema_name):
+        viewer = User.objects.get(email="viewer@alpha.example")
+        access_set(user=viewer, account=account, perms={Perm.APPROVE}, by=None)
+    assert ">Approvals<" in nav("viewer@alpha.example") and ">New post<" not in nav("viewer@alpha.example")
