@@ -193,6 +193,22 @@ def test_empty_dashboard_says_what_to_do_next(alpha: Agency) -> None:
     assert "Every account is connected" in html
 
 
+def test_someone_without_any_account_is_told_who_shares_one_not_to_connect_one(alpha: Agency) -> None:
+    with schema_context(alpha.schema_name):
+        TikTokAccountFactory()  # the agency has one, not shared with this editor
+        User.objects.create_user("ed@alpha.example", OWNER_PASSWORD, role=Role.EDITOR)
+    client = client_for(alpha)
+    assert (
+        client.post("/login/", {"username": "ed@alpha.example", "password": OWNER_PASSWORD}).status_code
+        == 302
+    )
+
+    html = page(client)
+
+    assert "No TikTok account is shared with you yet." in html and "on the Team page" in html
+    assert "No TikTok account is connected yet." not in html and ">Connect one<" not in html
+
+
 def test_a_client_reviewer_is_not_invited_to_create_posts(alpha: Agency) -> None:
     with schema_context(alpha.schema_name):
         reviewer = User.objects.create_user("client@alpha.example", OWNER_PASSWORD, role=Role.CLIENT)

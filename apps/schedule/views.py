@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.views.decorators.http import require_GET, require_POST
 
-from apps.accounts.permissions import Perm, accounts_with
+from apps.accounts.permissions import Perm, accounts_with, may_connect
 from apps.common.http import HtmxHttpRequest
 from apps.posts.models import PostStatus
 from apps.posts.selectors import get_post_for_user, posts_awaiting_review
@@ -47,6 +47,7 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
             "daily_cap": DAILY_CAP,
             # Asked only when the page offers to write a post (templates call callables).
             "may_draft": accounts_with(user, Perm.DRAFT).exists,
+            "may_connect": may_connect(user),
         },
     )
 
