@@ -159,6 +159,33 @@ def account_set_requires_approval(
     return locked
 
 
+CLIENT_LABEL_MAX = 128
+
+
+def account_set_client_label(*, account: TikTokAccount, label: str, by: Any, request: Any = None) -> bool:
+    """Name the agency's client an account belongs to (blank: none). Returns whether it changed.
+    Raises ValueError with a sentence for a person when the name is too long."""
+    label = " ".join(label.split())
+    if len(label) > CLIENT_LABEL_MAX:
+        raise ValueError(f"Keep the client's name under {CLIENT_LABEL_MAX} characters ({len(label)} now).")
+    with transaction.atomic():
+        locked = TikTokAccount.objects.select_for_update().get(pk=account.pk)
+        if locked.client_label == label:
+            return False
+        previous = locked.client_label
+        locked.client_label = label
+        locked.updated_by = by
+        locked.save(update_fields=["client_label", "updated_by", "updated_at"])
+        audit_record(
+            action="account.client_changed",
+            actor=by,
+            obj=locked,
+            request=request,
+            changes={"client": {"old": previous, "new": label}},
+        )
+    return True
+
+
 def account_mark_needs_reauth(*, account_id: Any, reason: str, code: str = "") -> TikTokAccount:
     with transaction.atomic():
         account = TikTokAccount.all_objects.select_for_update().get(pk=account_id)

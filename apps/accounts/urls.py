@@ -10,4 +10,5 @@ urlpatterns = [
     path("connected/", views.account_connect_result, name="connect_result"),
     path("<uuid:pk>/disconnect/", views.account_disconnect_view, name="disconnect"),
     path("<uuid:pk>/approval/", views.account_approval_view, name="approval"),
+    path("<uuid:pk>/client/", views.account_client_view, name="client"),
 ]

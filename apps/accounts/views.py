@@ -20,9 +20,11 @@ from django_tenants.utils import schema_context
 from apps.accounts.oauth import StateError, result_load, result_sign, state_consume, state_issue
 from apps.accounts.permissions import Perm, accounts_with, get_account_for_user, may_connect, user_may
 from apps.accounts.services import (
+    CLIENT_LABEL_MAX,
     ReconnectRefused,
     account_connect,
     account_disconnect,
+    account_set_client_label,
     account_set_requires_approval,
     posts_waiting_for,
 )
@@ -50,6 +52,7 @@ def account_list(request: HttpRequest) -> HttpResponse:
             "may_connect": may_connect(user),
             "managed": managed,
             "rules_approval": rules_approval,
+            "client_label_max": CLIENT_LABEL_MAX,
         },
     )
 
@@ -129,6 +132,29 @@ def account_approval_view(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         if wanted
         else f"Posts for {account} no longer need approval.",
     )
+    return redirect("accounts:list")
+
+
+@require_POST
+@login_required
+def account_client_view(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
+    """Name the client an account belongs to (those who manage the account)."""
+    user: User = request.user  # type: ignore[assignment]
+    account = get_account_for_user(user, pk, Perm.MANAGE)
+    try:
+        changed = account_set_client_label(
+            account=account, label=str(request.POST.get("client_label", "")), by=user, request=request
+        )
+    except ValueError as exc:
+        messages.error(request, f"The client of {account} was not changed: {exc}")
+        return redirect("accounts:list")
+    account.refresh_from_db()
+    if not changed:
+        messages.info(request, f"Nothing changed for {account}.")
+    elif account.client_label:
+        messages.success(request, f"{account} now belongs to the client “{account.client_label}”.")
+    else:
+        messages.success(request, f"{account} no longer names a client.")
     return redirect("accounts:list")
 
 
