@@ -67,7 +67,7 @@ def test_owner_reads_what_happened_newest_first(alpha: Agency) -> None:
     positions = [table.index(label) for label in newest_first]
     assert positions == sorted(positions)
     assert "<dt>name</dt><dd>Alpha Agency → Alpha Studio</dd>" in html
-    assert "<dt>status</dt><dd>active → needs_reauth</dd>" in html
+    assert "<dt>status</dt><dd>Active → Needs reconnecting</dd>" in html  # words, not codes
     assert "<td>@clientbrand</td>" in html  # the account column
     assert f'<td class="wrap">{OWNER}</td>' in html and '<td class="wrap">System</td>' in html
     assert 'href="/audit/export.csv"' in html
@@ -520,6 +520,10 @@ def test_lists_read_as_lists_and_only_changes_read_old_to_new(in_alpha: Agency) 
         changes={"status": [None, "active"], "scopes": ["user.info.basic", "video.publish"]},
     )
     audit_record(action="audit.exported", changes={"filters": {"account": "@bakery"}})
+    audit_record(
+        action="member.role_changed",
+        changes={"email": "ed@example.com", "role": {"old": "editor", "new": "client"}},
+    )
 
     html = signed_in(in_alpha).get("/audit/").content.decode()
 
@@ -528,9 +532,10 @@ def test_lists_read_as_lists_and_only_changes_read_old_to_new(in_alpha: Agency) 
     assert "<dt>removed</dt><dd>—</dd>" in access
     connected = changes_cell(html, "Account connected")
     assert "<dt>scopes</dt><dd>user.info.basic, video.publish</dd>" in connected
-    assert "<dt>status</dt><dd>— → active</dd>" in connected  # a genuine [old, new] pair
+    assert "<dt>status</dt><dd>— → Active</dd>" in connected  # a genuine [old, new] pair
     assert "<dt>filters</dt><dd>account: @bakery</dd>" in changes_cell(html, "Audit log exported")
     assert "→ video.publish" not in html and "→ Draft" not in html
+    assert "<dt>role</dt><dd>Editor → Client reviewer</dd>" in changes_cell(html, "Member role changed")
 
 
 def test_csv_export_has_the_changes_as_the_page_reads_them(in_alpha: Agency) -> None:

@@ -12,7 +12,11 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from apps.accounts.models import AccountStatus
 from apps.accounts.permissions import Perm
+from apps.posts.models import PostStatus
+from apps.users.models import Role
+from tenants.models import AgencyStatus
 
 EMPTY = "—"
 ARROW = " → "
@@ -20,9 +24,18 @@ ARROW = " → "
 # Keys whose list value is a set of things, never an [old, new] pair, whatever its length.
 _LIST_KEYS = frozenset({"accounts", "granted", "removed", "scopes"})
 
-# Values that read better as a word than as the code the services store, by action.
+# Values that read better as a word than as the code the services store, by action and by key.
 _PERM_LABELS = {perm.value: perm.label for perm in Perm}
 _VOCABULARIES: dict[str, Mapping[str, str]] = {"access.changed": _PERM_LABELS}
+_STATUS_LABELS = {
+    str(value): str(label)
+    for choices in (AgencyStatus, AccountStatus, PostStatus)
+    for value, label in choices.choices
+}
+_KEY_VOCABULARIES: dict[str, Mapping[str, str]] = {
+    "status": _STATUS_LABELS,
+    "role": {str(value): str(label) for value, label in Role.choices},
+}
 
 
 def _is_change(key: str, value: Any) -> bool:
@@ -51,11 +64,12 @@ def _key(key: Any) -> str:
 
 def change_lines(changes: Any, action: str = "") -> list[tuple[str, str]]:
     """Each key of `changes` with how its value reads: "old → new" for a change, else the value."""
-    words = _VOCABULARIES.get(action, {})
+    action_words = _VOCABULARIES.get(action, {})
     if not isinstance(changes, dict):
-        return [("", _readable(changes, words))] if changes else []
+        return [("", _readable(changes, action_words))] if changes else []
     lines = []
     for key, value in changes.items():
+        words = {**_KEY_VOCABULARIES.get(str(key), {}), **action_words}
         if _is_change(str(key), value):
             old, new = (value["old"], value["new"]) if isinstance(value, dict) else value
             text = f"{_readable(old, words)}{ARROW}{_readable(new, words)}"
