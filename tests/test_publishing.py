@@ -151,7 +151,34 @@ def test_a_worker_that_died_after_a_refused_init_fails_the_post_without_sending_
     # Then the post fails with what to do, and TikTok is not asked to create it again
     post = Post.objects.get(pk=post.pk)
     assert post.status == PostStatus.FAILED
-    assert "Nothing was created at TikTok; you can retry the post." in post.last_error_message
+    assert post.last_error_message == (
+        "TikTok turned the post down for now (rate_limit_exceeded). Nothing was created at TikTok; "
+        "you can retry the post."
+    )  # not "we will try again": nothing will, until a person does
+    assert tiktok.create_post_calls() == []
+
+
+@pytest.mark.django_db
+def test_a_worker_that_died_after_a_5xx_init_leaves_the_post_to_a_person(
+    in_alpha: Agency, tiktok: FakeTikTok, media_root: Path
+) -> None:
+    # A 5xx answer to init may come after TikTok created the post, whatever code it carries
+    post = claim(scheduled(tiktok))
+    PublishAttempt.objects.create(
+        post=post,
+        attempt_number=1,
+        kind=AttemptKind.INIT,
+        started_at=timezone.now(),
+        outcome=AttemptOutcome.NEEDS_REAUTH,
+        http_status=503,
+        error_code="access_token_invalid",
+    )
+
+    post_publish(post_id=str(post.pk))
+
+    post = Post.objects.get(pk=post.pk)
+    assert post.status == PostStatus.NEEDS_ATTENTION
+    assert "never learned whether it did" in post.last_error_message
     assert tiktok.create_post_calls() == []
 
 

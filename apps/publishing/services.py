@@ -239,17 +239,37 @@ def post_publish(*, post_id: str, client: TikTokClient | None = None) -> None:
 
 
 def _settle_sent_init(post: Post, attempt: PublishAttempt) -> None:
-    """Finish a post whose init was already sent, from what the attempt recorded of TikTok's answer."""
-    refused = attempt.outcome in (AttemptOutcome.FINAL, AttemptOutcome.NEEDS_REAUTH) or (
-        attempt.outcome == AttemptOutcome.RETRYABLE and (attempt.http_status or 0) < 500
+    """Finish a post whose init was already sent, from what the attempt recorded of TikTok's answer,
+    exactly as the run that sent it would have (see `_init_or_prepare_failed`)."""
+    status = attempt.http_status or 0
+    answered = attempt.outcome in (
+        AttemptOutcome.FINAL,
+        AttemptOutcome.NEEDS_REAUTH,
+        AttemptOutcome.RETRYABLE,
     )
-    if not refused:
-        _needs_attention(post, UNKNOWN_OUTCOME, "init_outcome_unknown")
+    if not answered or status >= 500:
+        _needs_attention(post, UNKNOWN_OUTCOME, attempt.error_code or "init_outcome_unknown")
         return
-    message = human_message(attempt.error_code, attempt.error_message)
-    if attempt.outcome != AttemptOutcome.FINAL:
-        message += " Nothing was created at TikTok; you can retry the post."
-    _fail(post, message, attempt.error_code)
+    kinds: dict[str, ErrorKind] = {
+        AttemptOutcome.FINAL: ErrorKind.FINAL,
+        AttemptOutcome.NEEDS_REAUTH: ErrorKind.REAUTH,
+        AttemptOutcome.RETRYABLE: ErrorKind.RETRYABLE,
+    }
+    kind = kinds[attempt.outcome]
+    _fail(post, _init_refused_message(kind, attempt.error_code, attempt.error_message), attempt.error_code)
+
+
+def _init_refused_message(kind: ErrorKind, code: str, detail: str = "") -> str:
+    """Why a post failed when TikTok answered its init with a refusal (nothing was created)."""
+    if kind == ErrorKind.FINAL:
+        return human_message(code, detail)
+    if kind == ErrorKind.REAUTH:
+        return f"{human_message(code, detail)} Nothing was created at TikTok; you can retry the post."
+    # A retryable answer ("slow down", "try later") is not retried for an init: a person does it.
+    return (
+        f"TikTok turned the post down for now ({code}). Nothing was created at TikTok; "
+        "you can retry the post."
+    )
 
 
 def _prepare_and_init(post: Post, client: TikTokClient) -> None:
@@ -349,15 +369,9 @@ def _init_or_prepare_failed(post: Post, exc: TikTokError) -> None:
         if exc.maybe_applied or (exc.http_status is not None and exc.http_status >= 500):
             # TikTok may have created the post: a person decides.
             _needs_attention(post, UNKNOWN_OUTCOME, exc.code)
-        elif exc.kind == ErrorKind.FINAL:
-            _fail(post, exc.human_message(), exc.code)
         else:
-            # Refused before anything was created (rate limit, authorisation): safe to retry by hand.
-            _fail(
-                post,
-                f"{exc.human_message()} Nothing was created at TikTok; you can retry the post.",
-                exc.code,
-            )
+            # Refused before anything was created (final, rate limit, authorisation).
+            _fail(post, _init_refused_message(exc.kind, exc.code, exc.message), exc.code)
         return
     if exc.kind == ErrorKind.RETRYABLE:
         _retry_later(post, exc)
