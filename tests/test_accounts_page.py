@@ -65,7 +65,7 @@ def test_those_who_manage_an_account_name_its_client_and_others_cannot(alpha: Ag
     assert 'value="North Bakery Ltd"' in response.content.decode()
     # A name too long is refused with why, and nothing changes
     response = owner.post(f"/accounts/{account.pk}/client/", {"client_label": "x" * 129}, follow=True)
-    assert "Keep the client&#x27;s name under 128 characters (129 now)." in response.content.decode()
+    assert "Keep the client&#x27;s name to 128 characters at most (129 now)." in response.content.decode()
     with schema_context(alpha.schema_name):
         account.refresh_from_db()
         assert account.client_label == "North Bakery Ltd"

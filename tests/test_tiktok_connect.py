@@ -165,7 +165,7 @@ def test_reconnecting_an_account_takes_managing_it_and_grants_nothing(
     page = land(viewer, finish(consent(start_connect(viewer), creator=PUBLIC_CREATOR))[1])
 
     # Then nothing changed: not the tokens, not their access
-    assert "already connected to this agency, and you do not manage its connection" in page
+    assert "already known to this agency, and you do not manage its connection" in page
     with schema_context(alpha.schema_name):
         account.refresh_from_db()
         assert account.access_token.reveal() == token_before
@@ -226,3 +226,31 @@ def test_disconnecting_asks_first_and_takes_waiting_posts_off_the_schedule(
     assert not DueJob.objects.filter(post_id__in=[scheduled.pk, waiting.pk]).exists()
     detail = owner.get(f"/posts/{scheduled.pk}/").content.decode()
     assert "was disconnected on" in detail
+
+
+def test_a_disconnected_account_is_brought_back_only_by_someone_who_managed_it(
+    alpha: Agency, owner: Client, tiktok: FakeTikTok
+) -> None:
+    # Given an account the owner connected, then disconnected
+    land(owner, finish(consent(start_connect(owner), creator=PUBLIC_CREATOR))[1])
+    with schema_context(alpha.schema_name):
+        account = TikTokAccount.objects.get(open_id=PUBLIC_CREATOR)
+    owner.post(f"/accounts/{account.pk}/disconnect/", {"confirm": "yes"})
+
+    # When a manager who was never given it goes through TikTok's consent for the same creator
+    stranger = _manager(alpha, "stranger@alpha.example")
+    page = land(stranger, finish(consent(start_connect(stranger), creator=PUBLIC_CREATOR))[1])
+
+    # Then it stays removed, and they hold nothing on it
+    from apps.accounts.permissions import access_table
+
+    assert "already known to this agency, and you do not manage its connection" in page
+    with schema_context(alpha.schema_name):
+        assert TikTokAccount.all_objects.get(pk=account.pk).is_deleted
+        assert access_table(User.objects.get(email="stranger@alpha.example")) == {}
+    # And the owner brings it back
+    assert f"Reconnected {account}" in land(
+        owner, finish(consent(start_connect(owner), creator=PUBLIC_CREATOR))[1]
+    )
+    with schema_context(alpha.schema_name):
+        assert not TikTokAccount.all_objects.get(pk=account.pk).is_deleted

@@ -61,8 +61,8 @@ class ReconnectRefused(Exception):
     def __init__(self, account: TikTokAccount) -> None:
         self.account = account
         super().__init__(
-            f"{account} is already connected to this agency, and you do not manage its connection, so "
-            "nothing was changed. Ask an owner, an admin or whoever manages it to reconnect it."
+            f"{account} is already known to this agency, and you do not manage its connection, so "
+            "nothing was changed. Ask an owner, an admin or whoever manages it to connect it."
         )
 
 
@@ -72,19 +72,19 @@ def account_connect(
     """Store or update the account for a completed OAuth grant. Returns (account, created).
 
     Runs in the agency's schema; also records open_id → agency in the public routing table.
-    A previously removed account with the same open_id is restored, not duplicated. Reconnecting
-    an account that is still connected takes "manage connection" on it and grants nothing
-    (otherwise knowing a client's TikTok password would be a way round the Team page):
-    `ReconnectRefused`.
+    A previously removed account with the same open_id is restored, not duplicated. Connecting an
+    account this agency already knows (connected or removed) takes "manage connection" on it and
+    grants nothing (otherwise knowing a client's TikTok password would be a way round the Team
+    page): `ReconnectRefused`. Only a new account is granted to whoever connects it.
     """
     from apps.accounts.permissions import Perm, user_may
 
     with transaction.atomic():
         account = TikTokAccount.all_objects.select_for_update().filter(open_id=grant.open_id).first()
         created = account is None
-        restored = account is not None and account.is_deleted
-        # `by` None: the system itself (no person to check).
-        if account is not None and not restored and by is not None and not user_may(by, Perm.MANAGE, account):
+        # A disconnected account keeps its grants: bringing it back takes managing it too. `by`
+        # None: the system itself (no person to check).
+        if account is not None and by is not None and not user_may(by, Perm.MANAGE, account):
             raise ReconnectRefused(account)
         if account is None:
             account = TikTokAccount(open_id=grant.open_id, created_by=by)
@@ -106,7 +106,7 @@ def account_connect(
         account.save()
         with schema_context(get_public_schema_name()):
             TikTokRoute.objects.get_or_create(open_id=grant.open_id, agency=agency)
-        if created or restored:
+        if created:
             _grant_to_connector(account, by, request)
         audit_record(
             action="account.connected" if created else "account.reconnected",
@@ -167,7 +167,9 @@ def account_set_client_label(*, account: TikTokAccount, label: str, by: Any, req
     Raises ValueError with a sentence for a person when the name is too long."""
     label = " ".join(label.split())
     if len(label) > CLIENT_LABEL_MAX:
-        raise ValueError(f"Keep the client's name under {CLIENT_LABEL_MAX} characters ({len(label)} now).")
+        raise ValueError(
+            f"Keep the client's name to {CLIENT_LABEL_MAX} characters at most ({len(label)} now)."
+        )
     with transaction.atomic():
         locked = TikTokAccount.objects.select_for_update().get(pk=account.pk)
         if locked.client_label == label:
