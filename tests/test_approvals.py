@@ -583,3 +583,29 @@ def test_the_navigation_offers_what_the_person_may_do_not_what_their_role_usuall
         viewer = User.objects.get(email="viewer@alpha.example")
         access_set(user=viewer, account=account, perms={Perm.APPROVE}, by=None)
     assert ">Approvals<" in nav("viewer@alpha.example") and ">New post<" not in nav("viewer@alpha.example")
+
+
+def test_rescheduling_a_waiting_post_never_schedules_it_unapproved(
+    alpha: Agency, account: TikTokAccount
+) -> None:
+    # Given an editor's post waiting for approval, and a manager who may schedule without approval
+    member(alpha, "editor@alpha.example", Role.EDITOR, account)
+    member(alpha, "manager@alpha.example", Role.MANAGER, account)
+    editor = signed_in(alpha, "editor@alpha.example")
+    editor.post("/posts/new/", compose_data(account, uploaded_id(editor)))
+    post = the_post(alpha)
+    later = timezone.now() + dt.timedelta(days=2)
+
+    # When the manager moves it to another time
+    response = signed_in(alpha, "manager@alpha.example").post(
+        f"/posts/{post.pk}/reschedule/",
+        {"scheduled_date": later.date().isoformat(), "scheduled_time": "10:30", "time_zone": "UTC"},
+        follow=True,
+    )
+
+    # Then it still waits for someone to approve it, and nothing is due to go out
+    assert "Rescheduled and sent for approval again." in response.content.decode()
+    post = the_post(alpha)
+    assert post.status == PostStatus.PENDING_APPROVAL and post.scheduled_at.date() == later.date()
+    with schema_context(alpha.schema_name):
+        assert not DueJob.objects.filter(post_id=post.pk).exists()

@@ -461,7 +461,10 @@ def post_schedule(
             )
         if not locked.privacy_level:
             raise PostStateError("Choose who can see the post before scheduling it.")
-        submit = by is not None and needs_approval(by, locked.account)
+        # A post waiting for approval stays waiting when anyone moves or reschedules it: only an
+        # approval (by someone who did not write it) sends it to TikTok.
+        still_waiting = locked.status == PostStatus.PENDING_APPROVAL and locked.account.requires_approval
+        submit = by is not None and (needs_approval(by, locked.account) or still_waiting)
         if submit and scheduled_at < timezone.now() + APPROVAL_LEAD_TIME:
             raise PostStateError(
                 "Posts for this account are approved before they go out: choose a time at least "
