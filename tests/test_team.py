@@ -508,8 +508,8 @@ def test_the_last_owner_can_be_neither_demoted_nor_deactivated(alpha: Agency) ->
     with schema_context(alpha.schema_name):
         stale = User.objects.get(pk=second.pk)
         services.member_change_role(member=second, role=Role.ADMIN, by=me)
-        with pytest.raises(ValidationError, match="last owner and cannot be deactivated"):
-            services.member_deactivate(member=me, by=stale)
+        with pytest.raises(ValidationError, match="Only an owner can change an owner"):
+            services.member_deactivate(member=me, by=stale)  # they are an admin now
         me.refresh_from_db()
         assert (me.role, me.is_active) == (Role.OWNER, True)
         assert not AuditLog.objects.filter(action="member.deactivated").exists()
@@ -697,3 +697,21 @@ def test_the_team_page_says_when_each_member_last_signed_in(alpha: Agency) -> No
     assert re.search(r">(now|\d+ seconds? ago)</time>", owner_row), owner_row
     never_row = page[page.index("never@example.com") :].split("</tr>")[0]
     assert "Never" in never_row
+
+
+def test_an_owner_demoted_a_moment_ago_can_no_longer_change_owners(alpha: Agency) -> None:
+    # Given three owners, one of whom is demoted while a page of theirs is still open
+    second = member(alpha, "second@example.com", Role.OWNER)
+    third = member(alpha, "third@example.com", Role.OWNER)
+    with schema_context(alpha.schema_name):
+        me = User.objects.get(email=OWNER)
+        stale = User.objects.get(pk=second.pk)  # as their request loaded them
+        services.member_change_role(member=second, role=Role.ADMIN, by=me)
+
+        # When that request goes on to demote another owner, with two owners left it is refused
+        with pytest.raises(ValidationError, match="Only an owner can change an owner"):
+            services.member_change_role(member=third, role=Role.EDITOR, by=stale)
+        with pytest.raises(ValidationError, match="Only an owner can change an owner"):
+            services.member_deactivate(member=third, by=stale)
+        third.refresh_from_db()
+        assert (third.role, third.is_active) == (Role.OWNER, True)

@@ -367,8 +367,10 @@ def invitation_accept(*, raw: str, name: str, password: str, request: HttpReques
 
 
 def _require_may_touch(*, member: User, by: User, role: str | None = None) -> None:
-    _require_admin(by)
-    if by.role != Role.OWNER and (member.role == Role.OWNER or role == Role.OWNER):
+    # The actor as they are now, not as their request loaded them (demoted a moment ago?).
+    actor = User.all_objects.filter(pk=by.pk).first() or by
+    _require_admin(actor)
+    if actor.role != Role.OWNER and (member.role == Role.OWNER or role == Role.OWNER):
         raise ValidationError("Only an owner can change an owner or make someone an owner.")
 
 
