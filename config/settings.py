@@ -311,7 +311,7 @@ SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
     # Plus exactly two inline styles django-tenants' admin index templates carry (its <style> block and
-    # `style="width: 100%"`), by hash; tests/browser/test_agency_admin.py fails if they change.
+    # `style="width: 100%"`), by hash; tests/browser/test_shell.py fails if they change.
     "style-src": [
         CSP.SELF,
         CSP.UNSAFE_HASHES,

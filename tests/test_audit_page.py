@@ -524,6 +524,7 @@ def test_lists_read_as_lists_and_only_changes_read_old_to_new(in_alpha: Agency) 
         action="member.role_changed",
         changes={"email": "ed@example.com", "role": {"old": "editor", "new": "client"}},
     )
+    audit_record(action="domain.changed", changes={"domain": "a.example", "fields": ["domain", "is_primary"]})
 
     html = signed_in(in_alpha).get("/audit/").content.decode()
 
@@ -536,6 +537,7 @@ def test_lists_read_as_lists_and_only_changes_read_old_to_new(in_alpha: Agency) 
     assert "<dt>filters</dt><dd>account: @bakery</dd>" in changes_cell(html, "Audit log exported")
     assert "→ video.publish" not in html and "→ Draft" not in html
     assert "<dt>role</dt><dd>Editor → Client reviewer</dd>" in changes_cell(html, "Member role changed")
+    assert "<dt>fields</dt><dd>domain, is_primary</dd>" in changes_cell(html, "Domain changed")
 
 
 def test_csv_export_has_the_changes_as_the_page_reads_them(in_alpha: Agency) -> None:

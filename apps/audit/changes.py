@@ -22,7 +22,7 @@ EMPTY = "—"
 ARROW = " → "
 
 # Keys whose list value is a set of things, never an [old, new] pair, whatever its length.
-_LIST_KEYS = frozenset({"accounts", "granted", "removed", "scopes"})
+_LIST_KEYS = frozenset({"accounts", "fields", "granted", "removed", "scopes"})
 
 # Values that read better as a word than as the code the services store, by action and by key.
 _PERM_LABELS = {perm.value: perm.label for perm in Perm}
