@@ -550,8 +550,13 @@ def test_an_admin_cannot_touch_an_owner(alpha: Agency) -> None:
     assert "Deactivate" not in page and "Transfer ownership" not in page
     refused = admin.post(f"/team/members/{owner.pk}/role/", {"role": Role.VIEWER})
     assert "Only an owner can change an owner or make someone an owner." in refused.content.decode()
-    refused = admin.post(f"/team/members/{owner.pk}/deactivate/", CONFIRMED, follow=True)
-    assert "Only an owner can change an owner or make someone an owner." in refused.content.decode()
+    # Refused before any "Are you sure?" is asked, and after it too
+    for data in ({}, CONFIRMED):
+        refused = admin.post(f"/team/members/{owner.pk}/deactivate/", data, follow=True).content.decode()
+        assert "Only an owner can change an owner or make someone an owner." in refused
+        assert "Deactivate owner@shared.example?" not in refused
+    asked = admin.post(f"/team/members/{owner.pk}/transfer/", follow=True).content.decode()
+    assert "Only an owner can transfer ownership." in asked and "an owner?" not in asked
     assert (
         admin.post(f"/team/members/{owner.pk}/transfer/", CONFIRMED, follow=True)
         .content.decode()

@@ -455,6 +455,31 @@ def _sessions_end(user: User) -> int:
     return len(ended)
 
 
+def member_deactivate_check(*, member: User, by: User) -> None:
+    """The refusal `member_deactivate` would give now (ValidationError), asked before the
+    confirmation page is shown; `member_deactivate` checks again under its locks."""
+    _require_may_touch(member=member, by=by)
+    if member.pk == by.pk:
+        raise ValidationError("You cannot deactivate yourself. Ask another owner or admin.")
+    others = User.objects.filter(role=Role.OWNER, is_active=True).exclude(pk=member.pk)
+    if member.role == Role.OWNER and not others.exists():
+        raise ValidationError(
+            f"{member.email} is the agency's last owner and cannot be deactivated. "
+            "Make someone else an owner first (or transfer ownership)."
+        )
+
+
+def ownership_transfer_check(*, to: User, by: User) -> None:
+    """The refusal `ownership_transfer` would give now (ValidationError), asked before the
+    confirmation page is shown."""
+    if not User.objects.filter(pk=by.pk, role=Role.OWNER, is_active=True).exists():
+        raise ValidationError("Only an owner can transfer ownership.")
+    if to.pk == by.pk:
+        raise ValidationError("You already own this agency; choose someone else.")
+    if to.role == Role.OWNER:
+        raise ValidationError(f"{to.email} is already an owner.")
+
+
 @transaction.atomic
 def member_deactivate(*, member: User, by: User, request: HttpRequest | None = None) -> User:
     """Soft-delete `member`: they can no longer sign in, their sessions end now, their history

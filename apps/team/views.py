@@ -237,6 +237,11 @@ def member_deactivate(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     member = get_member_for_user(user, pk)
     if not _confirmed(request):
+        try:
+            services.member_deactivate_check(member=member, by=user)
+        except ValidationError as exc:
+            messages.error(request, _message(exc))
+            return redirect("team:member", pk=member.pk)
         return _confirm(
             request,
             title=f"Deactivate {member.email}?",
@@ -270,6 +275,11 @@ def ownership_transfer(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     member = get_member_for_user(user, pk)
     if not _confirmed(request):
+        try:
+            services.ownership_transfer_check(to=member, by=user)
+        except ValidationError as exc:
+            messages.error(request, _message(exc))
+            return redirect("team:member", pk=member.pk)
         agency_name = request.tenant.name  # type: ignore[attr-defined]
         return _confirm(
             request,
