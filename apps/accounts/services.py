@@ -252,8 +252,9 @@ def account_access_token(*, account: TikTokAccount, client: TikTokClient | None 
 
 def account_disconnect(
     *, account: TikTokAccount, by: Any, request: Any = None, client: TikTokClient | None = None
-) -> None:
-    """Revoke at TikTok (best effort: a failure there still disconnects here) and remove the account."""
+) -> int:
+    """Revoke at TikTok (best effort: a failure there still disconnects here) and remove the account.
+    Returns how many waiting posts went back to drafts."""
     client = client or TikTokClient()
     revoke_error = ""
     if account.access_token:
@@ -264,7 +265,7 @@ def account_disconnect(
             logger.warning("Revoking account %s at TikTok failed: %s", account.pk, exc.code)
     with transaction.atomic():
         locked = TikTokAccount.objects.select_for_update().get(pk=account.pk)
-        _unschedule_posts_of(locked, by=by, request=request)
+        moved = _unschedule_posts_of(locked, by=by, request=request)
         locked.status = AccountStatus.REVOKED
         locked.status_reason = "Disconnected in Postline."
         locked.access_token = Secret("")
@@ -281,6 +282,7 @@ def account_disconnect(
             request=request,
             changes={"revoked_at_tiktok": not revoke_error, "revoke_error": revoke_error},
         )
+    return moved
 
 
 def posts_waiting_for(account: TikTokAccount) -> QuerySet[Post]:

@@ -84,8 +84,8 @@ def _waiting_sentence(count: int) -> str:
 def account_disconnect_view(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     account = get_account_for_user(user, pk, Perm.MANAGE)
-    waiting = list(posts_waiting_for(account))
     if request.POST.get("confirm") != "yes":
+        waiting = list(posts_waiting_for(account))
         zone = ZoneInfo(user.time_zone or "UTC")
         return render(
             request,
@@ -110,9 +110,9 @@ def account_disconnect_view(request: HttpRequest, pk: uuid.UUID) -> HttpResponse
                 "cancel_url": reverse("accounts:list"),
             },
         )
-    account_disconnect(account=account, by=user, request=request)
-    moved = f" {len(waiting)} waiting post(s) went back to drafts." if waiting else ""
-    messages.success(request, f"Disconnected {account}. Its tokens were revoked at TikTok.{moved}")
+    moved = account_disconnect(account=account, by=user, request=request)
+    back = f" {moved} waiting post(s) went back to drafts." if moved else ""
+    messages.success(request, f"Disconnected {account}. Its tokens were revoked at TikTok.{back}")
     return redirect("accounts:list")
 
 
