@@ -361,7 +361,7 @@ def test_nobody_approves_a_post_they_wrote(alpha: Agency, account: TikTokAccount
     forged = editor.post(
         f"/posts/{post.pk}/approve/", {"seen": post.updated_at.isoformat()}, follow=True
     ).content.decode()
-    assert "was not approved: You wrote or last changed this post" in forged
+    assert "was not approved: You wrote or changed this post" in forged
     assert the_post(alpha).status == PostStatus.PENDING_APPROVAL
 
     # The client reviewer approves it
@@ -609,3 +609,38 @@ def test_rescheduling_a_waiting_post_never_schedules_it_unapproved(
     assert post.status == PostStatus.PENDING_APPROVAL and post.scheduled_at.date() == later.date()
     with schema_context(alpha.schema_name):
         assert not DueJob.objects.filter(post_id=post.pk).exists()
+
+
+def test_a_reviewer_who_changed_the_content_does_not_approve_it_after_someone_else_moves_it(
+    alpha: Agency, account: TikTokAccount
+) -> None:
+    # Given an editor's waiting post whose caption a client reviewer (who may also draft) rewrote
+    member(alpha, "editor@alpha.example", Role.EDITOR, account)
+    member(alpha, "client@alpha.example", Role.CLIENT, account)
+    with schema_context(alpha.schema_name):
+        access_set(
+            user=User.objects.get(email="client@alpha.example"),
+            account=account,
+            perms={Perm.DRAFT, Perm.APPROVE},
+            by=None,
+        )
+    editor = signed_in(alpha, "editor@alpha.example")
+    media_id = uploaded_id(editor)
+    editor.post("/posts/new/", compose_data(account, media_id))
+    post = the_post(alpha)
+    reviewer = signed_in(alpha, "client@alpha.example")
+    reviewer.post(f"/posts/{post.pk}/edit/", compose_data(account, media_id, caption="The reviewer's words"))
+    # When the editor then only moves it (so the editor changed it last)
+    later = timezone.now() + dt.timedelta(days=3)
+    editor.post(
+        f"/posts/{post.pk}/reschedule/",
+        {"scheduled_date": later.date().isoformat(), "scheduled_time": "09:00", "time_zone": "UTC"},
+    )
+    post = the_post(alpha)
+    assert post.status == PostStatus.PENDING_APPROVAL and post.caption == "The reviewer's words"
+
+    # Then the reviewer still may not approve words they wrote
+    assert "Nothing is waiting for your approval." in reviewer.get("/posts/approvals/").content.decode()
+    forged = reviewer.post(f"/posts/{post.pk}/approve/", {"seen": post.updated_at.isoformat()}, follow=True)
+    assert "You wrote or changed this post" in forged.content.decode()
+    assert the_post(alpha).status == PostStatus.PENDING_APPROVAL

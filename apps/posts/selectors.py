@@ -11,7 +11,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import CharField, Exists, OuterRef, QuerySet
+from django.db.models.functions import Cast
 from django.http import Http404
 
 from apps.accounts.models import AccountStatus, TikTokAccount
@@ -22,6 +23,7 @@ from apps.accounts.permissions import (
     get_account_for_user,
     may_publish_directly,
 )
+from apps.audit.models import AuditLog
 from apps.posts.models import MediaKind, Post, PostMedia, PostStatus, PublishAttempt
 
 # Who may send a post to TikTok without approval: a check on top of Perm.DRAFT.
@@ -48,19 +50,35 @@ def attempts_for_user(user: Any, post: Post) -> QuerySet[PublishAttempt]:
     )
 
 
+# What makes a post someone's own work: writing it or changing its content (caption, video,
+# settings). Moving it in time does not.
+_AUTHORING = ("post.created", "post.edited")
+
+
+def _authored_by(user: Any) -> QuerySet[AuditLog]:
+    return AuditLog.objects.filter(object_type="posts.post", actor_id=user.pk, action__in=_AUTHORING)
+
+
 def is_own_work(user: Any, post: Post) -> bool:
-    """Whether `user` wrote or last changed `post`: then someone else approves it (four eyes)."""
-    return user.pk is not None and user.pk in (post.created_by_id, post.updated_by_id)
+    """Whether `user` wrote `post`, changed its content or changed it last: then someone else
+    approves it (four eyes)."""
+    if user.pk is None:
+        return False
+    if user.pk in (post.created_by_id, post.updated_by_id):
+        return True
+    return _authored_by(user).filter(object_id=str(post.pk)).exists()
 
 
 def posts_awaiting_review(user: Any) -> QuerySet[Post]:
     """Posts waiting for approval on the accounts `user` may approve, soonest first; not their
     own (see `is_own_work`)."""
+    authored = _authored_by(user).filter(object_id=Cast(OuterRef("pk"), CharField()))
     return (
         Post.objects.visible_to(user, Perm.APPROVE)
         .filter(status=PostStatus.PENDING_APPROVAL)
         .exclude(created_by=user)
         .exclude(updated_by=user)
+        .exclude(Exists(authored))
         .select_related("account", "created_by")
         .order_by("scheduled_at", "created_at")
     )

@@ -43,7 +43,7 @@ EDITABLE_STATUSES = frozenset(
 REVIEW_COMMENT_MAX = 1000
 # A post submitted for approval must leave its reviewers at least this long to decide.
 APPROVAL_LEAD_TIME = dt.timedelta(minutes=5)
-OWN_WORK = "You wrote or last changed this post, so someone else with approval rights approves it."
+OWN_WORK = "You wrote or changed this post, so someone else with approval rights approves it."
 
 # TikTok's own words for its audit (TIKTOK_API.md, "What TikTok's audit requires").
 DISCLOSURE_NEEDS_A_BRAND = "You need to indicate if your content promotes yourself, a third party, or both."
