@@ -720,3 +720,21 @@ def test_an_owner_demoted_a_moment_ago_can_no_longer_change_owners(alpha: Agency
             services.member_deactivate(member=third, by=stale)
         third.refresh_from_db()
         assert (third.role, third.is_active) == (Role.OWNER, True)
+
+
+def test_making_someone_an_owner_through_the_role_field_asks_first(alpha: Agency) -> None:
+    editor = member(alpha, "ed@example.com", Role.EDITOR)
+    owner = signed_in(alpha)
+
+    asked = owner.post(f"/team/members/{editor.pk}/role/", {"role": Role.OWNER}).content.decode()
+
+    assert "Make ed@example.com an owner too?" in asked and "you included" in asked
+    assert 'name="role" value="owner"' in asked and 'name="confirm" value="yes"' in asked
+    with schema_context(alpha.schema_name):
+        assert User.objects.get(pk=editor.pk).role == Role.EDITOR  # not yet
+    done = owner.post(f"/team/members/{editor.pk}/role/", {"role": Role.OWNER, **CONFIRMED}, follow=True)
+    assert "ed@example.com is now Owner (was Editor)." in done.content.decode()
+    # Other role changes need no question
+    other = member(alpha, "vi@example.com", Role.VIEWER)
+    moved = owner.post(f"/team/members/{other.pk}/role/", {"role": Role.MANAGER}, follow=True)
+    assert "vi@example.com is now Manager (was Viewer)." in moved.content.decode()

@@ -181,6 +181,22 @@ def member_role(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     member = get_member_for_user(user, pk)
     form = RoleForm(request.POST, may_make_owner=user.role == Role.OWNER)
+    making_owner = form.is_valid() and form.cleaned_data["role"] == Role.OWNER and member.role != Role.OWNER
+    if making_owner and not _confirmed(request):
+        # As much power as a transfer of ownership, so asked the same way.
+        return _confirm(
+            request,
+            title=f"Make {member.email} an owner too?",
+            lead=f"{member.get_full_name()} becomes an owner of {request.tenant.name}, beside you.",  # type: ignore[attr-defined]
+            consequences=[
+                "Owners hold every permission and run the team, the settings and the agency admin.",
+                "Owners can change or remove every other owner, you included.",
+            ],
+            hidden=[("role", Role.OWNER)],
+            action_url=reverse("team:member_role", kwargs={"pk": member.pk}),
+            button_label=f"Make {member.email} an owner",
+            cancel_url=reverse("team:member", kwargs={"pk": member.pk}),
+        )
     if form.is_valid():
         old = member.get_role_display()
         try:
@@ -224,7 +240,7 @@ def member_access(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 
 def _confirm(request: HttpRequest, **context: Any) -> HttpResponse:
     """The question asked before an action that cannot be undone (posted again with confirm=yes)."""
-    return render(request, "web/confirm.html", {"items": [], "items_title": "", **context})
+    return render(request, "web/confirm.html", {"items": [], "items_title": "", "hidden": [], **context})
 
 
 def _confirmed(request: HttpRequest) -> bool:
