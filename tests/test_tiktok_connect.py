@@ -190,7 +190,9 @@ def test_disconnecting_asks_first_and_takes_waiting_posts_off_the_schedule(
     land(owner, finish(consent(start_connect(owner), creator=PUBLIC_CREATOR))[1])
     with schema_context(alpha.schema_name):
         account = TikTokAccount.objects.get(open_id=PUBLIC_CREATOR)
-        scheduled = PostFactory(account=account, caption="Friday latte art")
+        scheduled = PostFactory(
+            account=account, caption="Friday latte art", review_outcome="approved", reviewed_at=timezone.now()
+        )
         waiting = PostFactory(account=account, caption="Menu teaser", status=PostStatus.PENDING_APPROVAL)
         done = PostFactory(
             account=account,
@@ -214,18 +216,23 @@ def test_disconnecting_asks_first_and_takes_waiting_posts_off_the_schedule(
     page = owner.post(f"/accounts/{account.pk}/disconnect/", {"confirm": "yes"}, follow=True).content.decode()
 
     # Then the waiting posts are drafts that say why, with no publish job left; the published one stays
-    assert "2 waiting post(s) went back to drafts." in page
+    assert "2 waiting posts went back to drafts." in page
     with schema_context(alpha.schema_name):
         for post in (scheduled, waiting):
             post.refresh_from_db()
             assert post.status == PostStatus.DRAFT
             assert "was disconnected on" in post.last_error_message
             assert "Connect the account again, then schedule the post." in post.last_error_message
+            assert post.review_outcome == ""  # an earlier approval no longer stands
         assert Post.objects.get(pk=done.pk).status == PostStatus.PUBLISHED
         assert AuditLog.objects.filter(action="post.unscheduled").count() == 2
     assert not DueJob.objects.filter(post_id__in=[scheduled.pk, waiting.pk]).exists()
     detail = owner.get(f"/posts/{scheduled.pk}/").content.decode()
-    assert "was disconnected on" in detail
+    assert "was disconnected on" in detail and "Approved by" not in detail
+    # and the dashboard lists them under what needs attention
+    home = owner.get("/").content.decode()
+    attention = home[home.index('id="attention-heading"') :]
+    assert "Friday latte art" in attention and "Menu teaser" in attention
 
 
 def test_a_disconnected_account_is_brought_back_only_by_someone_who_managed_it(

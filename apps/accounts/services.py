@@ -313,9 +313,21 @@ def _unschedule_posts_of(account: TikTokAccount, *, by: Any, request: Any) -> in
         post.status = PostStatus.DRAFT
         post.last_error_code = "account_disconnected"
         post.last_error_message = message
+        # An approval was for going out then; scheduled again, it is asked for again.
+        post.review_outcome, post.review_comment, post.reviewed_by, post.reviewed_at = "", "", None, None
         post.updated_by = by
         post.save(
-            update_fields=["status", "last_error_code", "last_error_message", "updated_by", "updated_at"]
+            update_fields=[
+                "status",
+                "last_error_code",
+                "last_error_message",
+                "review_outcome",
+                "review_comment",
+                "reviewed_by",
+                "reviewed_at",
+                "updated_by",
+                "updated_at",
+            ]
         )
         job_delete(post_id=post.pk)
         audit_record(

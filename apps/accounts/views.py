@@ -96,7 +96,7 @@ def account_disconnect_view(request: HttpRequest, pk: uuid.UUID) -> HttpResponse
                 "consequences": [
                     _waiting_sentence(len(waiting)),
                     "Published posts, analytics and the audit history stay.",
-                    "To post again, connect the account again from this page.",
+                    "To post again, connect the account again from the Accounts page.",
                 ],
                 "items_title": "Posts taken off the schedule",
                 "items": [
@@ -111,7 +111,9 @@ def account_disconnect_view(request: HttpRequest, pk: uuid.UUID) -> HttpResponse
             },
         )
     moved = account_disconnect(account=account, by=user, request=request)
-    back = f" {moved} waiting post(s) went back to drafts." if moved else ""
+    back = {0: "", 1: " 1 waiting post went back to drafts."}.get(
+        moved, f" {moved} waiting posts went back to drafts."
+    )
     messages.success(request, f"Disconnected {account}. Its tokens were revoked at TikTok.{back}")
     return redirect("accounts:list")
 

@@ -213,7 +213,7 @@ class Post(SoftDeleteModel):
 
     def __str__(self) -> str:
         caption = self.caption.strip().splitlines()[0] if self.caption.strip() else "(no caption)"
-        return caption[:60]
+        return caption if len(caption) <= 60 else caption[:59].rstrip() + "…"
 
 
 def media_upload_to(instance: PostMedia, filename: str) -> str:

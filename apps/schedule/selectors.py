@@ -50,7 +50,8 @@ def posts_upcoming(*, user: Any, limit: int = UPCOMING_LIMIT) -> list[Post]:
 
 
 def posts_needing_attention(*, user: Any, now: dt.datetime, limit: int = ATTENTION_LIMIT) -> list[Post]:
-    """Posts a person must look at: every `needs_attention` one, and those that failed in the last week.
+    """Posts a person must look at: every `needs_attention` one, those that failed in the last week,
+    and those taken off the schedule because their account was disconnected (until scheduled again).
 
     Most recent first."""
     return list(
@@ -58,6 +59,7 @@ def posts_needing_attention(*, user: Any, now: dt.datetime, limit: int = ATTENTI
         .filter(
             Q(status=PostStatus.NEEDS_ATTENTION)
             | Q(status=PostStatus.FAILED, updated_at__gte=now - FAILED_SHOWN_FOR)
+            | Q(status=PostStatus.DRAFT, last_error_code="account_disconnected")
         )
         .select_related("account")
         .order_by("-updated_at")[:limit]
