@@ -596,8 +596,10 @@ def test_rescheduling_a_waiting_post_never_schedules_it_unapproved(
     post = the_post(alpha)
     later = timezone.now() + dt.timedelta(days=2)
 
-    # When the manager moves it to another time
-    response = signed_in(alpha, "manager@alpha.example").post(
+    # When the manager, told on the button that it keeps waiting, moves it to another time
+    manager = signed_in(alpha, "manager@alpha.example")
+    assert "Reschedule (it keeps waiting for approval)" in manager.get(f"/posts/{post.pk}/").content.decode()
+    response = manager.post(
         f"/posts/{post.pk}/reschedule/",
         {"scheduled_date": later.date().isoformat(), "scheduled_time": "10:30", "time_zone": "UTC"},
         follow=True,
