@@ -480,7 +480,7 @@ def test_an_operator_adding_moving_and_removing_a_domain_is_in_each_agencys_log(
 def changes_cell(html: str, action_label: str) -> str:
     """The Changes cell of the first row whose action reads `action_label`."""
     row = next(tr for tr in html.split("<tbody>")[1].split("<tr>") if f">{action_label}</span>" in tr)
-    return row.rsplit('<td class="wrap">', 1)[1].split("</td>")[0]
+    return row.rsplit('<td class="wrap changes-cell">', 1)[1].split("</td>")[0]
 
 
 def test_an_access_change_reads_as_permission_names_before_and_after(alpha: Agency) -> None:
@@ -525,6 +525,15 @@ def test_lists_read_as_lists_and_only_changes_read_old_to_new(in_alpha: Agency) 
         changes={"email": "ed@example.com", "role": {"old": "editor", "new": "client"}},
     )
     audit_record(action="domain.changed", changes={"domain": "a.example", "fields": ["domain", "is_primary"]})
+    other = TikTokAccountFactory(username="gym")
+    audit_record(
+        action="post.rescheduled",
+        changes={
+            "status": ["pending_approval", "pending_approval"],
+            "scheduled_at": ["2026-11-25T14:45:00+00:00", "2026-11-25T15:45:00.000001+01:00"],
+            "account": [str(account.pk), str(other.pk)],
+        },
+    )
 
     html = signed_in(in_alpha).get("/audit/").content.decode()
 
@@ -538,6 +547,10 @@ def test_lists_read_as_lists_and_only_changes_read_old_to_new(in_alpha: Agency) 
     assert "→ video.publish" not in html and "→ Draft" not in html
     assert "<dt>role</dt><dd>Editor → Client reviewer</dd>" in changes_cell(html, "Member role changed")
     assert "<dt>fields</dt><dd>domain, is_primary</dd>" in changes_cell(html, "Domain changed")
+    moved = changes_cell(html, "Post rescheduled")
+    assert "<dt>status</dt><dd>Waiting for approval</dd>" in moved  # kept, so no arrow
+    assert "<dt>scheduled at</dt><dd>25 Nov 2026, 14:45 UTC</dd>" in moved  # one moment, two zones
+    assert "<dt>account</dt><dd>@bakery → @gym</dd>" in moved  # names, not ids
 
 
 def test_csv_export_has_the_changes_as_the_page_reads_them(in_alpha: Agency) -> None:

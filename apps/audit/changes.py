@@ -8,6 +8,7 @@ the accounts an invitation gives) is written as a plain list. Only a genuine cha
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -44,10 +45,25 @@ def _is_change(key: str, value: Any) -> bool:
     return isinstance(value, list) and len(value) == 2 and key not in _LIST_KEYS
 
 
+def _moment(value: str) -> dt.datetime | None:
+    """An ISO 8601 date and time with its offset, as the services record times; else None."""
+    if len(value) < 19 or value[10] != "T":
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
 def _readable(value: Any, words: Mapping[str, str]) -> str:
     if value is None or value == "" or value == [] or value == {}:
         return EMPTY
     if isinstance(value, str):
+        moment = _moment(value)
+        if moment is not None:  # one zone for every time on the page, to the minute
+            utc = moment.astimezone(dt.UTC)
+            return f"{utc.day} {utc:%b %Y, %H:%M} UTC"
         return words.get(value, value)
     if isinstance(value, bool):
         return "yes" if value else "no"
@@ -62,9 +78,12 @@ def _key(key: Any) -> str:
     return str(key).replace("_", " ")
 
 
-def change_lines(changes: Any, action: str = "") -> list[tuple[str, str]]:
-    """Each key of `changes` with how its value reads: "old → new" for a change, else the value."""
-    action_words = _VOCABULARIES.get(action, {})
+def change_lines(
+    changes: Any, action: str = "", accounts: Mapping[str, str] | None = None
+) -> list[tuple[str, str]]:
+    """Each key of `changes` with how its value reads: "old → new" for a change, else the value.
+    `accounts` names account ids ({id: "@username"}) wherever an entry recorded one."""
+    action_words = {**(accounts or {}), **_VOCABULARIES.get(action, {})}
     if not isinstance(changes, dict):
         return [("", _readable(changes, action_words))] if changes else []
     lines = []
@@ -72,13 +91,16 @@ def change_lines(changes: Any, action: str = "") -> list[tuple[str, str]]:
         words = {**_KEY_VOCABULARIES.get(str(key), {}), **action_words}
         if _is_change(str(key), value):
             old, new = (value["old"], value["new"]) if isinstance(value, dict) else value
-            text = f"{_readable(old, words)}{ARROW}{_readable(new, words)}"
+            before, after = _readable(old, words), _readable(new, words)
+            # The same before and after (a time in two zones, a status kept) is no change.
+            text = after if before == after else f"{before}{ARROW}{after}"
         else:
             text = _readable(value, words)
         lines.append((_key(key), text))
     return lines
 
 
-def changes_text(changes: Any, action: str = "") -> str:
+def changes_text(changes: Any, action: str = "", accounts: Mapping[str, str] | None = None) -> str:
     """The changes on one line, "key: text; key: text", for the CSV export."""
-    return "; ".join(f"{key}: {text}" if key else text for key, text in change_lines(changes, action))
+    lines = change_lines(changes, action, accounts)
+    return "; ".join(f"{key}: {text}" if key else text for key, text in lines)

@@ -125,7 +125,7 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
                 action=action_label(entry.action),
                 actor=_actor(entry),
                 account=account_labels.get(str(entry.account_id), "") if entry.account_id else "",
-                changes=change_lines(entry.changes, entry.action),
+                changes=change_lines(entry.changes, entry.action, account_labels),
                 post_link=entry.object_id in posts,
             )
             for entry in page.object_list
@@ -167,7 +167,7 @@ def _csv_lines(
                     _cell(account_labels.get(str(entry.account_id), entry.account_id or "")),
                     _cell(entry.ip),
                     _cell(entry.user_agent),
-                    _cell(changes_text(entry.changes, entry.action)),
+                    _cell(changes_text(entry.changes, entry.action, account_labels)),
                     _cell(json.dumps(entry.changes, sort_keys=True, ensure_ascii=False)),
                 ]
             )
