@@ -364,7 +364,7 @@ def test_the_access_matrix_changes_what_a_member_may_do(alpha: Agency) -> None:
         follow=True,
     )
 
-    assert "Saved ed@example.com&#x27;s access (2 accounts)." in response.content.decode()
+    assert "Saved ed@example.com&#x27;s access: 2 accounts changed." in response.content.decode()
     with schema_context(alpha.schema_name):
         assert list(accounts_with(editor, Perm.PUBLISH)) == [bakery]
         assert list(accounts_with(editor, Perm.APPROVE)) == [gym]

@@ -230,7 +230,7 @@ def member_access(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
             if changed:
                 messages.success(
                     request,
-                    f"Saved {member.email}'s access ({changed} account{'s' if changed != 1 else ''}).",
+                    f"Saved {member.email}'s access: {changed} account{'s' if changed != 1 else ''} changed.",
                 )
             else:
                 messages.info(request, "Nothing changed: the access was already like that.")

@@ -148,7 +148,7 @@ def test_an_owner_invites_a_teammate_who_joins_then_changes_and_deactivates_them
         page.get_by_role("checkbox", name="View on @theo.workshop").check()
         page.get_by_role("button", name="Save access").click()
         page.wait_for_load_state()
-        assert page.get_by_text(f"Saved {NINA}'s access (2 accounts).").is_visible()
+        assert page.get_by_text(f"Saved {NINA}'s access: 2 accounts changed.").is_visible()
         assert not page.get_by_role("checkbox", name="Approve on @luna.bakes").is_checked()
         assert page.get_by_role("checkbox", name="Draft on @luna.bakes").is_checked()
         assert page.get_by_role("checkbox", name="View on @theo.workshop").is_checked()
