@@ -262,7 +262,7 @@ def test_a_client_reviewer_is_offered_neither_new_posts_nor_dragging(alpha: Agen
     assert f'href="/posts/{post.pk}/" draggable="false">' in html
     assert 'draggable="true"' not in html and "data-post=" not in html
     assert "New post" not in html and 'href="/posts/new/"' not in html.split('<main id="main"')[1]
-    assert "Drag a scheduled post" not in html
+    assert "Drag a scheduled post" not in html and "To move a post" not in html
     assert "/calendar/move/" not in html
 
 
@@ -286,6 +286,8 @@ def test_only_posts_the_person_may_draft_for_can_be_dragged(alpha: Agency) -> No
     assert f'draggable="true" data-post="{mine.pk}"' in html
     assert f'href="/posts/{seen.pk}/" draggable="false">' in html and f'data-post="{seen.pk}"' not in html
     assert "New post</a>" in html and "Drag a scheduled post to another day to move it." in html
+    # (touch screens, where dragging does not work, show the other way instead: static/css/schedule.css)
+    assert '<span class="touch-hint"> To move a post, open it and reschedule it.</span>' in html
     # and a forged move of the other account's post changes nothing
     response = client.post("/calendar/move/", {"post": str(seen.pk), "date": "2030-03-14", "view": "month"})
     assert response.status_code == 404
