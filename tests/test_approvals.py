@@ -72,6 +72,15 @@ def account(alpha: Agency, tiktok: FakeTikTok) -> TikTokAccount:
     return account
 
 
+def editors_post(alpha: Agency, account: TikTokAccount) -> tuple[Client, str, Post]:
+    """The editor (a member already) signs in, uploads a video and schedules a post for `account`:
+    their client, the video's id and the post as saved."""
+    editor = signed_in(alpha, "editor@alpha.example")
+    media_id = uploaded_id(editor)
+    editor.post("/posts/new/", compose_data(account, media_id))
+    return editor, media_id, the_post(alpha)
+
+
 def approve(client: Client, post: Post, page: str = "", **data: str) -> HttpResponse:
     """Press Approve on `page` (the post's own page by default), sending what its form holds."""
     html = client.get(page or f"/posts/{post.pk}/").content.decode()
@@ -138,9 +147,7 @@ def test_a_rejection_needs_a_comment_and_returns_the_post_to_its_author(
 ) -> None:
     member(alpha, "editor@alpha.example", Role.EDITOR, account)
     member(alpha, "manager@alpha.example", Role.MANAGER, account)
-    editor = signed_in(alpha, "editor@alpha.example")
-    editor.post("/posts/new/", compose_data(account, uploaded_id(editor)))
-    post = the_post(alpha)
+    editor, _, post = editors_post(alpha, account)
     manager = signed_in(alpha, "manager@alpha.example")
 
     refused = manager.post(f"/posts/{post.pk}/reject/", {"comment": "   ", "next": "/posts/approvals/"})
@@ -171,10 +178,7 @@ def test_a_rejection_needs_a_comment_and_returns_the_post_to_its_author(
 def test_editing_an_approved_post_sends_it_back_for_approval(alpha: Agency, account: TikTokAccount) -> None:
     member(alpha, "editor@alpha.example", Role.EDITOR, account)
     member(alpha, "client@alpha.example", Role.CLIENT, account)
-    editor = signed_in(alpha, "editor@alpha.example")
-    media_id = uploaded_id(editor)
-    editor.post("/posts/new/", compose_data(account, media_id))
-    post = the_post(alpha)
+    editor, media_id, post = editors_post(alpha, account)
     approve(signed_in(alpha, "client@alpha.example"), post)
     assert the_post(alpha).status == PostStatus.SCHEDULED
 
@@ -288,10 +292,7 @@ def test_a_post_changed_after_the_reviewer_opened_it_is_not_approved_unseen(
     # Given the client reviewer has the approvals page open on an editor's post
     member(alpha, "editor@alpha.example", Role.EDITOR, account)
     member(alpha, "client@alpha.example", Role.CLIENT, account)
-    editor = signed_in(alpha, "editor@alpha.example")
-    media_id = uploaded_id(editor)
-    editor.post("/posts/new/", compose_data(account, media_id))
-    post = the_post(alpha)
+    editor, media_id, post = editors_post(alpha, account)
     client = signed_in(alpha, "client@alpha.example")
     queue = client.get("/posts/approvals/").content.decode()
     stale = re.search(r'name="seen" value="([^"]*)"', queue)
@@ -317,9 +318,7 @@ def test_moving_a_post_that_needs_approval_keeps_time_to_approve_it(
     alpha: Agency, account: TikTokAccount
 ) -> None:
     member(alpha, "editor@alpha.example", Role.EDITOR, account)
-    editor = signed_in(alpha, "editor@alpha.example")
-    editor.post("/posts/new/", compose_data(account, uploaded_id(editor)))
-    post = the_post(alpha)
+    editor, _, post = editors_post(alpha, account)
     before = post.scheduled_at
     soon = timezone.now() + dt.timedelta(minutes=2)
 
@@ -349,9 +348,7 @@ def test_nobody_approves_a_post_they_wrote(alpha: Agency, account: TikTokAccount
             perms={Perm.DRAFT, Perm.APPROVE},
             by=None,
         )
-    editor = signed_in(alpha, "editor@alpha.example")
-    editor.post("/posts/new/", compose_data(account, uploaded_id(editor)))
-    post = the_post(alpha)
+    editor, _, post = editors_post(alpha, account)
     assert post.status == PostStatus.PENDING_APPROVAL
 
     # Their own post is not in their queue, its page says who decides, and a forged approval fails
@@ -444,9 +441,7 @@ def test_a_rejection_without_a_comment_says_so_at_the_top_and_takes_you_to_the_c
     # Given a post waiting for the client reviewer
     member(alpha, "editor@alpha.example", Role.EDITOR, account)
     member(alpha, "client@alpha.example", Role.CLIENT, account)
-    editor = signed_in(alpha, "editor@alpha.example")
-    editor.post("/posts/new/", compose_data(account, uploaded_id(editor)))
-    post = the_post(alpha)
+    _, _, post = editors_post(alpha, account)
     client = signed_in(alpha, "client@alpha.example")
     back = where if where.startswith("/") else f"/posts/{post.pk}/"
 
@@ -478,10 +473,7 @@ def test_the_edit_page_of_a_rejected_post_shows_the_reviewers_comment_until_it_i
     # Given an editor's post the manager rejected with a comment
     member(alpha, "editor@alpha.example", Role.EDITOR, account)
     member(alpha, "manager@alpha.example", Role.MANAGER, account)
-    editor = signed_in(alpha, "editor@alpha.example")
-    media_id = uploaded_id(editor)
-    editor.post("/posts/new/", compose_data(account, media_id))
-    post = the_post(alpha)
+    editor, media_id, post = editors_post(alpha, account)
     comment = "The price in the caption is last year's;\nplease use €12."
     signed_in(alpha, "manager@alpha.example").post(f"/posts/{post.pk}/reject/", {"comment": comment})
     post = the_post(alpha)
@@ -591,9 +583,7 @@ def test_rescheduling_a_waiting_post_never_schedules_it_unapproved(
     # Given an editor's post waiting for approval, and a manager who may schedule without approval
     member(alpha, "editor@alpha.example", Role.EDITOR, account)
     member(alpha, "manager@alpha.example", Role.MANAGER, account)
-    editor = signed_in(alpha, "editor@alpha.example")
-    editor.post("/posts/new/", compose_data(account, uploaded_id(editor)))
-    post = the_post(alpha)
+    _, _, post = editors_post(alpha, account)
     later = timezone.now() + dt.timedelta(days=2)
 
     # When the manager, told on the button that it keeps waiting, moves it to another time
@@ -626,10 +616,7 @@ def test_a_reviewer_who_changed_the_content_does_not_approve_it_after_someone_el
             perms={Perm.DRAFT, Perm.APPROVE},
             by=None,
         )
-    editor = signed_in(alpha, "editor@alpha.example")
-    media_id = uploaded_id(editor)
-    editor.post("/posts/new/", compose_data(account, media_id))
-    post = the_post(alpha)
+    editor, media_id, post = editors_post(alpha, account)
     reviewer = signed_in(alpha, "client@alpha.example")
     reviewer.post(f"/posts/{post.pk}/edit/", compose_data(account, media_id, caption="The reviewer's words"))
     # When the editor then only moves it (so the editor changed it last)

@@ -38,6 +38,13 @@ def claim(post: Post) -> Post:
     return Post.objects.get(pk=post.pk)
 
 
+def init_sent(post: Post, **answer: Any) -> PublishAttempt:
+    """The row a run writes before it sends init, with what TikTok answered (none: no answer yet)."""
+    return PublishAttempt.objects.create(
+        post=post, attempt_number=1, kind=AttemptKind.INIT, started_at=timezone.now(), **answer
+    )
+
+
 def publish_and_poll(post: Post, polls: int = 20) -> Post:
     post_publish(post_id=str(post.pk))
     for _ in range(polls):
@@ -119,9 +126,7 @@ def test_a_worker_that_died_after_init_leaves_the_post_to_a_person(
 ) -> None:
     # Given an init call that was recorded as started, and nothing after it (the worker died)
     post = claim(scheduled(tiktok))
-    PublishAttempt.objects.create(
-        post=post, attempt_number=1, kind=AttemptKind.INIT, started_at=timezone.now()
-    )
+    init_sent(post)
 
     post_publish(post_id=str(post.pk))
 
@@ -135,15 +140,7 @@ def test_a_worker_that_died_after_a_refused_init_fails_the_post_without_sending_
 ) -> None:
     # Given an init TikTok refused with 429, and a worker killed before it settled the post
     post = claim(scheduled(tiktok))
-    PublishAttempt.objects.create(
-        post=post,
-        attempt_number=1,
-        kind=AttemptKind.INIT,
-        started_at=timezone.now(),
-        outcome=AttemptOutcome.RETRYABLE,
-        http_status=429,
-        error_code="rate_limit_exceeded",
-    )
+    init_sent(post, outcome=AttemptOutcome.RETRYABLE, http_status=429, error_code="rate_limit_exceeded")
 
     # When the message is delivered again
     post_publish(post_id=str(post.pk))
@@ -164,15 +161,7 @@ def test_a_worker_that_died_after_a_5xx_init_leaves_the_post_to_a_person(
 ) -> None:
     # A 5xx answer to init may come after TikTok created the post, whatever code it carries
     post = claim(scheduled(tiktok))
-    PublishAttempt.objects.create(
-        post=post,
-        attempt_number=1,
-        kind=AttemptKind.INIT,
-        started_at=timezone.now(),
-        outcome=AttemptOutcome.NEEDS_REAUTH,
-        http_status=503,
-        error_code="access_token_invalid",
-    )
+    init_sent(post, outcome=AttemptOutcome.NEEDS_REAUTH, http_status=503, error_code="access_token_invalid")
 
     post_publish(post_id=str(post.pk))
 

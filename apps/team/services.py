@@ -225,6 +225,12 @@ def invitation_revoke(*, invitation: Invitation, by: User, request: HttpRequest 
     """Close an open invitation: its link stops working."""
     _require_admin(by)
     invitation = _lock_open_invitation(invitation)
+    _revoke(invitation, by=by, request=request)
+    return invitation
+
+
+def _revoke(invitation: Invitation, *, by: User, request: HttpRequest | None, **why: str) -> None:
+    """Close a locked open invitation (its link stops working) and audit it, with `why` if given."""
     invitation.revoked_at = timezone.now()
     invitation.updated_by = by
     invitation.save(update_fields=["revoked_at", "updated_by", "updated_at"])
@@ -233,9 +239,8 @@ def invitation_revoke(*, invitation: Invitation, by: User, request: HttpRequest 
         actor=by,
         obj=invitation,
         request=request,
-        changes={"email": invitation.email},
+        changes={"email": invitation.email, **why},
     )
-    return invitation
 
 
 def _withdraw_invitations_sent_by(
@@ -245,16 +250,7 @@ def _withdraw_invitations_sent_by(
     for invitation in Invitation.objects.select_for_update().filter(
         invited_by=member, accepted_at__isnull=True, revoked_at__isnull=True
     ):
-        invitation.revoked_at = timezone.now()
-        invitation.updated_by = by
-        invitation.save(update_fields=["revoked_at", "updated_by", "updated_at"])
-        audit_record(
-            action="invitation.revoked",
-            actor=by,
-            obj=invitation,
-            request=request,
-            changes={"email": invitation.email, "reason": reason},
-        )
+        _revoke(invitation, by=by, request=request, reason=reason)
 
 
 class InvitationError(Exception):
