@@ -633,3 +633,73 @@ def test_a_reviewer_who_changed_the_content_does_not_approve_it_after_someone_el
     forged = reviewer.post(f"/posts/{post.pk}/approve/", {"seen": post.updated_at.isoformat()}, follow=True)
     assert "You wrote or changed this post" in forged.content.decode()
     assert the_post(alpha).status == PostStatus.PENDING_APPROVAL
+
+
+@pytest.mark.parametrize(
+    ("change", "what"),
+    [
+        ({"caption": "Evening bake"}, "caption"),
+        ({"privacy_level": "SELF_ONLY"}, "privacy"),
+        ({"allow_comment": None, "allow_duet": "on"}, "toggles"),
+        ({"commercial_disclosure": "on", "brand_organic": "on"}, "disclosure"),
+        ({"mode": "inbox"}, "mode"),
+        ({"media_id": "new"}, "video"),
+    ],
+)
+def test_any_change_to_what_goes_to_tiktok_after_approval_clears_it(
+    alpha: Agency, account: TikTokAccount, change: dict[str, str | None], what: str
+) -> None:
+    # Given an editor's post the client approved, with "Approved by" on its page
+    member(alpha, "editor@alpha.example", Role.EDITOR, account)
+    member(alpha, "client@alpha.example", Role.CLIENT, account)
+    manager_user = member(alpha, "manager@alpha.example", Role.MANAGER, account)
+    _, media_id, post = editors_post(alpha, account)
+    approve(signed_in(alpha, "client@alpha.example"), post)
+    approved = the_post(alpha)
+    assert approved.status == PostStatus.SCHEDULED and len(approved.approved_content_hash) == 64
+    manager = signed_in(alpha, "manager@alpha.example")
+    assert "Approved by Client" in manager.get(f"/posts/{post.pk}/").content.decode()
+
+    # When a manager, who may schedule without approval, changes what goes to TikTok
+    if change.get("media_id") == "new":
+        change = {"media_id": uploaded_id(manager, mp4_bytes(duration=9.0))}
+    response = manager.post(f"/posts/{post.pk}/edit/", compose_data(account, media_id, **change), follow=True)
+    assert response.status_code == 200
+
+    # Then the post goes out as the manager scheduled it, but nobody reads it as approved
+    post = the_post(alpha)
+    assert post.status == PostStatus.SCHEDULED, what
+    assert (post.review_outcome, post.reviewed_by, post.approved_content_hash) == ("", None, ""), what
+    page = manager.get(f"/posts/{post.pk}/").content.decode()
+    assert "Approved by" not in page, what
+    with schema_context(alpha.schema_name):
+        cleared = AuditLog.objects.get(action="post.approval_cleared")
+        assert cleared.actor_id == manager_user.pk
+
+
+def test_an_approval_stays_while_nothing_that_goes_to_tiktok_changes(
+    alpha: Agency, account: TikTokAccount
+) -> None:
+    member(alpha, "editor@alpha.example", Role.EDITOR, account)
+    member(alpha, "client@alpha.example", Role.CLIENT, account)
+    member(alpha, "manager@alpha.example", Role.MANAGER, account)
+    _, media_id, post = editors_post(alpha, account)
+    approve(signed_in(alpha, "client@alpha.example"), post)
+    manager = signed_in(alpha, "manager@alpha.example")
+
+    # Saving the composer unchanged (same words, same video, same time) keeps the approval.
+    same_time = the_post(alpha).scheduled_at.astimezone(dt.UTC)
+    manager.post(
+        f"/posts/{post.pk}/edit/",
+        compose_data(
+            account,
+            media_id,
+            scheduled_date=same_time.date().isoformat(),
+            scheduled_time=same_time.strftime("%H:%M:%S"),
+            time_zone="UTC",
+        ),
+    )
+
+    post = the_post(alpha)
+    assert (post.status, post.review_outcome) == (PostStatus.SCHEDULED, ReviewOutcome.APPROVED)
+    assert "Approved by Client" in manager.get(f"/posts/{post.pk}/").content.decode()

@@ -315,6 +315,7 @@ def _unschedule_posts_of(account: TikTokAccount, *, by: Any, request: Any) -> in
         post.last_error_message = message
         # An approval was for going out then; scheduled again, it is asked for again.
         post.review_outcome, post.review_comment, post.reviewed_by, post.reviewed_at = "", "", None, None
+        post.approved_content_hash = ""
         post.updated_by = by
         post.save(
             update_fields=[
@@ -325,6 +326,7 @@ def _unschedule_posts_of(account: TikTokAccount, *, by: Any, request: Any) -> in
                 "review_comment",
                 "reviewed_by",
                 "reviewed_at",
+                "approved_content_hash",
                 "updated_by",
                 "updated_at",
             ]

@@ -127,6 +127,9 @@ class Post(SoftDeleteModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     reviewed_at = models.DateTimeField(null=True, blank=True)
+    # sha256 of exactly what the reviewer approved (apps.posts.selectors.post_content_hash): the
+    # approval holds only while the post still hashes to it.
+    approved_content_hash = models.CharField(max_length=64, blank=True)
 
     objects: ClassVar[PostManager] = PostManager()
 

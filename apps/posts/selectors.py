@@ -8,6 +8,9 @@ even exist in this schema). What a user may do with a post is what they may do w
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
 import uuid
 from typing import Any
 
@@ -24,7 +27,7 @@ from apps.accounts.permissions import (
     may_publish_directly,
 )
 from apps.audit.models import AuditLog
-from apps.posts.models import MediaKind, Post, PostMedia, PostStatus, PublishAttempt
+from apps.posts.models import MediaKind, Post, PostMedia, PostStatus, PublishAttempt, ReviewOutcome
 
 # Who may send a post to TikTok without approval: a check on top of Perm.DRAFT.
 PUBLISH_DIRECTLY = "publish_directly"
@@ -67,6 +70,44 @@ def is_own_work(user: Any, post: Post) -> bool:
     if user.pk in (post.created_by_id, post.updated_by_id):
         return True
     return _authored_by(user).filter(object_id=str(post.pk)).exists()
+
+
+# Everything of a post that reaches TikTok, besides its account and its files.
+TIKTOK_FIELDS = (
+    "caption",
+    "privacy_level",
+    "allow_comment",
+    "allow_duet",
+    "allow_stitch",
+    "commercial_disclosure",
+    "brand_organic",
+    "brand_content",
+    "is_aigc",
+    "mode",
+    "video_cover_timestamp_ms",
+)
+
+
+def post_content_hash(post: Post) -> str:
+    """sha256 of what would go to TikTok for `post`: its account, every TikTok field and the
+    checksums of its files. An approval records it; any change to any of them changes it."""
+    files = sorted(PostMedia.objects.filter(post=post).values_list("kind", "sha256"))
+    payload = {
+        "account": str(post.account_id),
+        **{field: getattr(post, field) for field in TIKTOK_FIELDS},
+        "files": files,
+    }
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def approval_is_current(post: Post) -> bool:
+    """Whether `post` is approved as it is now: the version the reviewer saw, unchanged."""
+    return (
+        post.review_outcome == ReviewOutcome.APPROVED
+        and bool(post.approved_content_hash)
+        and hmac.compare_digest(post.approved_content_hash, post_content_hash(post))
+    )
 
 
 def posts_awaiting_review(user: Any) -> QuerySet[Post]:

@@ -33,7 +33,7 @@ from apps.posts.models import (
     PublishMode,
     ReviewOutcome,
 )
-from apps.posts.selectors import is_own_work
+from apps.posts.selectors import approval_is_current, is_own_work, post_content_hash
 from apps.tiktok.client import CreatorInfo, TikTokClient
 
 # A person may edit these in the composer: no worker holds them.
@@ -409,6 +409,18 @@ def post_save(
                     request=request,
                     changes={"video": [replaced, str(media.pk)]},
                 )
+        if post.review_outcome == ReviewOutcome.APPROVED and not approval_is_current(post):
+            # Whoever changed it, and whatever they may do: what goes to TikTok is no longer what
+            # the reviewer approved.
+            _clear_review(post)
+            post.save()
+            audit_record(
+                action="post.approval_cleared",
+                actor=by,
+                obj=post,
+                request=request,
+                changes={"review_outcome": [ReviewOutcome.APPROVED, ReviewOutcome.NONE]},
+            )
         if schedule and scheduled_at is not None:
             post = post_schedule(
                 post=post, scheduled_at=scheduled_at, time_zone=time_zone or "UTC", by=by, request=request
@@ -504,6 +516,7 @@ def _clear_review(post: Post) -> None:
     post.review_comment = ""
     post.reviewed_by = None
     post.reviewed_at = None
+    post.approved_content_hash = ""
 
 
 def _may_review(by: Any, post: Post) -> None:
@@ -543,6 +556,7 @@ def post_approve(*, post: Post, by: Any, seen: dt.datetime | None, request: Any 
         locked.review_comment = ""
         locked.reviewed_by = by
         locked.reviewed_at = timezone.now()
+        locked.approved_content_hash = post_content_hash(locked)
         locked.updated_by = by
         locked.save()
         job_set(post_id=locked.pk, kind=JobKind.PUBLISH, due_at=due)

@@ -50,6 +50,7 @@ from apps.posts.selectors import (
     PUBLISH_DIRECTLY,
     account_for_user,
     accounts_for_composer,
+    approval_is_current,
     attempts_for_user,
     get_media_for_user,
     get_post_for_user,
@@ -447,6 +448,8 @@ def _detail_context(request: HtmxHttpRequest, post: Post, **extra: Any) -> dict[
         and post.status == PostStatus.PENDING_APPROVAL
         and is_own_work(user, post),
         "own_work": OWN_WORK,
+        # "Approved by" only for the version that was approved.
+        "approval_current": approval_is_current(post),
         "needs_approval": drafts and not sends,
         **extra,
     }
