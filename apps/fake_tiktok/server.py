@@ -35,7 +35,8 @@ Data endpoints answer `{"data": {...}, "error": {"code", "message", "log_id"}}`;
 Status timeline of a publish: `PROCESSING_UPLOAD` until the last chunk, `PROCESSING_DOWNLOAD` for
 `processing_seconds`, then `PUBLISH_COMPLETE` (Direct Post), `SEND_TO_USER_INBOX` (inbox) or `FAILED`
 (a fail_processing fault); `publicaly_available_post_id` holds the 19-digit post id from
-`publicly_available_seconds` after completion. With a `webhook_url`, a background thread sends the
+`publicly_available_seconds` after completion, for Direct Posts with privacy `PUBLIC_TO_EVERYONE` only
+(others never become publicly available, as at TikTok). With a `webhook_url`, a background thread sends the
 signed events post.publish.complete / inbox_delivered / failed / publicly_available as that happens.
 
 Faults (`add_fault(endpoint, kind, count=, rate=, delay=, status=, code=)`, endpoint `"*"` for all):

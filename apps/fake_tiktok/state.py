@@ -887,7 +887,9 @@ class FakeState:
     def _start_processing(self, publish: Publish, now: float) -> None:
         publish.uploaded_at = now
         publish.done_at = now + self.config.processing_seconds
-        publish.public_at = publish.done_at + self.config.publicly_available_seconds
+        # Only direct posts everyone may see are ever publicly available (after moderation).
+        if not publish.inbox and publish.post_info.get("privacy_level") == "PUBLIC_TO_EVERYONE":
+            publish.public_at = publish.done_at + self.config.publicly_available_seconds
 
     def publish_id_for_upload(self, upload_id: str | None) -> tuple[str | None, str | None]:
         with self.lock:

@@ -218,6 +218,14 @@ class Post(SoftDeleteModel):
         caption = self.caption.strip().splitlines()[0] if self.caption.strip() else "(no caption)"
         return caption if len(caption) <= 60 else caption[:59].rstrip() + "…"
 
+    @property
+    def status_label(self) -> str:
+        """The status as people read it: a video delivered to the creator's inbox is a draft there,
+        not a published post."""
+        if self.status == PostStatus.PUBLISHED and self.mode == PublishMode.INBOX:
+            return "In the creator's inbox"
+        return self.get_status_display()
+
 
 def media_upload_to(instance: PostMedia, filename: str) -> str:
     """A name of our own making: only a known extension survives from the user's file name."""

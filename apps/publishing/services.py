@@ -35,6 +35,7 @@ from apps.posts.models import (
     Post,
     PostMedia,
     PostStatus,
+    PrivacyLevel,
     PublishAttempt,
     PublishMode,
 )
@@ -477,7 +478,10 @@ def post_poll_status(*, post_id: str, client: TikTokClient | None = None) -> Non
             AttemptKind.STATUS,
         )
     except AccountNeedsReauth as exc:
-        _needs_attention(
+        if post.status == PostStatus.PUBLISHED:
+            _stop_looking_for_public_id(post)
+            return
+        _needs_attention_unless_settled(
             post,
             f"{exc.reason} Until then we cannot learn whether TikTok published the post.",
             "needs_reauth",
@@ -486,29 +490,64 @@ def post_poll_status(*, post_id: str, client: TikTokClient | None = None) -> Non
     except TikTokError as exc:
         if exc.retryable:
             _poll_later(post)
+        elif post.status == PostStatus.PUBLISHED:
+            _stop_looking_for_public_id(post)
         else:
-            _needs_attention(
+            _needs_attention_unless_settled(
                 post, f"TikTok would not tell us the post's status: {exc.human_message()}", exc.code
             )
         return
     public_id = next((i for i in status.public_post_ids if len(i) == 19 and i.isdigit()), "")
     if status.status in ("PUBLISH_COMPLETE", "SEND_TO_USER_INBOX"):
         if post.status != PostStatus.PUBLISHED:
-            _finish(post, PostStatus.PUBLISHED, published_at=timezone.now(), published_post_id=public_id)
+            _finish(
+                post,
+                PostStatus.PUBLISHED,
+                only_from=(PostStatus.PROCESSING,),
+                published_at=timezone.now(),
+                published_post_id=public_id,
+            )
         elif public_id:
             with transaction.atomic():
                 Post.objects.filter(pk=post.pk).update(published_post_id=public_id)
                 job_delete(post_id=post.pk, kind=JobKind.POLL)
-        if not public_id and post.mode == PublishMode.DIRECT:
+        if not public_id and _gets_public_id(post):
             _poll_later(post)  # the public id comes after moderation, sometimes hours later
         else:
             job_delete(post_id=post.pk, kind=JobKind.POLL)
+    elif post.status == PostStatus.PUBLISHED:
+        # TikTok said it was published; nothing it says later undoes that.
+        _stop_looking_for_public_id(post)
     elif status.status == "FAILED":
         reason = status.fail_reason or "unknown"
         hint = " You can retry it." if fail_reason_kind(reason) == ErrorKind.RETRYABLE else ""
-        _fail(post, f"TikTok could not publish the video: {human_message(reason)}{hint}", reason)
+        _finish(
+            post,
+            PostStatus.FAILED,
+            only_from=(PostStatus.PROCESSING,),
+            code=reason,
+            message=f"TikTok could not publish the video: {human_message(reason)}{hint}",
+        )
     else:
         _poll_later(post)
+
+
+def _gets_public_id(post: Post) -> bool:
+    """Only direct posts everyone may see get a public id from TikTok (after moderation)."""
+    return post.mode == PublishMode.DIRECT and post.privacy_level == PrivacyLevel.PUBLIC_TO_EVERYONE
+
+
+def _stop_looking_for_public_id(post: Post) -> None:
+    """A published post whose check failed: it stays published; we only stop asking for its id."""
+    with transaction.atomic():
+        job_delete(post_id=post.pk, kind=JobKind.POLL)
+    logger.info("Post %s stays published; stopped asking TikTok for its public id", post.pk)
+
+
+def _needs_attention_unless_settled(post: Post, message: str, code: str) -> None:
+    """A processing post whose outcome we cannot learn goes to a person, unless a webhook
+    settled it meanwhile (then its status stands)."""
+    _finish(post, PostStatus.NEEDS_ATTENTION, only_from=(PostStatus.PROCESSING,), code=code, message=message)
 
 
 def _poll_later(post: Post) -> None:
@@ -520,7 +559,7 @@ def _poll_later(post: Post) -> None:
         if post.status == PostStatus.PUBLISHED:
             job_delete(post_id=post.pk, kind=JobKind.POLL)  # published; TikTok never made it public
         else:
-            _needs_attention(
+            _needs_attention_unless_settled(
                 post, "TikTok has been processing this post for three days.", "processing_timeout"
             )
         return
