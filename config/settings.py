@@ -232,13 +232,15 @@ TIKTOK_REDIRECT_URI = env(
     "TIKTOK_REDIRECT_URI",
     f"{SITE_SCHEME}://{PLATFORM_DOMAIN}{':' + SITE_PORT if SITE_PORT else ''}/oauth/tiktok/callback/",
 )
+# What the consent screen asks for (comma-separated). Posting needs user.info.basic, video.publish
+# and video.upload; apps created in 2026 may not be offered the analytics scopes at all.
 TIKTOK_SCOPES = [
-    "user.info.basic",
-    "user.info.profile",
-    "user.info.stats",
-    "video.list",
-    "video.upload",
-    "video.publish",
+    scope.strip()
+    for scope in env(
+        "TIKTOK_SCOPES",
+        "user.info.basic,user.info.profile,user.info.stats,video.list,video.upload,video.publish",
+    ).split(",")
+    if scope.strip()
 ]
 # Refresh access tokens this long before they expire.
 TIKTOK_REFRESH_MARGIN_SECONDS = int(env("TIKTOK_REFRESH_MARGIN_SECONDS", "600"))

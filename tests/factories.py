@@ -33,7 +33,16 @@ class TikTokAccountFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"creator{n}")
     display_name = factory.Faker("name")
     client_label = factory.Faker("company")
-    granted_scopes = factory.LazyFunction(lambda: ["user.info.basic", "video.publish"])
+    granted_scopes = factory.LazyFunction(
+        lambda: [
+            "user.info.basic",
+            "user.info.profile",
+            "user.info.stats",
+            "video.list",
+            "video.publish",
+            "video.upload",
+        ]
+    )
     access_token = factory.Sequence(lambda n: f"act.example-access-token-{n:04d}")
     refresh_token = factory.Sequence(lambda n: f"rft.example-refresh-token-{n:04d}")
     access_expires_at = factory.LazyFunction(lambda: timezone.now() + dt.timedelta(hours=2))

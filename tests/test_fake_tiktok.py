@@ -208,6 +208,9 @@ def code_of(response: httpx.Response) -> str:
     return str(response.json()["error"]["code"])
 
 
+VERIFIER = "fake-test-verifier-" + "v" * 40
+
+
 def authorize_url(fake: FakeTikTok, **overrides: str) -> str:
     query = {
         "client_key": KEY,
@@ -216,6 +219,8 @@ def authorize_url(fake: FakeTikTok, **overrides: str) -> str:
         "state": "state-123",
         "response_type": "code",
         "disable_auto_auth": "1",
+        "code_challenge": hashlib.sha256(VERIFIER.encode()).hexdigest(),
+        "code_challenge_method": "S256",
         **overrides,
     }
     return f"{fake.authorize_url}?{urlencode(query)}"
@@ -239,6 +244,7 @@ def exchange(api: httpx.Client, code: str, **overrides: str) -> httpx.Response:
         "grant_type": "authorization_code",
         "code": code,
         "redirect_uri": REDIRECT_URI,
+        "code_verifier": VERIFIER,
         **overrides,
     }
     return api.post(TOKEN, data=form)
@@ -323,6 +329,30 @@ def test_authorize_refuses_an_unknown_app_and_asks_for_a_creator(fake: FakeTikTo
 
 
 # --- OAuth: tokens ---
+
+
+def test_authorize_requires_a_pkce_challenge_in_tiktoks_form(fake: FakeTikTok) -> None:
+    for overrides in (
+        {"code_challenge": ""},
+        {"code_challenge_method": "plain"},
+        # base64url, not TikTok's hex
+        {"code_challenge": "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"},
+    ):
+        page = httpx.get(authorize_url(fake, **overrides), timeout=5)
+        assert page.status_code == 400 and "code_challenge (errCode 10007)" in page.text
+    assert not [c for c in fake.calls if c["endpoint"] == "token"]
+
+
+def test_token_exchange_checks_the_pkce_verifier(fake: FakeTikTok, api: httpx.Client) -> None:
+    code = redirect_query(consent(authorize_url(fake), creator=PUBLIC_OPEN_ID, scopes=["user.info.basic"]))[
+        "code"
+    ]
+    missing = exchange(api, code, code_verifier="")
+    assert missing.status_code == 400 and missing.json()["error"] == "invalid_request"
+    wrong = exchange(api, code, code_verifier="b" * 64)
+    assert wrong.status_code == 400 and wrong.json()["error"] == "invalid_grant"
+    assert "code_verifier" in wrong.json()["error_description"]
+    assert exchange(api, code).status_code == 200
 
 
 def test_token_endpoint_refuses_a_wrong_secret_or_redirect_uri(fake: FakeTikTok, api: httpx.Client) -> None:

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import re
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
 import pytest
+from django.core import signing
 from django.test import Client
 from django.utils import timezone
 from django_tenants.utils import schema_context
@@ -36,13 +42,18 @@ def test_connect_end_to_end(alpha: Agency, beta: Agency, owner: Client, tiktok: 
     # Given the owner starts a connection and picks a creator on TikTok's consent page
     authorize_url = start_connect(owner)
     assert authorize_url.startswith(tiktok.base_url) and "disable_auto_auth=1" in authorize_url
+    query = parse_qs(urlsplit(authorize_url).query)
+    assert query["code_challenge_method"] == ["S256"] and re.fullmatch(
+        "[0-9a-f]{64}", query["code_challenge"][0]
+    )
     callback = consent(authorize_url, creator=PUBLIC_CREATOR)
 
     # When TikTok sends the browser back to the root-domain callback
     status, location, _ = finish(callback)
 
-    # Then the browser returns to the agency's accounts page, which confirms the connection
-    assert status == 302 and location.startswith("http://alpha.localhost:8000/accounts/connected/")
+    # Then the browser goes on to the agency's subdomain, where its session finishes the connection
+    assert status == 302 and location.startswith("http://alpha.localhost:8000/accounts/connect/finish/")
+    assert not [c for c in tiktok.calls if c["endpoint"] == "token"]  # nothing exchanged on the root domain
     page = land(owner, location)
     with schema_context(alpha.schema_name):
         account = TikTokAccount.objects.get(open_id=PUBLIC_CREATOR)
@@ -86,19 +97,21 @@ def test_denied_consent_says_so(alpha: Agency, owner: Client, tiktok: FakeTikTok
         assert not TikTokAccount.all_objects.exists()
 
 
-def test_forged_state_is_refused(alpha: Agency, tiktok: FakeTikTok) -> None:
+def test_forged_state_is_refused(alpha: Agency, owner: Client, tiktok: FakeTikTok) -> None:
     status, _, body = finish("http://localhost:8000/oauth/tiktok/callback/?code=abc&state=forged-state")
     assert status == 400
     assert "This connection link is not valid." in body
+    # nor on the agency's own finishing step
+    page = land(owner, "/accounts/connect/finish/?code=abc&state=forged-state", status=400)
+    assert "This connection link is not valid." in page
     assert not [c for c in tiktok.calls if c["endpoint"] == "token"]
 
 
 def test_replayed_state_is_refused(alpha: Agency, owner: Client, tiktok: FakeTikTok) -> None:
     callback = consent(start_connect(owner), creator=PUBLIC_CREATOR)
-    assert finish(callback)[0] == 302
-    status, _, body = finish(callback)
-    assert status == 400
-    assert "already been used" in body
+    assert "Connected" in land(owner, finish(callback)[1])
+    page = land(owner, finish(callback)[1], status=400)
+    assert "already been used" in page
     assert len([c for c in tiktok.calls if c["endpoint"] == "token"]) == 1
 
 
@@ -261,3 +274,136 @@ def test_a_disconnected_account_is_brought_back_only_by_someone_who_managed_it(
     )
     with schema_context(alpha.schema_name):
         assert not TikTokAccount.all_objects.get(pk=account.pk).is_deleted
+
+
+# --- A connection belongs to the browser and the person who started it ---
+
+
+def test_a_consent_link_opened_by_someone_else_stores_nothing(
+    alpha: Agency, beta: Agency, owner: Client, tiktok: FakeTikTok
+) -> None:
+    # Given the owner starts a connection and sends TikTok's consent link to a creator
+    callback = consent(start_connect(owner), creator=PUBLIC_CREATOR)
+    location = finish(callback)[1]
+
+    # When the creator's browser (signed in nowhere), a colleague signed in to the same agency,
+    # and the same person signed in to another agency each arrive with TikTok's answer
+    colleague = _manager(alpha, "colleague@alpha.example")
+    same_email_elsewhere = client_for(beta)
+    same_email_elsewhere.post("/login/", {"username": "owner@shared.example", "password": OWNER_PASSWORD})
+    pages = [
+        land(client_for(alpha), location, status=400),
+        land(colleague, location, status=400),
+        land(same_email_elsewhere, location, status=400),
+    ]
+
+    # Then each is told why, TikTok is never asked for the tokens, and no agency holds the account
+    for page in pages:
+        assert "started by someone else or in another browser, so nothing was connected" in page
+    assert not [c for c in tiktok.calls if c["endpoint"] == "token"]
+    for agency in (alpha, beta):
+        with schema_context(agency.schema_name):
+            assert not TikTokAccount.all_objects.filter(open_id=PUBLIC_CREATOR).exists()
+    assert not TikTokRoute.objects.filter(open_id=PUBLIC_CREATOR).exists()
+
+    # And the owner, in the browser that started it, still finishes it
+    assert "Connected @" in land(owner, location)
+
+
+def test_the_fake_tiktok_holds_the_exchange_to_its_pkce_challenge(
+    alpha: Agency, owner: Client, tiktok: FakeTikTok
+) -> None:
+    # Given a consent whose authorize URL had its challenge swapped for another verifier's
+    authorize_url = start_connect(owner)
+    challenge = parse_qs(urlsplit(authorize_url).query)["code_challenge"][0]
+    other = hashlib.sha256(b"x" * 64).hexdigest()
+    callback = consent(authorize_url.replace(challenge, other), creator=PUBLIC_CREATOR)
+
+    # When the owner's browser finishes it
+    page = land(owner, finish(callback)[1])
+
+    # Then TikTok refuses the code (our verifier does not match) and nothing is connected
+    assert "TikTok refused to renew this account's authorisation" not in page
+    assert "TikTok did not complete the connection" in page
+    assert [c["status"] for c in tiktok.calls if c["endpoint"] == "token"] == [400]
+    with schema_context(alpha.schema_name):
+        assert not TikTokAccount.all_objects.exists()
+
+
+def test_tiktoks_error_description_is_never_shown(alpha: Agency, owner: Client, tiktok: FakeTikTok) -> None:
+    # Given TikTok's answer carries an error and a description anyone could have written
+    authorize_url = start_connect(owner)
+    state = parse_qs(urlsplit(authorize_url).query)["state"][0]
+    callback = "http://localhost:8000/oauth/tiktok/callback/?" + urlencode(
+        {"error": "invalid_scope", "error_description": "Call +1 555 0100 to unlock", "state": state}
+    )
+
+    # When the owner's browser comes back with it
+    page = land(owner, finish(callback)[1])
+
+    # Then our own sentence for the code is shown, never TikTok's text
+    assert "TikTok refused the permissions Postline asked for (invalid_scope)" in page
+    assert "555 0100" not in page
+
+    # And an unknown code gets a plain sentence, nothing of TikTok's
+    authorize_url = start_connect(owner)
+    state = parse_qs(urlsplit(authorize_url).query)["state"][0]
+    callback = "http://localhost:8000/oauth/tiktok/callback/?" + urlencode(
+        {"error": "<b>weird</b>", "error_description": "Visit evil.example", "state": state}
+    )
+    page = land(owner, finish(callback)[1])
+    assert "TikTok could not connect the account. Nothing was connected" in page
+    assert "evil.example" not in page and "weird" not in page
+
+
+def test_a_result_message_from_another_connection_is_not_shown(alpha: Agency, owner: Client) -> None:
+    # Given an outcome message signed by Postline for someone else's connection (once readable
+    # by anyone with the link, in any agency)
+    forged = signing.dumps(
+        {"l": "success", "m": "Connected @someone-elses-client."},
+        salt="postline.tiktok.oauth-result",
+        compress=True,
+    )
+
+    # When the owner opens it on their agency
+    response = owner.get(f"/accounts/connected/?r={forged}", follow=True)
+
+    # Then they never see it
+    assert "someone-elses-client" not in response.content.decode()
+
+
+def test_only_the_posting_scopes_make_a_working_account_whose_analytics_say_why(
+    alpha: Agency, owner: Client, tiktok: FakeTikTok, settings: Any
+) -> None:
+    # Given a TikTok app offered only the posting scopes (TIKTOK_SCOPES from the environment)
+    settings.TIKTOK_SCOPES = ["user.info.basic", "video.publish", "video.upload"]
+    authorize_url = start_connect(owner)
+    assert parse_qs(urlsplit(authorize_url).query)["scope"] == ["user.info.basic,video.publish,video.upload"]
+
+    # When the owner connects an account with them
+    page = land(owner, finish(consent(authorize_url, creator=PUBLIC_CREATOR))[1])
+
+    # Then it is connected, says which scopes it granted, and its analytics explain what is missing
+    assert "Connected " in page and "It can post" in page
+    with schema_context(alpha.schema_name):
+        account = TikTokAccount.objects.get(open_id=PUBLIC_CREATOR)
+        assert account.status == AccountStatus.ACTIVE
+        assert account.granted_scopes == ["user.info.basic", "video.publish", "video.upload"]
+    listing = owner.get("/accounts/").content.decode()
+    assert "user.info.basic, video.publish, video.upload" in listing
+    analytics = owner.get("/analytics/").content.decode()
+    assert "Analytics are unavailable for" in analytics
+    assert "user.info.stats" in analytics and "video.list" in analytics
+    assert "reconnect" in analytics.lower()
+    # and no Display API call was made that the grant does not allow
+    assert all(c["status"] == 200 for c in tiktok.calls if c["endpoint"] in ("user_info", "video_list"))
+
+
+def test_a_grant_without_an_analytics_scope_still_connects(
+    alpha: Agency, owner: Client, tiktok: FakeTikTok
+) -> None:
+    callback = consent(start_connect(owner), creator=PUBLIC_CREATOR, drop_scopes=("video.list",))
+    page = land(owner, finish(callback)[1])
+    assert "It can post; its analytics stay unavailable without video.list" in page
+    with schema_context(alpha.schema_name):
+        assert TikTokAccount.objects.get(open_id=PUBLIC_CREATOR).status == AccountStatus.ACTIVE

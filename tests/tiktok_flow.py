@@ -56,9 +56,10 @@ def finish(callback_url: str) -> tuple[int, str, str]:
     return response.status_code, response.get("Location", ""), response.content.decode()
 
 
-def land(client: Client, location: str) -> str:
-    """Follow the callback's redirect back to the agency's pages; returns the final page."""
+def land(client: Client, location: str, *, status: int = 200) -> str:
+    """Follow the callback's redirect to the agency's subdomain in `client`'s browser, where the
+    connection is finished; returns the final page."""
     parts = urlsplit(location)
     response = client.get(f"{parts.path}?{parts.query}", follow=True)
-    assert response.status_code == 200
+    assert response.status_code == status, response.content.decode()[:2000]
     return response.content.decode()

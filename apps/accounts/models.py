@@ -11,6 +11,7 @@ from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from apps.common.fields import EncryptedTextField
 from apps.common.models import SoftDeleteModel
+from apps.tiktok.scopes import ANALYTICS_SCOPES, missing_analytics_scopes
 
 
 class AccountStatus(models.TextChoices):
@@ -77,6 +78,16 @@ class TikTokAccount(SoftDeleteModel):
         if self.username:
             return f"@{self.username}"
         return self.display_name or self.open_id
+
+    @property
+    def missing_analytics(self) -> list[tuple[str, str]]:
+        """The analytics scopes this account did not grant, each with what it would show."""
+        return [(scope, ANALYTICS_SCOPES[scope]) for scope in missing_analytics_scopes(self.granted_scopes)]
+
+    @property
+    def collects_stats(self) -> bool:
+        """Daily snapshots need the counts (user.info.stats) and the videos (video.list)."""
+        return {"user.info.stats", "video.list"} <= set(self.granted_scopes)
 
     def token_status(self, now: datetime | None = None) -> TokenStatus:
         """What the stored tokens allow, without ever showing them."""

@@ -27,6 +27,7 @@ from apps.posts.models import Post, PostStatus
 from apps.tiktok.client import TikTokClient, TokenGrant, UserInfo, Video
 from apps.tiktok.errors import TikTokError
 from apps.tiktok.models import TikTokRoute
+from apps.tiktok.scopes import user_fields
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,14 @@ def _store_grant(account: TikTokAccount, grant: TokenGrant) -> None:
         account.refresh_expires_at = _expiry(grant.refresh_expires_in)
     if grant.scopes:
         account.granted_scopes = sorted(grant.scopes)
+
+
+class AnalyticsScopesMissing(Exception):
+    """The account did not grant the scopes a stats snapshot reads; its analytics page says so."""
+
+    def __init__(self, account: TikTokAccount) -> None:
+        self.account = account
+        super().__init__(f"{account} did not grant {', '.join(s for s, _ in account.missing_analytics)}")
 
 
 class ReconnectRefused(Exception):
@@ -365,8 +374,10 @@ def account_sync_stats(*, account: TikTokAccount, client: TikTokClient | None = 
     """Take today's snapshot: profile counts from user info, video totals from the video list,
     and one row per video (linked to our post when we published it) for the per-video charts."""
     client = client or TikTokClient()
+    if not account.collects_stats:
+        raise AnalyticsScopesMissing(account)
     token = account_access_token(account=account, client=client)
-    info = client.user_info(access_token=token)
+    info = client.user_info(access_token=token, fields=user_fields(account.granted_scopes))
     videos: dict[str, Video] = {}
     cursor: int | None = None
     for _ in range(50):  # at most 1,000 videos per day's snapshot

@@ -8,7 +8,7 @@ import dramatiq
 from django_tenants.utils import schema_context
 
 from apps.accounts.models import AccountStatus, TikTokAccount
-from apps.accounts.services import AccountNeedsReauth, account_sync_stats
+from apps.accounts.services import AccountNeedsReauth, AnalyticsScopesMissing, account_sync_stats
 from tenants.db import connection
 from tenants.dramatiq import SCHEMA_OPTION
 from tenants.models import Agency, AgencyStatus
@@ -25,6 +25,8 @@ def accounts_sync_stats(account_id: str) -> None:
         account_sync_stats(account=account)
     except AccountNeedsReauth as exc:
         logger.info("Stats of account %s skipped: %s", account_id, exc.reason)
+    except AnalyticsScopesMissing as exc:
+        logger.info("Stats of account %s skipped: %s", account_id, exc)
 
 
 @dramatiq.actor(queue_name="stats", tenant_free=True, max_retries=3)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -14,10 +15,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.formats import date_format
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
-from django_tenants.utils import schema_context
 
-from apps.accounts.oauth import StateError, result_load, result_sign, state_consume, state_issue
+from apps.accounts.oauth import StateError, state_consume, state_issue, state_read
 from apps.accounts.permissions import Perm, accounts_with, get_account_for_user, may_connect, user_may
 from apps.accounts.services import (
     CLIENT_LABEL_MAX,
@@ -29,7 +30,8 @@ from apps.accounts.services import (
     posts_waiting_for,
 )
 from apps.tiktok.client import TikTokClient
-from apps.tiktok.errors import TikTokError
+from apps.tiktok.errors import TikTokError, oauth_refusal
+from apps.tiktok.scopes import missing_analytics_scopes, missing_posting_scopes, user_fields
 from apps.users.models import User
 from tenants.models import Agency, AgencyStatus
 
@@ -64,9 +66,16 @@ def account_connect_start(request: HttpRequest) -> HttpResponse:
     if not may_connect(user):
         messages.error(request, "Only owners, admins and managers can connect accounts.")
         return redirect("accounts:list")
-    state = state_issue(schema=request.tenant.schema_name, user_id=str(user.pk))  # type: ignore[attr-defined]
+    started = state_issue(
+        schema=request.tenant.schema_name,  # type: ignore[attr-defined]
+        user_id=str(user.pk),
+        session=request.session,
+    )
     url = TikTokClient(limiter=None).authorize_url(
-        redirect_uri=settings.TIKTOK_REDIRECT_URI, state=state, scopes=settings.TIKTOK_SCOPES
+        redirect_uri=settings.TIKTOK_REDIRECT_URI,
+        state=started.state,
+        scopes=settings.TIKTOK_SCOPES,
+        code_challenge=started.code_challenge,
     )
     return redirect(url)
 
@@ -160,20 +169,6 @@ def account_client_view(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     return redirect("accounts:list")
 
 
-@require_GET
-@login_required
-def account_connect_result(request: HttpRequest) -> HttpResponse:
-    result = result_load(request.GET.get("r", ""))
-    if result is not None:
-        level, text = result
-        messages.add_message(
-            request,
-            {"success": messages.SUCCESS, "warning": messages.WARNING}.get(level, messages.ERROR),
-            text,
-        )
-    return redirect("accounts:list")
-
-
 # --- Root domain ---
 
 
@@ -183,9 +178,10 @@ def _error_page(request: HttpRequest, title: str, message: str, status: int = 40
 
 @require_GET
 def oauth_callback(request: HttpRequest) -> HttpResponse:
-    """TikTok sends the browser here after consent; `state` says which agency and user asked."""
+    """TikTok sends the browser here after consent; `state` says which agency asked. Nothing is
+    exchanged here: the browser goes on to that agency, where its own session finishes the flow."""
     try:
-        state = state_consume(request.GET.get("state", ""))
+        state = state_read(request.GET.get("state", ""))
     except StateError as exc:
         return _error_page(
             request,
@@ -201,29 +197,66 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
             "is suspended or no longer exists; nothing was connected.",
         )
 
+    # The exchange happens on the agency's subdomain, in the session that started it. Only what
+    # that step reads is passed on: never TikTok's free-text error_description.
+    forwarded = {name: request.GET[name] for name in ("code", "state", "error") if request.GET.get(name)}
+    path = reverse("accounts:connect_finish", urlconf=settings.ROOT_URLCONF)
+    return redirect(f"{agency.url.rstrip('/')}{path}?{urlencode(forwarded)}")
+
+
+# --- Agency subdomain: the end of the flow ---
+
+
+def _refusal_page(request: HttpRequest, message: str) -> HttpResponse:
+    return _error_page(request, "This connection could not be completed", message)
+
+
+@require_GET
+@never_cache
+def account_connect_finish(request: HttpRequest) -> HttpResponse:
+    """Where the root-domain callback sends the browser: store the grant only for the signed-in
+    user whose session started this connection (apps.accounts.oauth)."""
+    user = request.user
+    try:
+        state = state_consume(
+            request.GET.get("state", ""),
+            schema=request.tenant.schema_name,  # type: ignore[attr-defined]
+            user_id=str(user.pk) if user.is_authenticated else "",
+            session=request.session,
+        )
+    except StateError as exc:
+        return _refusal_page(request, f"{exc} Start again from your agency's Accounts page.")
+    if not isinstance(user, User):  # state_consume refuses anonymous visitors; this is for mypy
+        raise Http404
+
     def back(level: str, text: str) -> HttpResponse:
-        path = reverse("accounts:connect_result", urlconf=settings.ROOT_URLCONF)
-        return redirect(f"{agency.url.rstrip('/')}{path}?r={result_sign(level, text)}")
+        messages.add_message(
+            request,
+            {"success": messages.SUCCESS, "warning": messages.WARNING}.get(level, messages.ERROR),
+            text,
+        )
+        return redirect("accounts:list")
 
     error = request.GET.get("error")
     if error:
-        if error == "access_denied":
-            return back("warning", "You cancelled on TikTok, so no account was connected.")
-        detail = request.GET.get("error_description") or error
-        return back("error", f"TikTok could not connect the account ({detail[:200]}). Nothing was connected.")
+        return back(*oauth_refusal(error))
     code = request.GET.get("code", "")
     if not code:
         return back(
             "error", "TikTok did not send an authorisation code. Nothing was connected; please try again."
         )
+    if not may_connect(user):  # their role changed since they started
+        return back("error", "You may no longer connect accounts in this agency; nothing was connected.")
 
     client = TikTokClient(limiter=None)
     try:
-        grant = client.exchange_code(code=code, redirect_uri=settings.TIKTOK_REDIRECT_URI)
+        grant = client.exchange_code(
+            code=code, redirect_uri=settings.TIKTOK_REDIRECT_URI, code_verifier=state.code_verifier
+        )
     except TikTokError as exc:
         logger.warning("Code exchange failed: %s (log_id %s)", exc.code, exc.log_id)
         return back("error", f"TikTok did not complete the connection: {exc.human_message()}")
-    missing = sorted(set(settings.TIKTOK_SCOPES) - grant.scopes)
+    missing = missing_posting_scopes(grant.scopes)
     if missing:
         try:
             client.revoke(token=grant.access_token)
@@ -231,25 +264,29 @@ def oauth_callback(request: HttpRequest) -> HttpResponse:
             logger.warning("Revoking a grant with missing scopes failed")
         return back(
             "error",
-            "The account was not connected: Postline needs every permission it asks for, and these were "
-            f"not granted: {', '.join(missing)}. Connect again and leave every permission ticked.",
+            "The account was not connected: Postline needs these permissions to post, and they were "
+            f"not granted: {', '.join(missing)}. Connect again and leave them ticked.",
         )
     try:
-        info = client.user_info(access_token=grant.access_token)
+        info = client.user_info(access_token=grant.access_token, fields=user_fields(grant.scopes))
     except TikTokError as exc:
         return back("error", f"TikTok did not share the account's profile: {exc.human_message()}")
-
-    with schema_context(agency.schema_name):
-        user = User.objects.filter(pk=state.user_id, is_active=True).first()
-        if user is None:
-            return back("error", "Your user is no longer active in this agency; nothing was connected.")
-        if not may_connect(user):  # their role changed since they started
-            return back("error", "You may no longer connect accounts in this agency; nothing was connected.")
-        try:
-            account, created = account_connect(
-                grant=grant, user_info=info, by=user, agency=agency, request=request
-            )
-        except ReconnectRefused as exc:
-            return back("error", str(exc))
-        label = str(account)
-    return back("success", f"Connected {label}." if created else f"Reconnected {label}.")
+    try:
+        account, created = account_connect(
+            grant=grant,
+            user_info=info,
+            by=user,
+            agency=request.tenant,  # type: ignore[attr-defined]
+            request=request,
+        )
+    except ReconnectRefused as exc:
+        return back("error", str(exc))
+    done = f"Connected {account}." if created else f"Reconnected {account}."
+    without = missing_analytics_scopes(grant.scopes)
+    if without:
+        return back(
+            "warning",
+            f"{done} It can post; its analytics stay unavailable without {', '.join(without)} "
+            "(see the Analytics page).",
+        )
+    return back("success", done)

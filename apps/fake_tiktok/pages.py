@@ -6,8 +6,9 @@ Form fields of the authorize page (POSTed back to the same URL, query string kep
 - `creator`: the chosen creator's open_id (radio buttons, none preselected);
 - `scope`: one per granted scope (checkboxes, all checked at first; unchecked means not granted);
 - `decision`: `authorize` or `cancel` (the two submit buttons);
-- hidden echo of the query: `client_key`, `redirect_uri`, `state`, `response_type`, and `requested_scope`
-  (the comma-separated `scope` of the query, renamed so it cannot mix with the checkboxes).
+- hidden echo of the query: `client_key`, `redirect_uri`, `state`, `response_type`, `code_challenge`,
+  `code_challenge_method`, and `requested_scope` (the comma-separated `scope` of the query, renamed so
+  it cannot mix with the checkboxes).
 """
 
 from __future__ import annotations

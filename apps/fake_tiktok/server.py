@@ -17,8 +17,8 @@ Endpoints (names used by faults and recorded calls):
 
 | name | request |
 |---|---|
-| authorize | `GET`/`POST /v2/auth/authorize/` (HTML consent page; form fields in pages.py) |
-| token | `POST /v2/oauth/token/` (form; flat body; refresh tokens rotate) |
+| authorize | `GET`/`POST /v2/auth/authorize/` (HTML consent page; form fields in pages.py; PKCE required) |
+| token | `POST /v2/oauth/token/` (form; flat body; PKCE verifier checked; refresh tokens rotate) |
 | revoke | `POST /v2/oauth/revoke/` (the token's whole grant) |
 | user_info | `GET /v2/user/info/?fields=...` |
 | creator_info | `POST /v2/post/publish/creator_info/query/` |
@@ -28,6 +28,12 @@ Endpoints (names used by faults and recorded calls):
 | status | `POST /v2/post/publish/status/fetch/` |
 | video_list | `POST /v2/video/list/?fields=...` |
 | video_query | `POST /v2/video/query/?fields=...` |
+
+PKCE, as TikTok enforces it for web apps in 2026: the authorize query must carry `code_challenge`, the
+HEX SHA-256 of a verifier (64 lowercase hex digits, not base64url), and `code_challenge_method=S256`,
+or the page answers 400 naming `code_challenge (errCode 10007)`. The code exchange must send that
+`code_verifier` (43-128 of `[A-Za-z0-9-._~]`): missing or malformed is `invalid_request`, one whose
+hash is not the challenge is `invalid_grant`.
 
 Data endpoints answer `{"data": {...}, "error": {"code", "message", "log_id"}}`; OAuth errors are flat
 `{"error", "error_description", "log_id"}`. Every response also carries an `X-Tt-Logid` header.

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 import secrets
 import threading
 import time
@@ -34,6 +35,9 @@ from .rules import (
     check_post_info,
     chunk_plan,
 )
+
+PKCE_CHALLENGE = re.compile(r"[0-9a-f]{64}")
+PKCE_VERIFIER = re.compile(r"[A-Za-z0-9\-._~]{43,128}")
 
 ENDPOINTS = (
     "authorize",
@@ -153,6 +157,7 @@ class AuthCode:
     scopes: tuple[str, ...]
     redirect_uri: str
     expires_at: float
+    code_challenge: str = ""
     used: bool = False
 
 
@@ -164,6 +169,7 @@ class AuthorizeRequest:
     redirect_uri: str
     state: str
     scopes: tuple[str, ...]
+    code_challenge: str
 
     def hidden_fields(self) -> dict[str, str]:
         return {
@@ -172,6 +178,8 @@ class AuthorizeRequest:
             "state": self.state,
             "response_type": "code",
             "requested_scope": ",".join(self.scopes),
+            "code_challenge": self.code_challenge,
+            "code_challenge_method": "S256",
         }
 
 
@@ -456,11 +464,19 @@ class FakeState:
         unknown = [scope for scope in scopes if scope not in SCOPES]
         if unknown:
             raise PageError(f"Unknown scope: {', '.join(unknown)}.")
+        # PKCE as TikTok enforces it for web apps: S256, the challenge in hex (errCode 10007).
+        challenge = params.get("code_challenge", "")
+        if params.get("code_challenge_method", "") != "S256" or not PKCE_CHALLENGE.fullmatch(challenge):
+            raise PageError(
+                "code_challenge (errCode 10007): send code_challenge, the hex SHA-256 of a "
+                "code_verifier, and code_challenge_method=S256."
+            )
         return AuthorizeRequest(
             client_key=self.config.client_key,
             redirect_uri=redirect_uri,
             state=params.get("state", ""),
             scopes=scopes,
+            code_challenge=challenge,
         )
 
     def authorize_grant(self, request: AuthorizeRequest, open_id: str, granted: list[str]) -> str:
@@ -474,6 +490,7 @@ class FakeState:
             scopes=scopes,
             redirect_uri=request.redirect_uri,
             expires_at=self.clock() + AUTH_CODE_TTL,
+            code_challenge=request.code_challenge,
         )
         with self.lock:
             self.codes[code.value] = code
@@ -560,6 +577,15 @@ class FakeState:
                     raise OAuthError(
                         400, "invalid_grant", "redirect_uri does not match the authorize request."
                     )
+                verifier = form.get("code_verifier", "")
+                if not PKCE_VERIFIER.fullmatch(verifier):
+                    raise OAuthError(
+                        400, "invalid_request", "code_verifier is required: 43-128 of [A-Za-z0-9-._~]."
+                    )
+                if not secrets.compare_digest(
+                    hashlib.sha256(verifier.encode()).hexdigest(), code.code_challenge
+                ):
+                    raise OAuthError(400, "invalid_grant", "code_verifier does not match the code_challenge.")
                 code.used = True
                 return self._mint(Grant(id=secrets.token_hex(8), open_id=code.open_id, scopes=code.scopes))
             value = form.get("refresh_token", "")

@@ -110,7 +110,11 @@ class TikTokClient:
 
     # --- OAuth ---
 
-    def authorize_url(self, *, redirect_uri: str, state: str, scopes: list[str] | tuple[str, ...]) -> str:
+    def authorize_url(
+        self, *, redirect_uri: str, state: str, scopes: list[str] | tuple[str, ...], code_challenge: str
+    ) -> str:
+        """TikTok's consent page; PKCE in TikTok's form (`code_challenge` is the hex SHA-256 of
+        the verifier that `exchange_code` sends)."""
         query = {
             "client_key": self.client_key,
             "scope": ",".join(scopes),
@@ -118,12 +122,20 @@ class TikTokClient:
             "state": state,
             "response_type": "code",
             "disable_auto_auth": "1",
+            "code_challenge": code_challenge,
+            "code_challenge_method": "S256",
         }
         return f"{self.auth_url}?{urlencode(query)}"
 
-    def exchange_code(self, *, code: str, redirect_uri: str) -> TokenGrant:
+    def exchange_code(self, *, code: str, redirect_uri: str, code_verifier: str) -> TokenGrant:
         return self._token(
-            {"grant_type": "authorization_code", "code": code, "redirect_uri": redirect_uri}, endpoint="token"
+            {
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": redirect_uri,
+                "code_verifier": code_verifier,
+            },
+            endpoint="token",
         )
 
     def refresh(self, *, refresh_token: Secret | str) -> TokenGrant:

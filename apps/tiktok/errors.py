@@ -14,6 +14,8 @@ person reads.
 
 from __future__ import annotations
 
+import math
+import re
 from enum import StrEnum
 
 
@@ -69,6 +71,23 @@ class RateLimited(TikTokError):
     def __init__(self, endpoint: str, retry_after: float) -> None:
         self.retry_after = retry_after
         super().__init__("rate_limited_locally", f"retry in {retry_after:.1f}s", endpoint=endpoint)
+
+    def human_message(self) -> str:
+        seconds = max(1, math.ceil(self.retry_after))
+        when = "in about a second" if seconds == 1 else f"in about {seconds} seconds"
+        what = _RATE_LIMITED_WHAT.get(self.endpoint, "requests of this kind")
+        return (
+            f"TikTok allows only a few {what} a minute for each account, and that many were just made. "
+            f"Nothing was sent to TikTok; it can be asked again {when}."
+        )
+
+
+_RATE_LIMITED_WHAT = {
+    "creator_info": "checks of what an account may post",
+    "init": "new posts",
+    "inbox_init": "new posts",
+    "status": "status checks",
+}
 
 
 # Codes of the envelope (data endpoints) and of OAuth's flat errors, by kind.
@@ -162,10 +181,48 @@ def classify(code: str, http_status: int | None = None) -> ErrorKind:
     return ErrorKind.FINAL
 
 
+_CODE_SHAPE = re.compile(r"[a-z0-9_.]{1,64}")
+
+
 def human_message(code: str, detail: str = "") -> str:
+    """Our own sentence for TikTok's code. TikTok's free text (`detail`: error_description or
+    the envelope's message) is kept for support on the error, never shown: a callback's
+    error_description is anyone's to write, and TikTok's own is not written for our users."""
     if code in _MESSAGES:
         return _MESSAGES[code]
-    return f"TikTok refused the request ({code}{': ' + detail if detail else ''})."
+    shown = f" (code {code})" if _CODE_SHAPE.fullmatch(code) else ""
+    return f"TikTok refused the request{shown}. Try again; if it keeps happening, contact support."
+
+
+# What the consent callback's `error` means, as (level, sentence); nothing was connected.
+_OAUTH_REFUSALS = {
+    "access_denied": ("warning", "You cancelled on TikTok, so no account was connected."),
+    "invalid_scope": (
+        "error",
+        "TikTok refused the permissions Postline asked for (invalid_scope): the TikTok app does not "
+        "offer all of them. Nothing was connected; the platform's TIKTOK_SCOPES must list only "
+        "scopes the app has.",
+    ),
+    "code_challenge": (
+        "error",
+        "TikTok refused the connection's security check (PKCE). Nothing was connected; please try again.",
+    ),
+    "server_error": (
+        "error",
+        "TikTok had a server problem. Nothing was connected; try again in a few minutes.",
+    ),
+    "temporarily_unavailable": (
+        "error",
+        "TikTok is temporarily unavailable. Nothing was connected; try again in a few minutes.",
+    ),
+}
+
+
+def oauth_refusal(error: str) -> tuple[str, str]:
+    """The consent callback came back with `error`: what to tell the person who started it."""
+    return _OAUTH_REFUSALS.get(
+        error, ("error", "TikTok could not connect the account. Nothing was connected; please try again.")
+    )
 
 
 def from_oauth(body: dict[str, object], http_status: int, endpoint: str) -> TikTokError:
