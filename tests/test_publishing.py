@@ -92,9 +92,8 @@ def test_final_errors_fail_with_a_reason_and_are_not_retried(
 
     post = Post.objects.get(pk=post.pk)
     assert post.status == PostStatus.FAILED
-    assert (
-        post.last_error_message
-        == "This account has reached TikTok's daily posting limit. Try again tomorrow."
+    assert post.last_error_message.startswith(
+        f"{post.account} has reached TikTok's daily posting limit (about 15 posts a day"
     )
     assert not DueJob.objects.filter(post_id=post.pk).exists()
     assert dispatch_due() == []

@@ -51,6 +51,11 @@ class TikTokAccount(SoftDeleteModel):
     likes_count = models.PositiveBigIntegerField(null=True, blank=True)
     video_count = models.PositiveBigIntegerField(null=True, blank=True)
     stats_synced_at = models.DateTimeField(null=True, blank=True)
+    # TikTok stopped this creator from posting (a ban, its daily cap): its posts make no call to
+    # TikTok until `posting_recheck_at`, when the next one asks again (apps/accounts/posting_limits.py).
+    posting_blocked_code = models.CharField(max_length=64, blank=True)
+    posting_blocked_since = models.DateTimeField(null=True, blank=True)
+    posting_recheck_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "TikTok account"

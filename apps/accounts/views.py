@@ -14,12 +14,20 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.formats import date_format
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.oauth import StateError, state_consume, state_issue, state_read
 from apps.accounts.permissions import Perm, accounts_with, get_account_for_user, may_connect, user_may
+from apps.accounts.posting_limits import (
+    DAILY_CAP,
+    INBOX_SHARE_CAP,
+    account_posting_limit,
+    app_posting_limit,
+    with_posting_counts,
+)
 from apps.accounts.services import (
     CLIENT_LABEL_MAX,
     ReconnectRefused,
@@ -46,11 +54,18 @@ def account_list(request: HttpRequest) -> HttpResponse:
     # The approval rule takes both managing the account and approving its posts: whoever may
     # switch approval off could have approved those posts anyway.
     rules_approval = managed & set(accounts_with(user, Perm.APPROVE).values_list("pk", flat=True))
+    now = timezone.now()
+    accounts = list(with_posting_counts(accounts_with(user), now=now))
+    app_limit = app_posting_limit(now=now)
+    for account in accounts:
+        account.posting_limit = app_limit or account_posting_limit(account, now)  # type: ignore[attr-defined]
     return render(
         request,
         "accounts/list.html",
         {
-            "accounts": accounts_with(user),
+            "accounts": accounts,
+            "daily_cap": DAILY_CAP,
+            "inbox_share_cap": INBOX_SHARE_CAP,
             "may_connect": may_connect(user),
             "managed": managed,
             "rules_approval": rules_approval,

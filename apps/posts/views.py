@@ -32,6 +32,7 @@ from apps.accounts.permissions import (
     may_publish_directly,
     needs_approval,
 )
+from apps.accounts.posting_limits import DAILY_CAP, WARN_AT
 from apps.common.expressions import utf16_length
 from apps.common.http import HtmxHttpRequest
 from apps.posts.forms import NOW, SCHEDULE, ComposeForm, MarkPublishedForm, RescheduleForm, compose_initial
@@ -76,7 +77,7 @@ from apps.posts.services import (
     post_schedule,
     publish_now_unavailable,
 )
-from apps.publishing.services import DAILY_CAP, POLL_GIVE_UP_AFTER, WARN_AT, account_posts_last_24h
+from apps.publishing.services import POLL_GIVE_UP_AFTER, account_posts_last_24h
 from apps.users.models import User
 
 PAGE_SIZE = 25

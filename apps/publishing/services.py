@@ -25,6 +25,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from apps.accounts.models import AccountStatus
+from apps.accounts.posting_limits import posting_limit_for, posting_limit_lift, posting_limit_record
 from apps.accounts.services import AccountNeedsReauth, account_access_token, account_refresh_tokens
 from apps.audit.services import audit_record
 from apps.common.crypto import Secret
@@ -51,9 +52,6 @@ logger = logging.getLogger(__name__)
 
 POLL_GIVE_UP_AFTER = dt.timedelta(hours=72)
 UPLOAD_TRIES_PER_CHUNK = 4
-# Posts per creator per 24 h that TikTok "typically" allows; we warn from WARN_AT.
-DAILY_CAP = 15
-WARN_AT = 12
 
 UNKNOWN_OUTCOME = (
     "We asked TikTok to create this post but never learned whether it did. Check the account on "
@@ -291,10 +289,16 @@ def _prepare_and_init(post: Post, client: TikTokClient) -> None:
     if media is None:
         _fail(post, "The post has no video.", "no_video")
         return
+    limit = posting_limit_for(account)
+    if limit is not None:
+        # TikTok refused this account (or the whole app) lately: no call until the recheck.
+        _fail(post, f"{limit.sentence} Nothing was sent; retry the post then.", limit.code)
+        return
     try:
         creator = _with_token(
             post, client, lambda t: client.creator_info(access_token=t), AttemptKind.CREATOR_INFO
         )
+        posting_limit_lift(account=account)  # creator_info answers a banned or capped creator with the code
         refusal = _creator_refusal(post, media, creator)
         if refusal:
             _fail(post, refusal, "creator_check_failed")
@@ -317,6 +321,7 @@ def _prepare_and_init(post: Post, client: TikTokClient) -> None:
         with _attempt(post, AttemptKind.INIT, on_success=keep_publish_id):
             answer["init"] = init_call(token)
         result = answer["init"]
+        posting_limit_lift(account=account, app_wide=True)
     except AccountNeedsReauth as exc:
         _fail(post, f"{exc.reason}", "needs_reauth")
         return
@@ -324,6 +329,11 @@ def _prepare_and_init(post: Post, client: TikTokClient) -> None:
         _retry_later(post, exc)
         return
     except TikTokError as exc:
+        if posting_limit_record(account=account, code=exc.code):
+            limit = posting_limit_for(account)
+            if limit is not None and not exc.maybe_applied:
+                _fail(post, f"{limit.sentence} Nothing was created at TikTok.", exc.code)
+                return
         _init_or_prepare_failed(post, exc)
         return
     post.publish_id, post.upload_url = result.publish_id, result.upload_url

@@ -10,13 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db.models import Count, IntegerField, OuterRef, Q, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Q
 
 from apps.accounts.models import AccountStatus, TikTokAccount
 from apps.accounts.permissions import accounts_with
-from apps.posts.models import AttemptKind, AttemptOutcome, Post, PostStatus, PublishAttempt
-from apps.publishing.services import WARN_AT
+from apps.accounts.posting_limits import WARN_AT, account_posting_limit, with_posting_counts
+from apps.posts.models import Post, PostStatus
 
 UPCOMING_LIMIT = 10
 ATTENTION_LIMIT = 20
@@ -71,28 +70,27 @@ def accounts_needing_reconnection(*, user: Any) -> list[TikTokAccount]:
 
 
 def accounts_near_daily_cap(*, user: Any, now: dt.datetime, warn_at: int = WARN_AT) -> list[TikTokAccount]:
-    """Accounts that sent `warn_at` or more posts to TikTok in the last 24 hours, in one query.
-
-    Counts what `apps.publishing.services.account_posts_last_24h` counts (posts whose init call
-    succeeded), for every account at once, as `posts_last_24h`."""
-    sent = (
-        PublishAttempt.objects.filter(
-            post__account_id=OuterRef("pk"),
-            kind=AttemptKind.INIT,
-            outcome=AttemptOutcome.OK,
-            started_at__gte=now - dt.timedelta(hours=24),
-        )
-        .order_by()
-        .values("post__account_id")
-        .annotate(posts=Count("post_id", distinct=True))
-        .values("posts")
-    )
+    """Accounts that sent `warn_at` or more posts to TikTok in the last 24 hours, in one query,
+    each with `posts_last_24h` (see `apps.accounts.posting_limits.with_posting_counts`)."""
     return list(
-        accounts_with(user)
-        .annotate(posts_last_24h=Coalesce(Subquery(sent, output_field=IntegerField()), 0))
-        .filter(posts_last_24h__gte=warn_at)
+        with_posting_counts(accounts_with(user), now=now)
+        .filter(posts_last_24h__gte=warn_at)  # type: ignore[misc]  # an annotation
         .order_by("-posts_last_24h", "username")
     )
+
+
+def accounts_stopped_by_tiktok(*, user: Any, now: dt.datetime) -> list[TikTokAccount]:
+    """Connected accounts TikTok stopped from posting (banned, daily cap reached), each with
+    `posting_limit` (the PostingLimit in force). The app-wide limit is shown on its own."""
+    accounts = list(
+        accounts_with(user)
+        .filter(status=AccountStatus.ACTIVE, posting_recheck_at__gt=now)
+        .exclude(posting_blocked_code="")
+        .order_by("username")
+    )
+    for account in accounts:
+        account.posting_limit = account_posting_limit(account, now)  # type: ignore[attr-defined]
+    return accounts
 
 
 def posts_reviewed_for_author(*, user: Any, now: dt.datetime, limit: int = REVIEWS_LIMIT) -> list[Post]:

@@ -16,11 +16,11 @@ from django.utils.formats import date_format
 from django.views.decorators.http import require_GET, require_POST
 
 from apps.accounts.permissions import Perm, accounts_with, may_connect
+from apps.accounts.posting_limits import DAILY_CAP, app_posting_limit
 from apps.common.http import HtmxHttpRequest
 from apps.posts.models import PostStatus
 from apps.posts.selectors import get_post_for_user, posts_awaiting_review
 from apps.posts.services import PostStateError, post_schedule
-from apps.publishing.services import DAILY_CAP
 from apps.schedule import selectors
 from apps.schedule.periods import VIEWS, Period, lay_out, parse_date, parse_view, weeks_of, zone_for
 from apps.users.models import User
@@ -41,6 +41,8 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
             "attention": selectors.posts_needing_attention(user=user, now=now),
             "reconnect": selectors.accounts_needing_reconnection(user=user),
             "near_cap": selectors.accounts_near_daily_cap(user=user, now=now),
+            "stopped": selectors.accounts_stopped_by_tiktok(user=user, now=now),
+            "app_limit": app_posting_limit(now=now),
             "has_accounts": accounts_with(user).exists(),
             "reviewed": selectors.posts_reviewed_for_author(user=user, now=now),
             "awaiting_review": posts_awaiting_review(user).count(),

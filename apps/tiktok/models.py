@@ -37,3 +37,15 @@ class WebhookDelivery(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.event} for {self.open_id}"
+
+
+class AppPostingLimit(TimestampedModel):
+    """A limit TikTok put on Postline's whole app (`reached_active_user_cap`): every account of every
+    agency is affected, so no post calls TikTok until `recheck_at`, when the next one asks again."""
+
+    code = models.CharField(max_length=64, unique=True)
+    since = models.DateTimeField()
+    recheck_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.code} since {self.since:%Y-%m-%d %H:%M}"
