@@ -7,6 +7,7 @@ secrets, read here before anything else.
 """
 
 import base64
+import datetime as dt
 import hashlib
 import os
 from pathlib import Path
@@ -91,6 +92,8 @@ SHARED_APPS = [
     "apps.common",
     "apps.users",
     "apps.web",
+    # Sign-in lockout: operators' attempts in the public schema, agencies' in their own.
+    "axes",
     "apps.fake_tiktok",
     "apps.tiktok",
     "apps.publishing",
@@ -101,6 +104,7 @@ TENANT_APPS = [
     "django.contrib.sessions",
     "django.contrib.admin",
     "guardian",
+    "axes",
     "apps.users",
     "apps.audit",
     "apps.accounts",
@@ -178,6 +182,8 @@ CACHES = {
 # --- Auth ---
 AUTH_USER_MODEL = "users.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked address or IP before any password is checked (apps/users/lockout.py).
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
@@ -197,6 +203,29 @@ LOGOUT_REDIRECT_URL = "login"
 # Guardian: no anonymous user row, object permissions live in direct FK tables.
 ANONYMOUS_USER_NAME = None
 GUARDIAN_RAISE_403 = False
+# Sign-in lockout (django-axes, apps/users/lockout.py): per address and per IP, in each schema's tables.
+AXES_HANDLER = "apps.users.lockout.LockoutHandler"
+AXES_FAILURE_LIMIT = int(env("LOGIN_LOCKOUT_FAILURES", "5"))
+LOGIN_LOCKOUT_IP_FAILURES = int(env("LOGIN_LOCKOUT_IP_FAILURES", "20"))
+AXES_COOLOFF_TIME = dt.timedelta(seconds=int(env("LOGIN_LOCKOUT_SECONDS", "900")))
+AXES_LOCKOUT_PARAMETERS = "apps.users.lockout.lockout_parameters"
+AXES_USERNAME_CALLABLE = "apps.users.lockout.lockout_username"
+AXES_CLIENT_IP_CALLABLE = "apps.common.client_ip.client_ip"
+AXES_LOCKOUT_CALLABLE = "apps.users.lockout.lockout_response"
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# Successful sign-ins are in the audit log already; failures stay in AccessAttempt.
+AXES_DISABLE_ACCESS_LOG = True
+AXES_ENABLE_ADMIN = False
+AXES_VERBOSE = False
+# Requests per client IP and per address within a window (seconds) on the forms that send mail or
+# create things (apps/common/throttle.py).
+THROTTLES = {
+    "signup": {"ip": int(env("SIGNUP_PER_IP", "5")), "address": 2, "window": 3600},
+    "find-agency": {"ip": 5, "address": 3, "window": 600},
+    "password-reset": {"ip": 10, "address": 3, "window": 900},
+    "invitation": {"ip": 30, "address": 3, "window": 3600},
+}
 # Emails are unique case-insensitively (a UniqueConstraint on Lower(email)), which
 # the check behind this warning cannot see.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
@@ -209,6 +238,10 @@ SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For we believe: the
+# lockout, the throttles and the audit log read the client's address through them
+# (apps/common/client_ip.py). Empty: REMOTE_ADDR is the client.
+TRUSTED_PROXIES = [p.strip() for p in env("TRUSTED_PROXIES", "").split(",") if p.strip()]
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_HSTS_SECONDS = 31536000
@@ -274,6 +307,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "apps.audit.middleware.CurrentRequestMiddleware",
+    # Last: turns a lockout that happened in a view it does not own (the admin sign-ins) into our page.
+    "axes.middleware.AxesMiddleware",
 ]
 TEMPLATES = [
     {

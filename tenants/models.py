@@ -11,6 +11,7 @@ from django.db.models import Q
 from django_tenants.models import DomainMixin, TenantMixin
 
 from apps.users.models import validate_time_zone
+from tenants.db import connection
 
 SLUG_PATTERN = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
 _SLUG_RE = re.compile(SLUG_PATTERN)
@@ -110,3 +111,11 @@ class Domain(DomainMixin):
 def public_tenant() -> Agency:
     """The root domain's stand-in tenant: the public schema, never saved."""
     return Agency(schema_name="public", name="Postline", slug="", status=AgencyStatus.ACTIVE)
+
+
+def current_agency() -> Agency:
+    """The agency whose schema the connection is in (a request's, or a job's), as its row."""
+    tenant = getattr(connection, "tenant", None)
+    if isinstance(tenant, Agency) and tenant.pk is not None:
+        return tenant
+    return Agency.objects.get(schema_name=connection.schema_name)

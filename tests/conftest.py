@@ -16,6 +16,7 @@ from typing import Any
 
 import dramatiq
 import pytest
+import redis
 from django.conf import settings
 from django.db import connection
 from django.test import Client
@@ -125,6 +126,51 @@ def broker_namespace() -> str:
     namespace = f"postline-test-{os.getpid()}-{uuid.uuid4().hex[:6]}"
     dramatiq.get_broker().namespace = namespace  # type: ignore[attr-defined]
     return namespace
+
+
+@pytest.fixture(autouse=True)
+def _no_throttle_counts() -> Iterator[None]:
+    """Rate-limit counters live in Redis, outside the test's transaction: each test starts with none
+    of this database's."""
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    pattern = f"*:throttle:{connection.settings_dict['NAME']}:*"
+
+    def clear() -> None:
+        keys = list(client.scan_iter(match=pattern, count=500))
+        if keys:
+            client.delete(*keys)
+
+    clear()
+    yield
+    clear()
+
+
+@pytest.fixture
+def jobs(broker_namespace: str) -> Iterator[Any]:
+    """Run, here and now, the jobs queued on a queue of this test process ("web", "team"): in the
+    agency each message names, inside the test's transaction (so they see its data and Django's
+    test mailbox). Returns how many ran."""
+    broker = dramatiq.get_broker()
+    for queue in ("web", "team"):
+        broker.flush(queue)
+
+    def run(queue: str) -> int:
+        consumer = broker.consume(queue, timeout=50)
+        ran = 0
+        try:
+            while (message := next(consumer)) is not None:
+                schema = message.options.get("tenant_schema") or "public"
+                with schema_context(schema):
+                    broker.get_actor(message.actor_name).fn(*message.args, **message.kwargs)
+                consumer.ack(message)
+                ran += 1
+        finally:
+            consumer.close()
+        return ran
+
+    yield run
+    for queue in ("web", "team"):
+        broker.flush(queue)
 
 
 @pytest.fixture

@@ -380,9 +380,8 @@ def test_asking_to_confirm_a_bulk_delete_records_nothing(alpha: Agency) -> None:
 
 @pytest.fixture
 def operator() -> Client:
-    User.objects.create_superuser("operator@postline.example", OWNER_PASSWORD)
     client = client_for(None)
-    assert client.login(username="operator@postline.example", password=OWNER_PASSWORD)
+    client.force_login(User.objects.create_superuser("operator@postline.example", OWNER_PASSWORD))
     return client
 
 

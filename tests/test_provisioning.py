@@ -136,9 +136,8 @@ def test_failure_after_the_schema_is_cloned_leaves_nothing_behind() -> None:
 
 
 def test_operator_creates_an_agency_from_the_admin() -> None:
-    User.objects.create_superuser("operator@postline.example", OWNER_PASSWORD)
     operator = client_for(None)
-    assert operator.login(username="operator@postline.example", password=OWNER_PASSWORD)
+    operator.force_login(User.objects.create_superuser("operator@postline.example", OWNER_PASSWORD))
     form = {
         "name": "Echo Studio",
         "slug": "echo",
@@ -164,9 +163,8 @@ def test_operator_creates_an_agency_from_the_admin() -> None:
 
 
 def test_operator_admin_lists_agencies_not_agency_data(alpha: Agency) -> None:
-    User.objects.create_superuser("operator@postline.example", OWNER_PASSWORD)
     operator = client_for(None)
-    operator.login(username="operator@postline.example", password=OWNER_PASSWORD)
+    operator.force_login(User.objects.create_superuser("operator@postline.example", OWNER_PASSWORD))
     listing = operator.get("/admin/tenants/agency/")
     assert b"Alpha Agency" in listing.content and b"Beta Agency" in listing.content
     assert operator.get("/admin/posts/post/").status_code == 404

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -21,7 +22,6 @@ from apps.audit.models import AuditLog
 from apps.team import services
 from apps.team.models import Invitation
 from apps.users.models import Role, User
-from apps.web.throttle import login_lockout_clear
 from tenants.models import Agency
 from tests.conftest import OWNER_PASSWORD, client_for
 from tests.factories import TikTokAccountFactory
@@ -34,21 +34,18 @@ CONFIRMED = {"confirm": "yes"}  # what the confirmation page posts
 LINK = re.compile(r"https?://(?P<host>[^/\s]+)(?P<path>/team/join/(?P<token>[^/\s]+)/)")
 
 
-@pytest.fixture(autouse=True)
-def _no_lockout_left(alpha: Agency, beta: Agency) -> Iterator[None]:
-    """Some tests show a refused sign-in; lockout counters live in Redis, outside the test's
-    transaction: start and end without any."""
+@pytest.fixture
+def django_capture_on_commit_callbacks(django_capture_on_commit_callbacks: Any, jobs: Any) -> Any:
+    """pytest-django's, plus what the commit queued for a worker (the invitation emails), run here."""
 
-    def clear() -> None:
-        for agency in (alpha, beta):
-            with schema_context(agency.schema_name):
-                for email in (OWNER, "nora@example.com", "ed@example.com"):
-                    login_lockout_clear(email=email)
-                login_lockout_clear(ip="127.0.0.1")
+    @contextmanager
+    def capture(*, using: str = "default", execute: bool = False) -> Iterator[Any]:
+        with django_capture_on_commit_callbacks(using=using, execute=execute) as callbacks:
+            yield callbacks
+        if execute:
+            jobs("team")
 
-    clear()
-    yield
-    clear()
+    return capture
 
 
 def signed_in(agency: Agency, email: str = OWNER) -> Client:

@@ -15,6 +15,7 @@ from django.http import HttpRequest
 
 from apps.audit.middleware import current_request
 from apps.audit.models import AuditLog
+from apps.common.client_ip import client_ip
 
 REDACTED = "[redacted]"
 _SECRET_KEY = re.compile(r"token|secret|password|passwd|api_?key|authorization|cookie|code_verifier", re.I)
@@ -32,10 +33,6 @@ def redact(changes: Any) -> Any:
     if isinstance(changes, (str, int, float, bool)) or changes is None:
         return changes
     return str(changes)
-
-
-def client_ip(request: HttpRequest) -> str | None:
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def _account_id(obj: models.Model) -> Any:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.signals import user_locked_out
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db import connection
@@ -12,7 +13,9 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 from django_tenants.utils import get_public_schema_name
 
-from apps.audit.services import audit_admin_log_entry, audit_record, client_ip
+from apps.audit.services import audit_admin_log_entry, audit_record
+from apps.common.client_ip import client_ip
+from apps.users.lockout import lock_for
 
 
 @receiver(user_logged_in, dispatch_uid="audit_login_succeeded")
@@ -35,6 +38,25 @@ def on_login_failed(
     # The attempted email is kept (it is what an admin investigates); the password never is.
     audit_record(
         action="login.failed", request=request, changes={"email": str(credentials.get("username", ""))[:254]}
+    )
+
+
+@receiver(user_locked_out, dispatch_uid="audit_login_locked")
+def on_locked_out(
+    sender: Any, request: HttpRequest | None = None, username: str | None = None, **kwargs: Any
+) -> None:
+    """django-axes engaged a lock (once per lock: attempts refused by it are not announced)."""
+    if request is None or getattr(request, "tenant", None) is None or request.tenant.is_public:  # type: ignore[attr-defined]
+        return
+    lock = lock_for(request, email=username)
+    audit_record(
+        action="login.locked",
+        request=request,
+        changes={
+            "email": (username or "")[:254],
+            "scope": lock.scope if lock else "email",
+            "until": lock.until.isoformat() if lock else "",
+        },
     )
 
 

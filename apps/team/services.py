@@ -17,21 +17,16 @@ Rules every function here keeps, whoever calls it (the Team page, the admin, a c
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import secrets
 from collections.abc import Iterable, Mapping
-from functools import partial
 from typing import Any
 
 from django.contrib.auth.password_validation import validate_password
 from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
-from django.core.mail import send_mail
 from django.db import IntegrityError, connection, transaction
 from django.http import HttpRequest
-from django.template.loader import render_to_string
-from django.urls import reverse
 from django.utils import timezone
 
 from apps.accounts.models import TikTokAccount
@@ -43,16 +38,13 @@ from apps.accounts.permissions import (
     access_table,
 )
 from apps.audit.services import audit_record
+from apps.team.invitation_email import INVITATION_DAYS, token_hash
 from apps.team.models import Invitation
+from apps.team.tasks import team_send_invitation_email
 from apps.users.models import Role, User
+from tenants.dramatiq import send_on_commit
 
 logger = logging.getLogger(__name__)
-
-INVITATION_DAYS = 7
-
-
-def _hash(raw: str) -> str:
-    return hashlib.sha256(raw.encode()).hexdigest()
 
 
 def _flags(role: str) -> dict[str, bool]:
@@ -86,40 +78,16 @@ def _agency() -> Any:
 # --- Invitations ---
 
 
-def invitation_link(raw: str) -> str:
-    """The link to accept an invitation, on the agency's own address (never the request's Host)."""
-    path = reverse("team:join", kwargs={"token": raw})
-    return f"{_agency().url.rstrip('/')}{path}"
+def _queue_email(*, invitation: Invitation) -> None:
+    # After commit (no email for an invitation that was rolled back), by a worker, so the page
+    # answers as fast whatever happens at the mail server.
+    send_on_commit(team_send_invitation_email, str(invitation.pk))
 
 
-def _invitation_email_send(*, invitation: Invitation, raw: str, inviter: User) -> None:
-    agency = _agency()
-    context = {
-        "agency": agency,
-        "invitation": invitation,
-        "inviter": inviter.get_full_name(),
-        "link": invitation_link(raw),
-        "days": INVITATION_DAYS,
-    }
-    send_mail(
-        subject=f"{inviter.get_full_name()} invited you to {agency.name} on Postline",
-        message=render_to_string("team/invitation_email.txt", context),
-        from_email=None,
-        recipient_list=[invitation.email],
-    )
-
-
-def _queue_email(*, invitation: Invitation, raw: str, inviter: User) -> None:
-    # After commit: no email for an invitation that was rolled back. Robust: a mail server
-    # that is down is logged, the invitation stays, and it can be resent from the Team page.
-    transaction.on_commit(
-        partial(_invitation_email_send, invitation=invitation, raw=raw, inviter=inviter), robust=True
-    )
-
-
-def _new_token() -> tuple[str, str, dt.datetime]:
-    raw = secrets.token_urlsafe(32)
-    return raw, _hash(raw), timezone.now() + dt.timedelta(days=INVITATION_DAYS)
+def _new_token() -> tuple[str, dt.datetime]:
+    """A placeholder hash (of a token nobody holds) and a new expiry; the worker that sends the
+    email replaces the hash with the real link's (apps.team.invitation_email)."""
+    return token_hash(secrets.token_urlsafe(32)), timezone.now() + dt.timedelta(days=INVITATION_DAYS)
 
 
 @transaction.atomic
@@ -160,7 +128,7 @@ def invitation_send(
         open_invitation.revoked_at = now
         open_invitation.save(update_fields=["revoked_at", "updated_at"])
     accounts = list(accounts)
-    raw, token_hash, expires_at = _new_token()
+    placeholder_hash, expires_at = _new_token()
     try:
         with transaction.atomic():
             invitation = Invitation.objects.create(
@@ -168,7 +136,7 @@ def invitation_send(
                 role=role,
                 invited_by=by,
                 created_by=by,
-                token_hash=token_hash,
+                token_hash=placeholder_hash,
                 expires_at=expires_at,
             )
     except IntegrityError as exc:  # the same address invited by someone else at this moment
@@ -186,7 +154,7 @@ def invitation_send(
             "expires_at": expires_at.isoformat(),
         },
     )
-    _queue_email(invitation=invitation, raw=raw, inviter=by)
+    _queue_email(invitation=invitation)
     return invitation
 
 
@@ -206,7 +174,7 @@ def invitation_resend(*, invitation: Invitation, by: User, request: HttpRequest 
     """Email a new link with a new expiry; the previous link stops working at once."""
     _require_admin(by)
     invitation = _lock_open_invitation(invitation)
-    raw, invitation.token_hash, invitation.expires_at = _new_token()
+    invitation.token_hash, invitation.expires_at = _new_token()
     invitation.updated_by = by
     invitation.save(update_fields=["token_hash", "expires_at", "updated_by", "updated_at"])
     audit_record(
@@ -216,7 +184,7 @@ def invitation_resend(*, invitation: Invitation, by: User, request: HttpRequest 
         request=request,
         changes={"email": invitation.email, "expires_at": invitation.expires_at.isoformat()},
     )
-    _queue_email(invitation=invitation, raw=raw, inviter=by)
+    _queue_email(invitation=invitation)
     return invitation
 
 
@@ -266,7 +234,7 @@ def invitation_for_token(raw: str, *, lock: bool = False) -> Invitation:
     invitations = Invitation.objects.select_related("invited_by")
     if lock:
         invitations = invitations.select_for_update(of=("self",))
-    invitation = invitations.filter(token_hash=_hash(raw)).first()
+    invitation = invitations.filter(token_hash=token_hash(raw)).first()
     agency = _agency()
     if invitation is None:
         raise InvitationError(

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from apps.accounts.models import TikTokAccount
 from apps.accounts.permissions import ROLE_DEFAULTS, Perm, access_table
+from apps.common.throttle import throttle_hit
 from apps.team import services
 from apps.team.forms import AccessForm, InviteForm, JoinForm, RoleForm, role_defaults_text
 from apps.team.selectors import (
@@ -30,7 +31,7 @@ from apps.team.selectors import (
     members_deactivated,
     require_team_admin,
 )
-from apps.users.models import Role, User
+from apps.users.models import Role, User, email_normalize
 
 
 def _add_service_errors(form: Form, exc: ValidationError) -> None:
@@ -57,7 +58,7 @@ def _accounts() -> list[TikTokAccount]:
 # --- The team ---
 
 
-def _team_page(request: HttpRequest, form: InviteForm) -> HttpResponse:
+def _team_page(request: HttpRequest, form: InviteForm, status: int = 200) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     return render(
         request,
@@ -70,6 +71,7 @@ def _team_page(request: HttpRequest, form: InviteForm) -> HttpResponse:
             "role_help": _role_help()[1:],  # owners are not invited
             "invitation_days": services.INVITATION_DAYS,
         },
+        status=status,
     )
 
 
@@ -87,6 +89,12 @@ def invite(request: HttpRequest) -> HttpResponse:
     require_team_admin(user)
     form = InviteForm(request.POST, accounts=TikTokAccount.objects.order_by("username"))
     if form.is_valid():
+        limited = throttle_hit(request, "invitation", address=email_normalize(form.cleaned_data["email"]))
+        if limited is not None:
+            form.add_error(None, limited.sentence("invitations"))
+            response = _team_page(request, form, status=429)
+            response["Retry-After"] = str(limited.retry_after)
+            return response
         try:
             invitation = services.invitation_send(**form.cleaned_data, by=user, request=request)
         except ValidationError as exc:
@@ -106,6 +114,10 @@ def invite(request: HttpRequest) -> HttpResponse:
 def invitation_resend(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     invitation = get_invitation_for_user(user, pk)
+    limited = throttle_hit(request, "invitation", address=email_normalize(invitation.email))
+    if limited is not None:
+        messages.error(request, limited.sentence("invitations"))
+        return redirect("team:list")
     try:
         services.invitation_resend(invitation=invitation, by=user, request=request)
     except ValidationError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 import zoneinfo
 from typing import Any, ClassVar
 
@@ -17,6 +18,13 @@ from apps.common.models import SoftDeleteModel, SoftDeleteQuerySet
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(f"“{value}” is not a known time zone (use an IANA name such as Europe/Paris).")
+
+
+def email_normalize(value: str | None) -> str:
+    """An address as signing in compares it: Unicode NFKC (what Django's sign-in form applies),
+    surrounding spaces dropped, lowercase (what the unique constraint on Lower(email) compares).
+    The lockout and the throttles key on this too, so variants of one address share a count."""
+    return unicodedata.normalize("NFKC", str(value or "")).strip().lower()
 
 
 class Role(models.TextChoices):
@@ -37,12 +45,12 @@ class UserManager(BaseUserManager.from_queryset(SoftDeleteQuerySet)):  # type: i
         return super().get_queryset().filter(deleted_at__isnull=True)
 
     def get_by_natural_key(self, username: str | None) -> User:
-        return self.get(email__iexact=username)
+        return self.alias(email_lower=Lower("email")).get(email_lower=email_normalize(username))
 
     def _create(self, email: str, password: str | None, **extra: Any) -> User:
         if not email:
             raise ValueError("An email address is required.")
-        user = self.model(email=self.normalize_email(email).lower(), **extra)
+        user = self.model(email=email_normalize(self.normalize_email(email)), **extra)
         user.set_password(password)
         user.full_clean(exclude=["password"])
         user.save(using=self._db)

@@ -10,6 +10,8 @@ from typing import Any
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
 
+from apps.users.models import email_normalize
+
 
 class PageForm(forms.Form):
     """Labels without Django's trailing colon (our templates lay fields out themselves)."""
@@ -84,7 +86,7 @@ class FindAgencyForm(PageForm):
     )
 
     def clean_email(self) -> str:
-        return str(self.cleaned_data["email"]).strip().lower()
+        return email_normalize(self.cleaned_data["email"])
 
 
 class SignInForm(AuthenticationForm):

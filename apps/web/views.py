@@ -7,8 +7,6 @@ password reset, the agency's settings, and the signed-in home.
 
 from __future__ import annotations
 
-import math
-import zoneinfo
 from typing import Any
 
 from django.conf import settings
@@ -16,15 +14,17 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import ValidationError
 from django.forms import Form
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from apps.audit.services import audit_record, client_ip
-from apps.users.models import User
+from apps.audit.services import audit_record
+from apps.common.throttle import RateLimited, throttle_hit
+from apps.users.lockout import Lock, failure_record, lock_for, lock_message, lockout_clear, lockout_response
+from apps.users.models import User, email_normalize
 from apps.web.forms import (
     AgencyPasswordResetForm,
     AgencySetPasswordForm,
@@ -34,15 +34,7 @@ from apps.web.forms import (
     SignupForm,
 )
 from apps.web.signup import WelcomeTokenError, agency_signup, welcome_token_consume
-from apps.web.tasks import web_send_agency_finder_email
-from apps.web.throttle import (
-    Lock,
-    login_failure_record,
-    login_lock,
-    login_lockout_clear,
-    login_success_record,
-    rate_limit_hit,
-)
+from apps.web.tasks import web_send_agency_finder_email, web_send_password_reset_email
 from tenants.models import Agency
 from tenants.services import agency_update_settings
 
@@ -72,20 +64,27 @@ def landing(request: HttpRequest) -> HttpResponse:
 def signup(request: HttpRequest) -> HttpResponse:
     """Create an agency, then send the browser to its subdomain with a one-time sign-in link."""
     form = SignupForm(request.POST) if request.method == "POST" else SignupForm()
+    context = {"form": form, "platform_domain": settings.PLATFORM_DOMAIN}
     if form.is_bound and form.is_valid():
+        limited = throttle_hit(request, "signup", address=email_normalize(form.cleaned_data["owner_email"]))
+        if limited is not None:
+            form.add_error(None, limited.sentence("signups"))
+            return _too_many(request, "web/signup.html", context, limited)
         try:
             result = agency_signup(**form.cleaned_data)
         except ValidationError as exc:
             _add_service_errors(form, exc)
         else:
             return redirect(result.welcome_url)
-    return render(request, "web/signup.html", {"form": form, "platform_domain": settings.PLATFORM_DOMAIN})
+    return render(request, "web/signup.html", context)
 
 
-def _find_agency_limit() -> tuple[int, int]:
-    """Look-ups allowed per IP, and the window in seconds (settings FIND_AGENCY_RATE)."""
-    limit, window = getattr(settings, "FIND_AGENCY_RATE", (5, 600))
-    return int(limit), int(window)
+def _too_many(
+    request: HttpRequest, template: str, context: dict[str, Any], limited: RateLimited
+) -> HttpResponse:
+    response = render(request, template, context, status=429)
+    response["Retry-After"] = str(limited.retry_after)
+    return response
 
 
 @require_http_methods(["GET", "POST"])
@@ -93,19 +92,12 @@ def find_agency(request: HttpRequest) -> HttpResponse:
     """Ask for an email; the answer never says whether it belongs to anyone (apps.web.finder)."""
     form = FindAgencyForm(request.POST) if request.method == "POST" else FindAgencyForm()
     if form.is_bound and form.is_valid():
-        limit, window = _find_agency_limit()
-        limited = rate_limit_hit("find-agency", client_ip(request) or "unknown", limit=limit, window=window)
+        limited = throttle_hit(request, "find-agency", address=form.cleaned_data["email"])
         if limited is None:
             web_send_agency_finder_email.send(form.cleaned_data["email"])
             return redirect("find_agency_sent")
-        form.add_error(
-            None,
-            f"Too many look-ups from your network: at most {limit} every {window // 60} minutes. "
-            f"Please try again in {limited.minutes} minute{'s' if limited.minutes != 1 else ''}.",
-        )
-        response = render(request, "web/find_agency.html", {"form": form}, status=429)
-        response["Retry-After"] = str(limited.retry_after)
-        return response
+        form.add_error(None, limited.sentence("look-ups"))
+        return _too_many(request, "web/find_agency.html", {"form": form}, limited)
     return render(request, "web/find_agency.html", {"form": form})
 
 
@@ -117,50 +109,26 @@ def find_agency_sent(request: HttpRequest) -> HttpResponse:
 # --- An agency's subdomain: signing in and out ---
 
 
-def _lock_message(lock: Lock, agency: Agency) -> str:
-    try:
-        zone = zoneinfo.ZoneInfo(agency.default_time_zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        zone = zoneinfo.ZoneInfo("UTC")
-    minutes = max(1, math.ceil(lock.seconds_left / 60))
-    who = "this email" if lock.scope == "email" else "your network"
-    until = f"{lock.until.astimezone(zone):%H:%M} ({zone.key})"
-    return (
-        f"Too many failed sign-in attempts for {who}, so signing in is paused until {until}, "
-        f"about {minutes} minute{'s' if minutes != 1 else ''} from now. "
-        "If you have forgotten your password, you can reset it meanwhile."
-    )
-
-
 class SignInView(auth_views.LoginView):
-    """Django's sign-in, with the lockout of apps.web.throttle in front of the password check."""
+    """Django's sign-in; django-axes' backend refuses a locked address or IP before the password
+    is checked (apps.users.lockout), and this view says so on its own form."""
 
     form_class = SignInForm
     redirect_authenticated_user = True
 
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        email = str(request.POST.get("username", ""))[:254]
-        lock = login_lock(request, email=email)
-        if lock is not None:
-            return self._refuse(lock, email)
-        return super().post(request, *args, **kwargs)
-
     def form_invalid(self, form: Any) -> HttpResponse:
-        if form.has_error(NON_FIELD_ERRORS, "invalid_login") or form.has_error(NON_FIELD_ERRORS, "inactive"):
+        if getattr(self.request, "axes_locked_out", False):
             email = str(form.data.get("username", ""))[:254]
-            lock = login_failure_record(self.request, email=email)
+            lock = lock_for(self.request, email=email)
             if lock is not None:
                 return self._refuse(lock, email)
         return super().form_invalid(form)
 
-    def form_valid(self, form: Any) -> HttpResponse:
-        login_success_record(email=form.get_user().email)
-        return super().form_valid(form)
-
     def _refuse(self, lock: Lock, email: str) -> HttpResponse:
-        # An unbound form: validating the posted one would check the password.
+        # An unbound form: the refusal is the lock's, not the password's.
         form = self.get_form_class()(self.request, initial={"username": email})
-        context = self.get_context_data(form=form, lock_message=_lock_message(lock, _agency(self.request)))
+        message = lock_message(lock, zone_name=_agency(self.request).default_time_zone)
+        context = self.get_context_data(form=form, lock_message=message)
         response = self.render_to_response(context, status=429)
         response["Retry-After"] = str(lock.seconds_left)
         return response
@@ -201,25 +169,44 @@ def welcome(request: HttpRequest, token: str) -> HttpResponse:
 
 
 class PasswordResetView(auth_views.PasswordResetView):
+    """Ask for a reset link: throttled per IP and per address; a worker looks the address up and
+    sends the email (apps.web.password_reset), so the answer is the same, as fast, for anyone."""
+
     form_class = AgencyPasswordResetForm
-    email_template_name = "registration/password_reset_email.html"
-    subject_template_name = "registration/password_reset_subject.txt"
 
     def form_valid(self, form: Any) -> HttpResponse:
-        # The link names the agency's configured address, never the request's Host header.
-        agency = _agency(self.request)
-        self.extra_email_context = {"agency": agency, "agency_url": agency.url.rstrip("/")}
-        return super().form_valid(form)
+        email = email_normalize(form.cleaned_data["email"])
+        limited = throttle_hit(self.request, "password-reset", address=email)
+        if limited is not None:
+            form.add_error(None, limited.sentence("reset requests"))
+            response = self.render_to_response(self.get_context_data(form=form), status=429)
+            response["Retry-After"] = str(limited.retry_after)
+            return response
+        web_send_password_reset_email.send(email)
+        return redirect(self.get_success_url())
 
 
 class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's reset link, under the lockout: a link that does not work counts as a failed
+    attempt from the client's IP, and an IP locked that way is refused every link."""
+
     form_class = AgencySetPasswordForm
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if lock_for(request, email=None) is not None:
+            return lockout_response(request)
+        response = super().dispatch(request, *args, **kwargs)
+        if not self.validlink:
+            failure_record(request, email=None)
+            if lock_for(request, email=None) is not None:
+                return lockout_response(request)
+        return response
 
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
         user: User = form.user
         # Whoever can read the mailbox may sign in again at once.
-        login_lockout_clear(email=user.email)
+        lockout_clear(email=user.email)
         audit_record(action="password.reset", actor=user, obj=user, request=self.request)
         return response
 

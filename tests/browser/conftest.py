@@ -51,21 +51,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 class Stack:
-    def __init__(self, port: int, fake: FakeTikTok, env: dict[str, str], server_output: Path) -> None:
+    def __init__(self, port: int, fake: FakeTikTok, env: dict[str, str], outputs: list[Path]) -> None:
         self.port = port
         self.fake = fake
         self.env = env
-        self.server_output = server_output
+        self.outputs = outputs
 
     def url(self, agency: Any | None = None, path: str = "/") -> str:
         host = f"{agency.slug}.localhost" if agency is not None else "localhost"
         return f"http://{host}:{self.port}{path}"
 
     def emails_to(self, address: str) -> list[EmailMessage]:
-        """The emails the web server has sent to `address` so far, oldest first (its console
-        email backend writes each to the server's output, which the stack keeps in a file)."""
+        """The emails the web server and the worker have sent to `address` so far, oldest first
+        (their console email backend writes each to their output, which the stack keeps in files)."""
         sent = []
-        for chunk in self.server_output.read_bytes().split(CONSOLE_EMAIL_SEPARATOR):
+        chunks = [
+            chunk for output in self.outputs for chunk in output.read_bytes().split(CONSOLE_EMAIL_SEPARATOR)
+        ]
+        for chunk in chunks:
             start = re.search(rb"^Content-Type:", chunk, re.MULTILINE)  # after any startup lines
             if start is None:
                 continue
@@ -87,9 +90,11 @@ def stack(
     They use a broker namespace of their own, and the scheduler only runs in the tests that ask
     for `stack_scheduler`: a dispatcher left running for the whole session would claim the posts
     that other tests in this process schedule and dispatch themselves. The server's standard
-    output (where its console email backend writes) goes to a file: see `Stack.emails_to`."""
+    output and the worker's (where their console email backend writes) go to files: see
+    `Stack.emails_to`."""
     port = free_port()
-    server_output = tmp_path_factory.mktemp("stack") / "runserver.out"
+    folder = tmp_path_factory.mktemp("stack")
+    server_output, worker_output = folder / "runserver.out", folder / "worker.out"
     env = process_env(
         fake_tiktok,
         f"{broker_namespace}-stack",
@@ -106,14 +111,15 @@ def stack(
             stdout=output,
             stderr=subprocess.DEVNULL,
         )
-    processes = [
-        server,
-        subprocess.Popen(
+    with worker_output.open("wb") as output:
+        worker = subprocess.Popen(
             [sys.executable, "-m", "dramatiq", "config.worker", "--processes", "1", "--threads", "4"],
             env=env,
             cwd=settings.BASE_DIR,
-        ),
-    ]
+            stdout=output,
+            stderr=output,  # Dramatiq's workers write what they print there
+        )
+    processes = [server, worker]
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -123,7 +129,7 @@ def stack(
             if time.monotonic() > deadline:
                 raise RuntimeError("the web server did not start") from None
             time.sleep(0.2)
-    yield Stack(port, fake_tiktok, env, server_output)
+    yield Stack(port, fake_tiktok, env, [server_output, worker_output])
     fake_tiktok.webhook_url = None
     for process in processes:
         process.terminate()
