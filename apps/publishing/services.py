@@ -43,7 +43,14 @@ from apps.posts.models import (
 from apps.publishing.jobs import job_delete, job_set
 from apps.publishing.models import JobKind
 from apps.tiktok.client import CreatorInfo, TikTokClient
-from apps.tiktok.errors import ErrorKind, RateLimited, TikTokError, fail_reason_kind, human_message
+from apps.tiktok.errors import (
+    NOT_SENT_CODES,
+    ErrorKind,
+    RateLimited,
+    TikTokError,
+    fail_reason_kind,
+    human_message,
+)
 from apps.tiktok.uploads import chunk_plan
 from tenants.db import connection
 from tenants.models import Agency, AgencyStatus
@@ -124,7 +131,7 @@ def _retry_later(post: Post, error: TikTokError) -> None:
         PublishAttempt.objects.filter(
             post=post, attempt_number=post.publish_attempts, outcome=AttemptOutcome.RETRYABLE
         )
-        .exclude(error_code="rate_limited_locally")
+        .exclude(error_code="rate_limited_locally")  # waiting for a slot is not a try
         .count()
     )
     if tries > len(settings.PUBLISH_PREPARE_BACKOFF):
@@ -227,7 +234,7 @@ def post_publish(*, post_id: str, client: TikTokClient | None = None) -> None:
             PublishAttempt.objects.filter(
                 post=post, attempt_number=max(1, post.publish_attempts), kind=AttemptKind.INIT
             )
-            .exclude(error_code="rate_limited_locally")
+            .exclude(error_code__in=NOT_SENT_CODES)
             .order_by("-started_at")
             .first()
         )
@@ -375,7 +382,11 @@ def _creator_refusal(post: Post, media: PostMedia, creator: CreatorInfo) -> str:
 
 def _init_or_prepare_failed(post: Post, exc: TikTokError) -> None:
     """A failure before or at init. Whatever happened at init, init is never called again
-    automatically: at most one create-post call per post reaches TikTok."""
+    automatically: at most one create-post call per post reaches TikTok. A call held back
+    on our side (rate limit, rate limiter unreachable) never reached TikTok: it is retried."""
+    if exc.code in NOT_SENT_CODES:
+        _retry_later(post, exc)
+        return
     if exc.endpoint in ("init", "inbox_init"):
         if exc.maybe_applied or (exc.http_status is not None and exc.http_status >= 500):
             # TikTok may have created the post: a person decides.

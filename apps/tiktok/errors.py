@@ -90,6 +90,22 @@ _RATE_LIMITED_WHAT = {
 }
 
 
+class RateLimiterUnavailable(TikTokError):
+    """Our shared rate limit (Redis) could not be asked: the call was not sent."""
+
+    kind = ErrorKind.RETRYABLE
+
+    def __init__(self, endpoint: str, detail: str = "") -> None:
+        super().__init__("rate_limiter_unavailable", detail, endpoint=endpoint)
+
+    def human_message(self) -> str:
+        return "Postline could not reach its own rate limiter; nothing was sent to TikTok."
+
+
+# Codes of calls that were never sent to TikTok (held back on our side).
+NOT_SENT_CODES = ("rate_limited_locally", "rate_limiter_unavailable")
+
+
 # Codes of the envelope (data endpoints) and of OAuth's flat errors, by kind.
 _RETRYABLE_CODES = {
     "rate_limit_exceeded",

@@ -2,7 +2,8 @@
 
 A sliding window per (endpoint, token): a call that would exceed the limit waits for a
 free slot or, when waiting is not allowed or would take too long, raises `RateLimited`
-without sending anything. The window is kept in a Redis sorted set and checked and
+without sending anything; when Redis cannot be reached it raises `RateLimiterUnavailable`,
+again without sending anything. The window is kept in a Redis sorted set and checked and
 updated by one Lua script, using Redis's clock, so all workers agree.
 Tokens are identified by a hash, never stored.
 """
@@ -19,7 +20,7 @@ import redis
 from django.conf import settings
 
 from apps.common.crypto import Secret
-from apps.tiktok.errors import RateLimited
+from apps.tiktok.errors import RateLimited, RateLimiterUnavailable
 
 WINDOW_SECONDS = 60
 # Requests per minute per user token (TIKTOK_API.md, "Caps and limits").
@@ -61,12 +62,18 @@ class RateLimiter:
         self._script: Any = self.redis.register_script(_ACQUIRE)
 
     def try_acquire(self, endpoint: str, token: Secret | str) -> float:
-        """Take a slot now and return 0, or return the seconds until one frees up."""
+        """Take a slot now and return 0, or return the seconds until one frees up.
+        Raises RateLimiterUnavailable (nothing sent) when Redis cannot be asked."""
         limit = LIMITS.get(endpoint)
         if limit is None:
             return 0.0
         key = f"{self.prefix}:{BUCKETS.get(endpoint, endpoint)}:{token_fingerprint(token)}"
-        wait_ms = int(self._script(keys=[key], args=[WINDOW_SECONDS * 1000, limit, uuid.uuid4().hex]))
+        try:
+            wait_ms = int(self._script(keys=[key], args=[WINDOW_SECONDS * 1000, limit, uuid.uuid4().hex]))
+        except redis.RedisError as exc:
+            # Without the shared window we cannot know the call is allowed: it is not sent, and
+            # the caller retries it like any call held back on our side.
+            raise RateLimiterUnavailable(endpoint, type(exc).__name__) from exc
         return wait_ms / 1000.0
 
     def acquire(self, endpoint: str, token: Secret | str, *, max_wait: float = 0.0) -> None:
