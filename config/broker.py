@@ -6,11 +6,14 @@ import dramatiq
 from django.conf import settings
 from dramatiq.brokers.redis import RedisBroker
 
+from apps.common.connections import DatabaseConnectionsMiddleware
 from tenants.dramatiq import TenantMiddleware
 
 
 def setup_broker() -> RedisBroker:
     broker = RedisBroker(url=settings.DRAMATIQ_BROKER_URL, namespace=settings.DRAMATIQ_NAMESPACE)
+    # Connections are checked before the tenant middleware makes the message's first query.
+    broker.add_middleware(DatabaseConnectionsMiddleware())
     broker.add_middleware(TenantMiddleware())
     dramatiq.set_broker(broker)
     return broker

@@ -9,6 +9,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
 
+from apps.common.connections import connections_refresh
 from apps.common.scheduler import run_due_jobs
 from apps.publishing.dispatcher import BATCH, dispatch_due
 
@@ -29,6 +30,7 @@ class Command(BaseCommand):
                 started = time.monotonic()
                 full = False
                 try:
+                    connections_refresh()  # a dead connection (database restart) is replaced first
                     sent = dispatch_due()
                     if sent:
                         logger.info("Dispatched %d job(s)", len(sent))
