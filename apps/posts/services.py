@@ -16,7 +16,7 @@ from django.utils import timezone
 from apps.accounts.models import AccountStatus, TikTokAccount
 from apps.accounts.permissions import Perm, needs_approval, user_may
 from apps.audit.services import audit_record
-from apps.common.expressions import utf16_length
+from apps.common.expressions import db_now, utf16_length
 from apps.posts.media import file_sha256, inspect_video
 from apps.posts.models import (
     CANCELLABLE_STATUSES,
@@ -673,7 +673,7 @@ def post_retry(*, post: Post, by: Any, request: Any = None) -> Post:
         if locked.status not in (PostStatus.NEEDS_ATTENTION, PostStatus.FAILED):
             raise PostStateError("Only failed posts and posts that need attention can be retried.")
         previous = locked.status
-        now = timezone.now()
+        now = db_now()  # the dispatcher's clock: due at once even if this process's clock is off
         locked.status = PostStatus.SCHEDULED
         locked.scheduled_at = now
         locked.schedule_time_zone = locked.schedule_time_zone or "UTC"

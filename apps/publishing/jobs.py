@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
+from apps.common.expressions import db_in
 from apps.publishing.models import DueJob, JobKind
 from tenants.db import connection
 
@@ -21,13 +22,21 @@ def job_lock(*, post_id: uuid.UUID, kind: str = JobKind.PUBLISH) -> DueJob | Non
     )
 
 
-def job_set(*, post_id: uuid.UUID, kind: str, due_at: dt.datetime) -> None:
-    """Create or move the job; any lease is dropped (the job is waiting again)."""
+def job_set(
+    *, post_id: uuid.UUID, kind: str, due_at: dt.datetime | None = None, due_in: float | None = None
+) -> None:
+    """Create or move the job; any lease is dropped (the job is waiting again).
+
+    `due_at` is a time a person chose; `due_in` is seconds from now on the database's clock
+    (backoffs, retries: never a process's own clock, which may be off)."""
+    if (due_at is None) == (due_in is None):
+        raise ValueError("Give exactly one of due_at and due_in.")
+    when = due_at if due_at is not None else db_in(due_in or 0.0)
     DueJob.objects.update_or_create(
         schema_name=connection.schema_name,
         post_id=post_id,
         kind=kind,
-        defaults={"due_at": due_at, "leased_until": None, "sends": 0},
+        defaults={"due_at": when, "leased_until": None, "sends": 0},
     )
 
 

@@ -22,13 +22,13 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
-from django.utils import timezone
 
 from apps.accounts.models import AccountStatus
 from apps.accounts.posting_limits import posting_limit_for, posting_limit_lift, posting_limit_record
 from apps.accounts.services import AccountNeedsReauth, account_access_token, account_refresh_tokens
 from apps.audit.services import audit_record
 from apps.common.crypto import Secret
+from apps.common.expressions import ClockTimestamp, db_now
 from apps.posts.models import (
     AttemptKind,
     AttemptOutcome,
@@ -89,7 +89,7 @@ def _finish(
             status=status,
             last_error_code=code[:100],
             last_error_message=message,
-            updated_at=timezone.now(),
+            updated_at=ClockTimestamp(),
             **fields,
         )
         final = status in (PostStatus.FAILED, PostStatus.NEEDS_ATTENTION, PostStatus.CANCELLED)
@@ -124,8 +124,7 @@ def _retry_later(post: Post, error: TikTokError) -> None:
     Our own rate limit holding a call back is not a failure: it only waits for its slot."""
     if isinstance(error, RateLimited):
         with transaction.atomic():
-            due = timezone.now() + dt.timedelta(seconds=max(1.0, error.retry_after))
-            job_set(post_id=post.pk, kind=JobKind.PUBLISH, due_at=due)
+            job_set(post_id=post.pk, kind=JobKind.PUBLISH, due_in=max(1.0, error.retry_after))
         return
     tries = (
         PublishAttempt.objects.filter(
@@ -143,7 +142,7 @@ def _retry_later(post: Post, error: TikTokError) -> None:
         Post.objects.filter(pk=post.pk).update(
             last_error_code=error.code[:100], last_error_message=error.human_message()
         )
-        job_set(post_id=post.pk, kind=JobKind.PUBLISH, due_at=timezone.now() + dt.timedelta(seconds=delay))
+        job_set(post_id=post.pk, kind=JobKind.PUBLISH, due_in=delay)
 
 
 # --- Attempts ---
@@ -154,7 +153,7 @@ def _attempt(post: Post, kind: str, on_success: Callable[[], None] | None = None
     """Record one call to TikTok: the row is committed before the call and completed after
     (together with `on_success`, in one transaction)."""
     attempt = PublishAttempt.objects.create(
-        post=post, attempt_number=max(1, post.publish_attempts), kind=kind, started_at=timezone.now()
+        post=post, attempt_number=max(1, post.publish_attempts), kind=kind, started_at=db_now()
     )
     try:
         yield attempt
@@ -168,11 +167,11 @@ def _attempt(post: Post, kind: str, on_success: Callable[[], None] | None = None
         attempt.error_code = exc.code[:100]
         attempt.error_message = (exc.message or exc.human_message())[:2000]
         attempt.log_id = exc.log_id[:128]
-        attempt.finished_at = timezone.now()
+        attempt.finished_at = db_now()
         attempt.save()
         raise
     attempt.outcome = AttemptOutcome.OK
-    attempt.finished_at = timezone.now()
+    attempt.finished_at = db_now()
     with transaction.atomic():
         if on_success is not None:
             on_success()
@@ -296,7 +295,7 @@ def _prepare_and_init(post: Post, client: TikTokClient) -> None:
     if media is None:
         _fail(post, "The post has no video.", "no_video")
         return
-    limit = posting_limit_for(account)
+    limit = posting_limit_for(account, now=db_now())
     if limit is not None:
         # TikTok refused this account (or the whole app) lately: no call until the recheck.
         _fail(post, f"{limit.sentence} Nothing was sent; retry the post then.", limit.code)
@@ -322,7 +321,7 @@ def _prepare_and_init(post: Post, client: TikTokClient) -> None:
             Post.objects.filter(pk=post.pk).update(
                 publish_id=answer["init"].publish_id,
                 upload_url=answer["init"].upload_url,
-                updated_at=timezone.now(),
+                updated_at=ClockTimestamp(),
             )
 
         with _attempt(post, AttemptKind.INIT, on_success=keep_publish_id):
@@ -336,8 +335,9 @@ def _prepare_and_init(post: Post, client: TikTokClient) -> None:
         _retry_later(post, exc)
         return
     except TikTokError as exc:
-        if posting_limit_record(account=account, code=exc.code):
-            limit = posting_limit_for(account)
+        now = db_now()  # the recheck time is a due time: on the database's clock
+        if posting_limit_record(account=account, code=exc.code, now=now):
+            limit = posting_limit_for(account, now=now)
             if limit is not None and not exc.maybe_applied:
                 _fail(post, f"{limit.sentence} Nothing was created at TikTok.", exc.code)
                 return
@@ -436,22 +436,14 @@ def _upload(post: Post, client: TikTokClient) -> None:
                     if tries == UPLOAD_TRIES_PER_CHUNK:
                         # Try again later from TikTok's progress (the job's lease brings it back).
                         with transaction.atomic():
-                            job_set(
-                                post_id=post.pk,
-                                kind=JobKind.PUBLISH,
-                                due_at=timezone.now() + dt.timedelta(seconds=60),
-                            )
+                            job_set(post_id=post.pk, kind=JobKind.PUBLISH, due_in=60)
                         return
                     time.sleep(min(2.0, 0.25 * 2**tries))
                     if _uploaded_bytes(post, client) > last:
                         break  # TikTok had it after all
     with transaction.atomic():
         job_delete(post_id=post.pk, kind=JobKind.PUBLISH)
-        job_set(
-            post_id=post.pk,
-            kind=JobKind.POLL,
-            due_at=timezone.now() + dt.timedelta(seconds=settings.PUBLISH_POLL_BACKOFF[0]),
-        )
+        job_set(post_id=post.pk, kind=JobKind.POLL, due_in=settings.PUBLISH_POLL_BACKOFF[0])
         _finish(
             post,
             PostStatus.PROCESSING,
@@ -525,7 +517,7 @@ def post_poll_status(*, post_id: str, client: TikTokClient | None = None) -> Non
                 post,
                 PostStatus.PUBLISHED,
                 only_from=(PostStatus.PROCESSING,),
-                published_at=timezone.now(),
+                published_at=ClockTimestamp(),
                 published_post_id=public_id,
             )
         elif public_id:
@@ -576,7 +568,7 @@ def _poll_later(post: Post) -> None:
         post=post, kind=AttemptKind.STATUS, attempt_number=post.publish_attempts
     )
     first = polls.order_by("started_at").values_list("started_at", flat=True).first()
-    if first is not None and timezone.now() - first > POLL_GIVE_UP_AFTER:
+    if first is not None and db_now() - first > POLL_GIVE_UP_AFTER:
         if post.status == PostStatus.PUBLISHED:
             job_delete(post_id=post.pk, kind=JobKind.POLL)  # published; TikTok never made it public
         else:
@@ -586,7 +578,7 @@ def _poll_later(post: Post) -> None:
         return
     delay = settings.PUBLISH_POLL_BACKOFF[min(polls.count(), len(settings.PUBLISH_POLL_BACKOFF) - 1)]
     with transaction.atomic():
-        job_set(post_id=post.pk, kind=JobKind.POLL, due_at=timezone.now() + dt.timedelta(seconds=delay))
+        job_set(post_id=post.pk, kind=JobKind.POLL, due_in=delay)
 
 
 # --- Reading ---
@@ -594,7 +586,7 @@ def _poll_later(post: Post) -> None:
 
 def account_posts_last_24h(*, account_id: Any) -> int:
     """Posts this account sent to TikTok in the last 24 hours (for the daily-cap warning)."""
-    since = timezone.now() - dt.timedelta(hours=24)
+    since = db_now() - dt.timedelta(hours=24)
     return (
         PublishAttempt.objects.filter(
             post__account_id=account_id,
