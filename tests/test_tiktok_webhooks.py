@@ -9,10 +9,12 @@ import time
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django_tenants.utils import schema_context
+from psycopg import sql
 
 from apps.accounts.models import AccountStatus, TikTokAccount
-from apps.posts.models import AttemptKind, PublishAttempt
+from apps.posts.models import AttemptKind, Post, PublishAttempt
 from apps.tiktok.models import TikTokRoute, WebhookDelivery
 from tenants.models import Agency
 from tests.conftest import client_for
@@ -43,7 +45,9 @@ def deliver(
     t = int(time.time()) if t is None else t
     key = (secret or settings.TIKTOK_CLIENT_SECRET).encode()
     signature = hmac.new(key, f"{t}.".encode() + body, hashlib.sha256).hexdigest()
-    response = client_for(None).post(
+    client = client_for(None)
+    client.raise_request_exception = False
+    response = client.post(
         "/webhooks/tiktok/",
         body,
         content_type="application/json",
@@ -115,3 +119,42 @@ def test_malformed_body_is_refused() -> None:
         "/webhooks/tiktok/", b"not json", content_type="application/json", HTTP_TIKTOK_SIGNATURE="garbage"
     )
     assert response.status_code == 400
+
+
+def test_a_webhook_that_fails_to_apply_is_applied_when_tiktok_delivers_it_again(
+    alpha: Agency, connected: TikTokAccount
+) -> None:
+    # Given a post being processed, and an agency schema whose posts table refuses every change
+    # for now (a real database failure while the event is applied)
+    with schema_context(alpha.schema_name):
+        post = PostFactory(account=connected, status="processing", publish_id="v_pub_file~v2-1.456")
+    table = sql.Identifier(alpha.schema_name, "posts_post")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE FUNCTION pg_temp.refuse_changes() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'could not extend file: no space left on device'; END $$"
+        )
+        cursor.execute(
+            sql.SQL(
+                "CREATE TRIGGER refuse_changes BEFORE UPDATE ON {} FOR EACH ROW "
+                "EXECUTE FUNCTION pg_temp.refuse_changes()"
+            ).format(table)
+        )
+    body = {"publish_id": "v_pub_file~v2-1.456"}
+    t = int(time.time())
+
+    # When TikTok delivers the completion, it is told to deliver it again, and nothing was kept
+    assert deliver("post.publish.complete", body, t=t) >= 500
+    assert not WebhookDelivery.objects.exists()
+    with schema_context(alpha.schema_name):
+        assert Post.objects.get(pk=post.pk).status == "processing"
+
+    # And when the database is well again and TikTok redelivers the same body, it is applied
+    with connection.cursor() as cursor:
+        cursor.execute(sql.SQL("DROP TRIGGER refuse_changes ON {}").format(table))
+    assert deliver("post.publish.complete", body, t=t) == 200
+    with schema_context(alpha.schema_name):
+        assert Post.objects.get(pk=post.pk).status == "published"
+        assert PublishAttempt.objects.filter(post=post, kind=AttemptKind.WEBHOOK).count() == 1
+    delivery = WebhookDelivery.objects.get()
+    assert delivery.processed_at is not None and delivery.agencies == 1

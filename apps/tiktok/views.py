@@ -21,5 +21,10 @@ def webhook(request: HttpRequest) -> HttpResponse:
     except WebhookRejected as exc:
         logger.warning("Webhook refused: %s", exc)
         return JsonResponse({"ok": False, "error": "invalid signature or body"}, status=400)
-    applied = webhook_apply(event)
+    try:
+        applied = webhook_apply(event)
+    except Exception:
+        # Nothing of it was kept (apps.tiktok.webhooks): an error answer makes TikTok deliver it again.
+        logger.exception("Webhook %s could not be applied; TikTok will deliver it again", event.event)
+        return JsonResponse({"ok": False, "error": "not applied; deliver again"}, status=503)
     return JsonResponse({"ok": True, "duplicate": not applied})

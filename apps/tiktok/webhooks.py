@@ -80,23 +80,31 @@ def verify(raw_body: bytes, signature_header: str, *, now: float | None = None) 
 
 
 def webhook_apply(event: WebhookEvent) -> bool:
-    """Apply a verified event once. Returns False for a duplicate delivery."""
+    """Apply a verified event once. Returns False for a duplicate delivery.
+
+    The delivery row, every agency's change and `processed_at` commit together: when applying
+    fails, nothing of it stays, TikTok is answered with an error and its redelivery applies the
+    event. A second delivery of the same body while the first is being applied waits on the
+    unique digest and is then a duplicate (or, if the first failed, applies it)."""
     connection.set_schema_to_public()
-    try:
-        with transaction.atomic():
-            delivery = WebhookDelivery.objects.create(
-                digest=event.digest, event=event.event, open_id=event.open_id
-            )
-    except IntegrityError:
-        logger.info("Duplicate webhook %s ignored", event.event)
-        return False
-    schemas = list(
-        TikTokRoute.objects.filter(open_id=event.open_id).values_list("agency__schema_name", flat=True)
-    )
-    for schema in schemas:
-        with schema_context(schema):
-            _apply_in_agency(event)
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(processed_at=timezone.now(), agencies=len(schemas))
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                delivery = WebhookDelivery.objects.create(
+                    digest=event.digest, event=event.event, open_id=event.open_id
+                )
+        except IntegrityError:
+            logger.info("Duplicate webhook %s ignored", event.event)
+            return False
+        schemas = list(
+            TikTokRoute.objects.filter(open_id=event.open_id).values_list("agency__schema_name", flat=True)
+        )
+        for schema in schemas:
+            with schema_context(schema):
+                _apply_in_agency(event)
+        WebhookDelivery.objects.filter(pk=delivery.pk).update(
+            processed_at=timezone.now(), agencies=len(schemas)
+        )
     return True
 
 
