@@ -275,6 +275,8 @@ TIKTOK_SCOPES = [
     ).split(",")
     if scope.strip()
 ]
+# One creator_info answer per account is shared by the composer and the worker for this long.
+TIKTOK_CREATOR_INFO_CACHE_SECONDS = int(env("TIKTOK_CREATOR_INFO_CACHE_SECONDS", "30"))
 # Refresh access tokens this long before they expire.
 TIKTOK_REFRESH_MARGIN_SECONDS = int(env("TIKTOK_REFRESH_MARGIN_SECONDS", "600"))
 # Webhook timestamps older or newer than this are refused.

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
 from django.test.html import Element, parse_html
 from django.utils import timezone
@@ -26,11 +27,15 @@ from apps.audit.models import AuditLog
 from apps.fake_tiktok.server import FakeTikTok
 from apps.posts.media import MOV, MP4, NOT_A_VIDEO, WEBM, inspect_video, sniff_video_type
 from apps.posts.models import AttemptKind, AttemptOutcome, Post, PostMedia, PostStatus, PublishAttempt
+from apps.posts.services import creator_check, post_schedule
+from apps.publishing.dispatcher import dispatch_due
 from apps.publishing.models import DueJob, JobKind
+from apps.publishing.services import post_publish
+from apps.tiktok.ratelimit import RateLimiter
 from apps.users.models import Role, User
 from tenants.models import Agency
 from tests.conftest import OWNER_PASSWORD, client_for
-from tests.factories import PostFactory, TikTokAccountFactory, UserFactory
+from tests.factories import PostFactory, TikTokAccountFactory, UserFactory, ready_post
 from tests.mp4 import PNG_BYTES, mp4_bytes, webm_bytes
 
 pytestmark = pytest.mark.django_db
@@ -733,3 +738,57 @@ def test_an_expired_access_token_is_refreshed_to_ask_tiktok(
 
     assert text(by_id(page, "creator-nickname")) == "Luna Bakes"
     assert [c["endpoint"] for c in tiktok.calls].count("token") == 1
+
+
+def test_the_composer_and_its_uploads_share_one_creator_info_per_account(
+    alpha: Agency, owner: Client, tiktok: FakeTikTok
+) -> None:
+    # Given an account whose composer is opened, switched to and uploaded to several times
+    account = connect(alpha, tiktok)
+    for _ in range(3):
+        page = html(owner.get(f"/posts/creator-info/?account={account.pk}", HTTP_HX_REQUEST="true"))
+        assert text(by_id(page, "creator-nickname")) == "Luna Bakes"
+    upload(owner, mp4_bytes(), account=account)
+
+    # Then TikTok was asked once: drafting leaves the publisher its 20 calls a minute
+    assert [c["endpoint"] for c in tiktok.calls].count("creator_info") == 1
+
+
+def test_a_creator_check_over_tiktoks_limit_says_what_happens_and_when(
+    alpha: Agency, owner: Client, tiktok: FakeTikTok
+) -> None:
+    # Given an account whose token already used its 20 creator_info calls this minute
+    account = connect(alpha, tiktok)
+    with schema_context(alpha.schema_name):
+        account.refresh_from_db()
+    limiter = RateLimiter()
+    while limiter.try_acquire("creator_info", account.access_token) == 0:
+        pass
+
+    # When the composer asks about it
+    page = html(owner.get(f"/posts/creator-info/?account={account.pk}", HTTP_HX_REQUEST="true"))
+
+    # Then it says in plain words that nothing was sent and when it can ask again
+    blocked = text(by_id(page, "creator-blocked"))
+    assert "TikTok allows 20 checks a minute of what an account may post for each account" in blocked
+    assert "Nothing was sent to TikTok; Postline can ask again in about" in blocked
+    assert "rate_limited_locally" not in blocked and "retry in" not in blocked
+    assert not [c for c in tiktok.calls if c["endpoint"] == "creator_info"]
+
+
+def test_the_publisher_uses_the_creator_info_the_composer_just_fetched(
+    in_alpha: Agency, tiktok: FakeTikTok, media_root: Path
+) -> None:
+    # Given a post whose account the composer just asked TikTok about
+    draft = ready_post(tiktok, status=PostStatus.DRAFT, scheduled_at=None, schedule_time_zone="")
+    assert creator_check(account=draft.account).can_post
+    post = post_schedule(post=draft, scheduled_at=timezone.now(), time_zone="UTC", by=None)
+
+    # When the publisher takes it and publishes it
+    dispatch_due()
+    connection.set_schema(in_alpha.schema_name)
+    post_publish(post_id=str(post.pk))
+
+    # Then it went out on the same creator_info answer: TikTok was asked once in all
+    assert Post.objects.get(pk=post.pk).publish_id
+    assert [c["endpoint"] for c in tiktok.calls].count("creator_info") == 1

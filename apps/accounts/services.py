@@ -14,6 +14,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
@@ -24,7 +25,7 @@ from apps.analytics.models import AccountSnapshot, VideoSnapshot
 from apps.audit.services import audit_record
 from apps.common.crypto import Secret
 from apps.posts.models import Post, PostStatus
-from apps.tiktok.client import TikTokClient, TokenGrant, UserInfo, Video
+from apps.tiktok.client import CreatorInfo, TikTokClient, TokenGrant, UserInfo, Video
 from apps.tiktok.errors import TikTokError
 from apps.tiktok.models import TikTokRoute
 from apps.tiktok.scopes import user_fields
@@ -257,6 +258,29 @@ def account_access_token(*, account: TikTokAccount, client: TikTokClient | None 
         account = account_refresh_tokens(account_id=account.pk, client=client)
     token: Secret = account.access_token
     return token
+
+
+_CREATOR_INFO_KEY = "tiktok:creator-info:{}"
+
+
+def account_creator_info(
+    *, account: TikTokAccount, access_token: Secret, client: TikTokClient
+) -> CreatorInfo:
+    """What TikTok says the account may post, asked at most once per
+    TIKTOK_CREATOR_INFO_CACHE_SECONDS and shared by the composer and the worker (the cache key
+    carries the agency's schema): TikTok allows 20 creator_info calls a minute per token, and
+    drafting must not use up what the publisher needs. Only answers are kept, never refusals."""
+    key = _CREATOR_INFO_KEY.format(account.pk)
+    cached = cache.get(key)
+    if isinstance(cached, CreatorInfo):
+        return cached
+    info = client.creator_info(access_token=access_token)
+    cache.set(key, info, timeout=settings.TIKTOK_CREATOR_INFO_CACHE_SECONDS)
+    return info
+
+
+def account_creator_info_forget(*, account: TikTokAccount) -> None:
+    cache.delete(_CREATOR_INFO_KEY.format(account.pk))
 
 
 def account_disconnect(

@@ -144,8 +144,13 @@ def creator_check(*, account: TikTokAccount, client: TikTokClient | None = None)
     `blocked`, a failure to get an answer is `unavailable`. An expired access token is
     refreshed once, as the publishing pipeline does.
     """
-    from apps.accounts.services import AccountNeedsReauth, account_access_token, account_refresh_tokens
-    from apps.tiktok.errors import TikTokError
+    from apps.accounts.services import (
+        AccountNeedsReauth,
+        account_access_token,
+        account_creator_info,
+        account_refresh_tokens,
+    )
+    from apps.tiktok.errors import RateLimited, TikTokError
 
     reconnect = f"{account} must be reconnected before it can post. Reconnect it on the Accounts page."
     if account.status != AccountStatus.ACTIVE:
@@ -155,17 +160,19 @@ def creator_check(*, account: TikTokAccount, client: TikTokClient | None = None)
     try:
         token = account_access_token(account=account, client=client)
         try:
-            info = client.creator_info(access_token=token)
+            info = account_creator_info(account=account, access_token=token, client=client)
         except TikTokError as exc:
             if exc.code != "access_token_invalid":
                 raise
             refreshed = account_refresh_tokens(account_id=account.pk, force=True, client=client)
-            info = client.creator_info(access_token=refreshed.access_token)
+            info = account_creator_info(account=account, access_token=refreshed.access_token, client=client)
     except AccountNeedsReauth as exc:
         return CreatorCheck(account, blocked=f"{exc.reason} {reconnect}")
     except TikTokError as exc:
         if exc.needs_reauth:
             return CreatorCheck(account, blocked=f"{exc.human_message()} {reconnect}")
+        if isinstance(exc, RateLimited):
+            return CreatorCheck(account, unavailable=exc.human_message())
         if exc.retryable:
             return CreatorCheck(
                 account,

@@ -25,7 +25,12 @@ from django.db.models import Max
 
 from apps.accounts.models import AccountStatus
 from apps.accounts.posting_limits import posting_limit_for, posting_limit_lift, posting_limit_record
-from apps.accounts.services import AccountNeedsReauth, account_access_token, account_refresh_tokens
+from apps.accounts.services import (
+    AccountNeedsReauth,
+    account_access_token,
+    account_creator_info,
+    account_refresh_tokens,
+)
 from apps.audit.services import audit_record
 from apps.common.crypto import Secret
 from apps.common.expressions import ClockTimestamp, db_now
@@ -302,7 +307,10 @@ def _prepare_and_init(post: Post, client: TikTokClient) -> None:
         return
     try:
         creator = _with_token(
-            post, client, lambda t: client.creator_info(access_token=t), AttemptKind.CREATOR_INFO
+            post,
+            client,
+            lambda t: account_creator_info(account=post.account, access_token=t, client=client),
+            AttemptKind.CREATOR_INFO,
         )
         posting_limit_lift(account=account)  # creator_info answers a banned or capped creator with the code
         refusal = _creator_refusal(post, media, creator)

@@ -74,19 +74,20 @@ class RateLimited(TikTokError):
 
     def human_message(self) -> str:
         seconds = max(1, math.ceil(self.retry_after))
-        when = "in about a second" if seconds == 1 else f"in about {seconds} seconds"
-        what = _RATE_LIMITED_WHAT.get(self.endpoint, "requests of this kind")
+        when = "about a second" if seconds == 1 else f"about {seconds} seconds"
+        what = _RATE_LIMITED_WHAT.get(self.endpoint, "only so many requests a minute")
         return (
-            f"TikTok allows only a few {what} a minute for each account, and that many were just made. "
-            f"Nothing was sent to TikTok; it can be asked again {when}."
+            f"TikTok allows {what} for each account, and that many were just made. "
+            f"Nothing was sent to TikTok; Postline can ask again in {when}."
         )
 
 
+# TIKTOK_API.md, "Caps and limits" (apps/tiktok/ratelimit.py enforces them).
 _RATE_LIMITED_WHAT = {
-    "creator_info": "checks of what an account may post",
-    "init": "new posts",
-    "inbox_init": "new posts",
-    "status": "status checks",
+    "creator_info": "20 checks a minute of what an account may post",
+    "init": "6 new posts a minute",
+    "inbox_init": "6 new posts a minute",
+    "status": "30 status checks a minute",
 }
 
 
