@@ -112,6 +112,7 @@ TENANT_APPS = [
     "apps.analytics",
     "apps.team",
     "apps.schedule",
+    "apps.notifications",
 ]
 INSTALLED_APPS = list(dict.fromkeys(SHARED_APPS + TENANT_APPS))
 
@@ -376,6 +377,23 @@ SECURE_CSP = {
 # One mailer; EMAIL_BACKEND names its backend (the console by default: emails are printed).
 MAILERS = {"default": {"BACKEND": env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")}}
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Postline <no-reply@postline.app>")
+
+# --- Notifications ---
+# Email waits this long after an event so that a burst (many failures at once) is one email.
+NOTIFICATIONS_EMAIL_GROUP_SECONDS = float(env("NOTIFICATIONS_EMAIL_GROUP_SECONDS", "60"))
+# A send that has not finished this long after it started is tried again (the worker died).
+NOTIFICATIONS_EMAIL_LEASE_SECONDS = int(env("NOTIFICATIONS_EMAIL_LEASE_SECONDS", "300"))
+NOTIFICATIONS_EMAIL_RETRY_SECONDS = int(env("NOTIFICATIONS_EMAIL_RETRY_SECONDS", "120"))
+# How often the scheduler sends the sweep (held email, lost messages, chat retries, digests).
+NOTIFICATIONS_SWEEP_SECONDS = int(env("NOTIFICATIONS_SWEEP_SECONDS", "60"))
+# Chat webhooks: only https and public addresses in production; development and tests
+# (receivers on 127.0.0.1) allow both.
+CHAT_WEBHOOK_REQUIRE_HTTPS = env_bool("CHAT_WEBHOOK_REQUIRE_HTTPS", not DEBUG)
+CHAT_WEBHOOK_ALLOW_PRIVATE_ADDRESSES = env_bool("CHAT_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", DEBUG)
+CHAT_WEBHOOK_TIMEOUT_SECONDS = float(env("CHAT_WEBHOOK_TIMEOUT_SECONDS", "5"))
+CHAT_WEBHOOK_BACKOFF = [int(s) for s in env("CHAT_WEBHOOK_BACKOFF", "30,60,300,900,1800,3600").split(",")]
+# A delivery still failing this long after the event is given up and its webhook marked failing.
+CHAT_WEBHOOK_GIVE_UP_SECONDS = int(env("CHAT_WEBHOOK_GIVE_UP_SECONDS", str(24 * 3600)))
 
 # --- I18n ---
 LANGUAGE_CODE = "en-us"

@@ -1,3 +1,9 @@
 """Modules that declare Dramatiq actors; workers import all of them."""
 
-TASK_MODULES = ["apps.accounts.tasks", "apps.publishing.tasks", "apps.team.tasks", "apps.web.tasks"]
+TASK_MODULES = [
+    "apps.accounts.tasks",
+    "apps.notifications.tasks",
+    "apps.publishing.tasks",
+    "apps.team.tasks",
+    "apps.web.tasks",
+]

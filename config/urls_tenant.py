@@ -14,5 +14,6 @@ urlpatterns = [
     path("analytics/", include("apps.analytics.urls")),
     path("audit/", include("apps.audit.urls")),
     path("team/", include("apps.team.urls")),
+    path("notifications/", include("apps.notifications.urls")),
     path("admin/", admin.site.urls),
 ]

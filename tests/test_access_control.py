@@ -27,6 +27,8 @@ from apps.accounts.models import AccountStatus, TikTokAccount
 from apps.accounts.permissions import Perm, access_set
 from apps.analytics.models import AccountSnapshot, VideoSnapshot
 from apps.audit.models import AuditLog
+from apps.common.outbox import notification_emit
+from apps.notifications.models import ChatWebhook, Notification
 from apps.posts.models import AttemptKind, AttemptOutcome, Post, PostMedia, PostStatus, PublishAttempt
 from apps.team.models import Invitation
 from apps.users.models import Role, User
@@ -60,6 +62,8 @@ class Objects:
     invitation: Invitation
     member: User
     audit_entry: AuditLog
+    notification: Notification
+    webhook: ChatWebhook
 
 
 def _objects(alpha: Agency) -> Objects:
@@ -100,8 +104,25 @@ def _objects(alpha: Agency) -> Objects:
         entry = AuditLog.objects.filter(actor=owner).first() or AuditLog.objects.create(
             action="test.marker", actor=owner
         )
+        # The owner hears the secret post failed; an admin set up a chat webhook.
+        notification_emit(kind="post_failed", obj=post, key="walk", message=SECRET_CAPTION)
+        notification = Notification.objects.get(recipient=owner, channel="in_app")
+        webhook = ChatWebhook.objects.create(
+            name=SECRET_CLIENT, style="slack", url="https://chat.example/hook"
+        )
         return Objects(
-            account, other_account, post, media, attempt, snapshot, video, invitation, member, entry
+            account,
+            other_account,
+            post,
+            media,
+            attempt,
+            snapshot,
+            video,
+            invitation,
+            member,
+            entry,
+            notification,
+            webhook,
         )
 
 
@@ -146,6 +167,8 @@ def _value(name: str, kwarg: str, objects: Objects) -> str:
             return str(objects.account.pk)
         if app == "team":
             return str(objects.invitation.pk if "invitation" in name else objects.member.pk)
+        if app == "notifications":
+            return str(objects.webhook.pk if "webhook" in name else objects.notification.pk)
     if kwarg == "object_id":
         return _admin_object(name, objects) if name != "admin:view_on_site" else str(objects.post.pk)
     if kwarg == "content_type_id":

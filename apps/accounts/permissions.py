@@ -14,13 +14,13 @@ from enum import StrEnum
 from typing import Any
 
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import Http404
 from guardian.shortcuts import assign_perm, remove_perm
 
 from apps.accounts.models import TikTokAccount, TikTokAccountUserObjectPermission
 from apps.audit.services import audit_record
-from apps.users.models import Role
+from apps.users.models import Role, User
 
 
 class Perm(StrEnum):
@@ -184,3 +184,11 @@ def access_grant_defaults(
     """Give `user` their role's default permissions on each of `accounts`."""
     for account in accounts:
         access_set(user=user, account=account, perms=ROLE_DEFAULTS[user.role], by=by, request=request)
+
+
+def users_with(perm: Perm, account: TikTokAccount) -> QuerySet[User]:
+    """The active people holding `perm` on `account`: owners and admins, and everyone granted it."""
+    from_grants = TikTokAccountUserObjectPermission.objects.filter(
+        content_object=account, permission__codename=perm
+    ).values("user_id")
+    return User.objects.filter(is_active=True).filter(Q(role__in=ADMIN_ROLES) | Q(pk__in=from_grants))

@@ -24,6 +24,7 @@ from apps.accounts.models import AccountStatus, TikTokAccount
 from apps.analytics.models import AccountSnapshot, VideoSnapshot
 from apps.audit.services import audit_record
 from apps.common.crypto import Secret
+from apps.common.outbox import notification_emit
 from apps.posts.models import Post, PostStatus
 from apps.tiktok.client import CreatorInfo, TikTokClient, TokenGrant, UserInfo, Video
 from apps.tiktok.errors import TikTokError
@@ -211,6 +212,9 @@ def account_mark_needs_reauth(*, account_id: Any, reason: str, code: str = "") -
                 obj=account,
                 changes={"status": [previous, AccountStatus.NEEDS_REAUTH], "code": code, "reason": reason},
             )
+            notification_emit(
+                kind="account_needs_reauth", obj=account, key=f"{account.pk}:{account.updated_at}"
+            )
     return account
 
 
@@ -391,6 +395,7 @@ def account_authorization_removed(*, open_id: str) -> TikTokAccount | None:
             obj=account,
             changes={"status": [previous, AccountStatus.REVOKED]},
         )
+        notification_emit(kind="account_revoked", obj=account, key=f"{account.pk}:{account.updated_at}")
     return account
 
 

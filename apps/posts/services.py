@@ -17,6 +17,7 @@ from apps.accounts.models import AccountStatus, TikTokAccount
 from apps.accounts.permissions import Perm, needs_approval, user_may
 from apps.audit.services import audit_record
 from apps.common.expressions import db_now, utf16_length
+from apps.common.outbox import notification_emit
 from apps.posts.media import file_sha256, inspect_video
 from apps.posts.models import (
     CANCELLABLE_STATUSES,
@@ -502,6 +503,9 @@ def post_schedule(
         if submit:
             job_delete(post_id=locked.pk)
             action = "post.submitted"
+            notification_emit(
+                kind="approval_requested", obj=locked, key=f"{locked.pk}:{locked.updated_at}", actor=by
+            )
         else:
             job_set(post_id=locked.pk, kind=JobKind.PUBLISH, due_at=scheduled_at)
             action = "post.scheduled" if previous[0] != PostStatus.SCHEDULED else "post.rescheduled"
@@ -577,6 +581,7 @@ def post_approve(*, post: Post, by: Any, seen: dt.datetime | None, request: Any 
                 "scheduled_at": due.isoformat(),
             },
         )
+        notification_emit(kind="post_approved", obj=locked, key=f"{locked.pk}:{locked.reviewed_at}", actor=by)
     return locked
 
 
@@ -610,6 +615,8 @@ def post_reject(*, post: Post, comment: str, by: Any, request: Any = None) -> Po
             request=request,
             changes={"status": [PostStatus.PENDING_APPROVAL, PostStatus.DRAFT], "comment": comment},
         )
+        key = f"{locked.pk}:{locked.reviewed_at}"
+        notification_emit(kind="post_rejected", obj=locked, key=key, actor=by, comment=comment)
     return locked
 
 
@@ -745,6 +752,7 @@ def _apply_publish_event(post: Post, event: str, content: dict[str, Any]) -> Non
             locked.published_at = timezone.now()
             locked.save(update_fields=["status", "published_at", "updated_at"])
             audit_record(action="post.published", obj=locked, changes={"source": event})
+            notification_emit(kind="post_published", obj=locked, key=f"{locked.pk}:{locked.publish_attempts}")
         elif event == "post.publish.failed" and locked.status in (
             PostStatus.PROCESSING,
             PostStatus.PUBLISHING,
@@ -758,6 +766,8 @@ def _apply_publish_event(post: Post, event: str, content: dict[str, Any]) -> Non
             locked.save(update_fields=["status", "last_error_code", "last_error_message", "updated_at"])
             job_delete(post_id=locked.pk)
             audit_record(action="post.failed", obj=locked, changes={"source": event, "reason": reason})
+            key, message = f"{locked.pk}:{locked.publish_attempts}", locked.last_error_message
+            notification_emit(kind="post_failed", obj=locked, key=key, message=message)
         elif event == "post.publish.publicly_available":
             post_id = str(content.get("post_id", ""))
             if len(post_id) == 19 and post_id.isdigit() and not locked.published_post_id:

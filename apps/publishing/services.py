@@ -34,6 +34,7 @@ from apps.accounts.services import (
 from apps.audit.services import audit_record
 from apps.common.crypto import Secret
 from apps.common.expressions import ClockTimestamp, db_now
+from apps.common.outbox import notification_emit
 from apps.posts.models import (
     AttemptKind,
     AttemptOutcome,
@@ -111,6 +112,10 @@ def _finish(
             obj=post,
             changes={"status": [post.status, status], "code": code, "message": message},
         )
+        if status in (PostStatus.FAILED, PostStatus.NEEDS_ATTENTION, PostStatus.PUBLISHED):
+            notification_emit(
+                kind=f"post_{status}", obj=post, key=f"{post.pk}:{post.publish_attempts}", message=message
+            )
     post.status = status
     logger.info("Post %s is now %s %s", post.pk, status, code)
 

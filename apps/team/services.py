@@ -38,6 +38,7 @@ from apps.accounts.permissions import (
     access_table,
 )
 from apps.audit.services import audit_record
+from apps.common.outbox import notification_emit
 from apps.team.invitation_email import INVITATION_DAYS, token_hash
 from apps.team.models import Invitation
 from apps.team.tasks import team_send_invitation_email
@@ -324,6 +325,7 @@ def invitation_accept(*, raw: str, name: str, password: str, request: HttpReques
             "reactivated": previous is not None,
         },
     )
+    notification_emit(kind="invitation_accepted", obj=invitation, key=str(invitation.pk), actor=user)
     return user
 
 
