@@ -374,8 +374,9 @@ SECURE_CSP = {
 }
 
 # --- Email ---
-# One mailer; EMAIL_BACKEND names its backend (the console by default: emails are printed).
-MAILERS = {"default": {"BACKEND": env("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")}}
+# One mailer; EMAIL_BACKEND names its backend (by default apps.common.mail prints emails whole,
+# links unbroken, on the output of the process that sends them).
+MAILERS = {"default": {"BACKEND": env("EMAIL_BACKEND", "apps.common.mail.EmailBackend")}}
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Postline <no-reply@postline.app>")
 
 # --- Notifications ---

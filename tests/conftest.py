@@ -4,10 +4,15 @@ transaction that is rolled back."""
 
 from __future__ import annotations
 
+import email
+import email.message
+import email.policy
 import os
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -263,3 +268,51 @@ def scheduler(broker_namespace: str, fake_tiktok: FakeTikTok) -> Iterator[subpro
     yield process
     process.terminate()
     process.wait(timeout=15)
+
+
+# --- Mail: a real SMTP server in the test process ---
+
+
+class SMTPServer:
+    """aiosmtpd on a free port; `messages` are the emails it received, parsed."""
+
+    def __init__(self) -> None:
+        from aiosmtpd.controller import Controller
+
+        self.messages: list[email.message.EmailMessage] = []
+        self._lock = threading.Lock()
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = int(probe.getsockname()[1])
+        self.controller = Controller(self, hostname="127.0.0.1", port=self.port)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        with self._lock:
+            self.messages.append(message)  # type: ignore[arg-type]
+        return "250 OK"
+
+    def to(self, address: str) -> list[email.message.EmailMessage]:
+        with self._lock:
+            return [m for m in self.messages if address in str(m["To"])]
+
+
+@pytest.fixture(scope="session")
+def _smtp() -> Iterator[SMTPServer]:
+    server = SMTPServer()
+    server.controller.start()
+    yield server
+    server.controller.stop()
+
+
+@pytest.fixture
+def smtp_server(_smtp: SMTPServer, settings: Any) -> SMTPServer:
+    """A real SMTP server; this test's mail goes to it over a socket (and it starts empty)."""
+    _smtp.messages.clear()
+    settings.MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {"host": "127.0.0.1", "port": _smtp.port, "timeout": 10},
+        }
+    }
+    return _smtp

@@ -211,7 +211,7 @@ def chat_delivery_attempt(*, delivery_id: uuid.UUID | str) -> Answer | None:
     now = timezone.now()
     with transaction.atomic():
         delivery = (
-            ChatDelivery.objects.select_for_update(skip_locked=True)
+            ChatDelivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("webhook", "event")
             .filter(pk=delivery_id, status__in=(DeliveryStatus.PENDING, DeliveryStatus.RETRYING))
             .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
