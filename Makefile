@@ -3,7 +3,7 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 VENV := .venv
 PY := $(VENV)/bin/python
-# Fails the recipe when no PostgreSQL/Redis can be found or started.
+# Fails the recipe when no PostgreSQL/Redis/S3 can be found or started.
 SERVICES = services_env="$$($(PY) scripts/services.py env)"; eval "$$services_env"
 PORT ?= 8000
 
@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 	@touch $@
 
 services: setup
-	@$(PY) scripts/services.py env >/dev/null && echo "PostgreSQL and Redis are ready."
+	@$(PY) scripts/services.py env >/dev/null && echo "PostgreSQL, Redis and the object store are ready."
 
 services-stop:
 	$(PY) scripts/services.py stop

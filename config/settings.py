@@ -90,6 +90,7 @@ SHARED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "apps.common",
+    "apps.media",
     "apps.users",
     "apps.web",
     # Sign-in lockout: operators' attempts in the public schema, agencies' in their own.
@@ -297,8 +298,40 @@ POLL_LEASE_SECONDS = int(env("POLL_LEASE_SECONDS", "120"))
 # Daily stats snapshots are taken at this hour (UTC).
 STATS_SYNC_HOUR_UTC = int(env("STATS_SYNC_HOUR_UTC", "3"))
 
+# --- Storage ---
+# Media (uploaded videos) lives in an S3 bucket, each agency under its schema's prefix, or with
+# MEDIA_STORAGE=filesystem under MEDIA_ROOT/<schema>/. Nothing is public: browsers get a video
+# through the gated view, as a presigned URL valid S3_URL_EXPIRE_SECONDS (or streamed from disk).
+MEDIA_STORAGE = env("MEDIA_STORAGE", "s3")
+if MEDIA_STORAGE not in {"s3", "filesystem"}:
+    raise ImproperlyConfigured("MEDIA_STORAGE is s3 or filesystem.")
+MEDIA_STORAGE_BACKEND = {
+    "s3": "apps.media.storage.TenantS3Storage",
+    "filesystem": "apps.media.storage.TenantFileSystemStorage",
+}[MEDIA_STORAGE]
+MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / "media")))
+MEDIA_URL = "media/"
+# Empty means AWS S3 itself; `make dev` and `make test` point it at SeaweedFS (scripts/services.py).
+S3_ENDPOINT_URL = env("S3_ENDPOINT_URL", "http://127.0.0.1:8333" if DEBUG else "")
+# The endpoint as browsers reach it, when it differs (a container's name inside compose).
+S3_BROWSER_ENDPOINT_URL = env("S3_BROWSER_ENDPOINT_URL", "")
+S3_ACCESS_KEY_ID = env("S3_ACCESS_KEY_ID", "postline-dev")
+S3_SECRET_ACCESS_KEY = secret("S3_SECRET_ACCESS_KEY", "postline-dev-secret") if MEDIA_STORAGE == "s3" else ""
+S3_BUCKET = env("S3_BUCKET", "postline-media")
+S3_REGION = env("S3_REGION", "us-east-1")
+# Path-style addressing for endpoints of our own (SeaweedFS, MinIO); AWS picks its own.
+S3_ADDRESSING_STYLE = env("S3_ADDRESSING_STYLE", "path" if S3_ENDPOINT_URL else "")
+S3_URL_EXPIRE_SECONDS = int(env("S3_URL_EXPIRE_SECONDS", "300"))
+# The largest video the composer takes: TikTok's own limit.
+MEDIA_UPLOAD_MAX_BYTES = int(env("MEDIA_UPLOAD_MAX_BYTES", "4000000000"))
+# Every request body is refused above this before anything reads it, except the video upload's
+# (apps/common/request_limits.py); form fields are held to the same limit.
+REQUEST_BODY_MAX_BYTES = int(env("REQUEST_BODY_MAX_BYTES", "1000000"))
+DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
+
 # --- Middleware, templates, static ---
 MIDDLEWARE = [
+    "apps.common.request_limits.RequestBodyLimitMiddleware",
     "tenants.middleware.AgencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
@@ -332,11 +365,9 @@ TEMPLATES = [
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-MEDIA_ROOT = Path(env("MEDIA_ROOT", str(BASE_DIR / "media")))
-MEDIA_URL = "media/"
 STORAGES = {
-    # Files land under MEDIA_ROOT/<schema>/: one folder per agency.
-    "default": {"BACKEND": "django_tenants.files.storage.TenantFileSystemStorage"},
+    # One prefix (or folder) per agency: see "Storage" above.
+    "default": {"BACKEND": MEDIA_STORAGE_BACKEND},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 
@@ -347,6 +378,13 @@ _TIKTOK_AUTH_ORIGIN = "{0.scheme}://{0.netloc}".format(urlsplit(TIKTOK_AUTH_URL)
 # (http://127.0.0.1:8765 with `make dev`); TikTok's own images are https:, allowed already.
 _TIKTOK_API_ORIGIN = "{0.scheme}://{0.netloc}".format(urlsplit(TIKTOK_API_BASE_URL))
 _DEV_IMAGE_ORIGINS = [_TIKTOK_API_ORIGIN] if DEBUG and _TIKTOK_API_ORIGIN != _TIKTOK_AUTH_ORIGIN else []
+# The video preview follows the gated view's redirect to a presigned URL on the object store.
+_S3_BROWSER_URL = S3_BROWSER_ENDPOINT_URL or S3_ENDPOINT_URL
+_MEDIA_ORIGINS = (
+    ["{0.scheme}://{0.netloc}".format(urlsplit(_S3_BROWSER_URL)) if _S3_BROWSER_URL else "https:"]
+    if MEDIA_STORAGE == "s3"
+    else []
+)
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF, CSP.NONCE],
@@ -359,7 +397,7 @@ SECURE_CSP = {
         "'sha256-IOWYPccv4+GIAWz50PQ4hgBzwty+G8ckj9XrN5jdx6g='",
     ],
     "img-src": [CSP.SELF, "data:", "https:", _TIKTOK_AUTH_ORIGIN, *_DEV_IMAGE_ORIGINS],
-    "media-src": [CSP.SELF, "blob:"],
+    "media-src": [CSP.SELF, "blob:", *_MEDIA_ORIGINS],
     "connect-src": [CSP.SELF],
     "font-src": [CSP.SELF],
     "object-src": [CSP.NONE],

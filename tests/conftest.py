@@ -7,6 +7,7 @@ from __future__ import annotations
 import email
 import email.message
 import email.policy
+import importlib.util
 import os
 import socket
 import subprocess
@@ -41,6 +42,45 @@ def pytest_configure() -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # Uploaded files go to a folder of this run's own (storage objects cache it: set once).
     settings.MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="postline-media-"))
+    if settings.MEDIA_STORAGE == "s3":
+        _s3_for_this_run()
+
+
+def _s3_for_this_run() -> None:
+    """The object store `make test` found or started (scripts/services.py finds or starts it
+    here too when the suite runs without it), and a bucket of this process's own: parallel
+    runs and test workers have agencies of the same names, so they must not share one.
+    Processes the tests start inherit it through the environment."""
+    if not os.environ.get("S3_ENDPOINT_URL"):
+        spec = importlib.util.spec_from_file_location(
+            "services", settings.BASE_DIR / "scripts" / "services.py"
+        )
+        assert spec is not None and spec.loader is not None
+        services = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(services)
+        os.environ.update(services.s3_env())
+    os.environ["S3_BUCKET"] = f"postline-test-{uuid.uuid4().hex[:12]}"
+    settings.S3_ENDPOINT_URL = os.environ["S3_ENDPOINT_URL"]
+    settings.S3_ACCESS_KEY_ID = os.environ.get("S3_ACCESS_KEY_ID", settings.S3_ACCESS_KEY_ID)
+    settings.S3_SECRET_ACCESS_KEY = os.environ.get("S3_SECRET_ACCESS_KEY", settings.S3_SECRET_ACCESS_KEY)
+    settings.S3_BUCKET = os.environ["S3_BUCKET"]
+
+
+def pytest_unconfigure() -> None:
+    if getattr(settings, "MEDIA_STORAGE", "") != "s3" or not settings.S3_BUCKET.startswith("postline-test-"):
+        return
+    from django.core.files.storage import default_storage
+
+    client = default_storage.client  # type: ignore[attr-defined]
+    try:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=settings.S3_BUCKET):
+            keys = [{"Key": item["Key"]} for item in page.get("Contents", ())]
+            if keys:
+                client.delete_objects(Bucket=settings.S3_BUCKET, Delete={"Objects": keys, "Quiet": True})
+        client.delete_bucket(Bucket=settings.S3_BUCKET)
+    except Exception as exc:  # a store already gone
+        if "NoSuchBucket" not in str(exc):  # no test of this process stored anything
+            print(f"test bucket {settings.S3_BUCKET} not removed: {exc}")
 
 
 @pytest.fixture(scope="session")

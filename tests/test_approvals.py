@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+import httpx
 import pytest
 from django.http import HttpResponse
 from django.test import Client
@@ -115,8 +116,9 @@ def test_an_editors_post_waits_then_the_client_approves_it(alpha: Agency, accoun
     assert "Waiting for your approval" in home and "Review 1 post" in home
     queue = client.get("/posts/approvals/").content.decode()
     assert "Morning bake" in queue and f"/posts/media/{post.media.get().pk}/file/" in queue
-    # The reviewer watches the video they approve.
-    assert client.get(f"/posts/media/{post.media.get().pk}/file/").status_code == 200
+    # The reviewer watches the video they approve (from the object store, by a presigned URL).
+    preview = client.get(f"/posts/media/{post.media.get().pk}/file/")
+    assert preview.status_code == 302 and httpx.get(preview["Location"]).status_code == 200
 
     response = approve(client, post, "/posts/approvals/")
 

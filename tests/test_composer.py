@@ -13,6 +13,7 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
@@ -25,6 +26,7 @@ from apps.accounts.models import AccountStatus, TikTokAccount
 from apps.accounts.permissions import ROLE_DEFAULTS, Perm, access_set
 from apps.audit.models import AuditLog
 from apps.fake_tiktok.server import FakeTikTok
+from apps.media.storage import media_storage
 from apps.posts.media import MOV, MP4, NOT_A_VIDEO, WEBM, inspect_video, sniff_video_type
 from apps.posts.models import AttemptKind, AttemptOutcome, Post, PostMedia, PostStatus, PublishAttempt
 from apps.posts.services import creator_check, post_schedule
@@ -210,14 +212,20 @@ def test_an_upload_is_stored_in_the_agencys_folder_with_its_facts(
         assert media.post is None and media.mime_type == "video/mp4"
         assert (media.size_bytes, media.sha256) == (len(data), hashlib.sha256(data).hexdigest())
         assert (media.duration_seconds, media.width, media.height) == (Decimal("12.000"), 1080, 1920)
-        stored = Path(media.file.path).resolve()
-        assert stored.is_relative_to((media_root / alpha.schema_name / "posts" / "video").resolve())
-        assert stored.suffix == ".mp4" and stored.read_bytes() == data
+        # Stored under the agency's own prefix, named by us, with the extension its content has.
+        assert media.file.name in media_storage().agency_names(alpha.schema_name)
+        assert media.file.name.startswith("posts/video/") and media.file.name.endswith(".mp4")
+        assert media_storage().read_range(media.file.name, 0, len(data) - 1) == data
         assert AuditLog.objects.filter(action="media.uploaded", object_id=str(media.pk)).exists()
-    # The preview plays it through a signed-in view, to its uploader only.
+    # The preview plays it through a signed-in view, to its uploader only: a redirect to a
+    # short-lived presigned URL on the object store, whose bytes are the video.
     served = owner.get(attr(by_id(page, "media-summary"), "data-preview-src") or "")
-    assert served.status_code == 200 and served["Content-Type"] == "video/mp4"
-    assert b"".join(served.streaming_content) == data  # type: ignore[attr-defined]
+    assert served.status_code == 302 and served["Cache-Control"] == "private, no-store"
+    fetched = httpx.get(served["Location"])
+    assert fetched.status_code == 200 and fetched.headers["Content-Type"] == "video/mp4"
+    assert fetched.content == data
+    # Without the signature the object store gives nothing away.
+    assert httpx.get(served["Location"].split("?")[0]).status_code == 403
     with schema_context(alpha.schema_name):
         colleague = UserFactory(email="colleague@alpha.example")
     other = client_for(alpha)

@@ -10,7 +10,7 @@ frame size from the container's headers without decoding any video.
 
 from __future__ import annotations
 
-import hashlib
+import uuid
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -138,14 +138,11 @@ def inspect_video(file: IO[bytes], *, size: int, max_duration_seconds: int | Non
     return VideoInfo(mime_type, size, seconds, int(width), int(height))
 
 
-def file_sha256(file: Any) -> str:
-    """The SHA-256 of an uploaded file, read in chunks (uploads can be gigabytes)."""
-    digest = hashlib.sha256()
-    file.seek(0)
-    for chunk in file.chunks() if hasattr(file, "chunks") else iter(lambda: file.read(1 << 20), b""):
-        digest.update(chunk)
-    file.seek(0)
-    return digest.hexdigest()
+def video_name_for(head: bytes) -> str | None:
+    """The storage name of an uploaded video, from its first bytes (None: not a video we take).
+    Our own name: only the extension follows the content; the storage adds the agency."""
+    mime_type = sniff_video_type(head)
+    return f"posts/video/{uuid.uuid4().hex}{EXTENSIONS[mime_type]}" if mime_type else None
 
 
 def duration_text(seconds: Decimal | None) -> str:

@@ -8,7 +8,6 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
@@ -18,7 +17,9 @@ from apps.accounts.permissions import Perm, needs_approval, user_may
 from apps.audit.services import audit_record
 from apps.common.expressions import db_now, utf16_length
 from apps.common.outbox import notification_emit
-from apps.posts.media import file_sha256, inspect_video
+from apps.media.storage import media_storage
+from apps.media.uploads import StoredUpload
+from apps.posts.media import MediaError, inspect_video
 from apps.posts.models import (
     CANCELLABLE_STATUSES,
     CAPTION_MAX_UTF16,
@@ -248,25 +249,29 @@ def post_content_errors(
 
 
 def media_upload(
-    *, file: UploadedFile, by: Any, max_duration_seconds: int | None = None, request: Any = None
+    *, file: StoredUpload, by: Any, max_duration_seconds: int | None = None, request: Any = None
 ) -> PostMedia:
-    """Check an uploaded video (type by content, size, duration, frame size) and store it in the
-    agency's media folder, not yet attached to a post. Raises apps.posts.media.MediaError."""
-    info = inspect_video(file, size=file.size or 0, max_duration_seconds=max_duration_seconds)
+    """Check a video already streamed to the agency's storage (type by content, size, duration,
+    frame size, read from its headers by ranged reads) and record it, not yet attached to a post.
+    A refused video is deleted from storage. Raises apps.posts.media.MediaError."""
+    try:
+        info = inspect_video(file, size=file.size or 0, max_duration_seconds=max_duration_seconds)
+    except MediaError:
+        file.discard()
+        raise
     media = PostMedia(
         kind=MediaKind.VIDEO,
         original_name=(file.name or "")[:255],
         size_bytes=info.size_bytes,
         mime_type=info.mime_type,
-        sha256=file_sha256(file),
+        sha256=file.sha256,
         duration_seconds=info.duration_seconds,
         width=info.width,
         height=info.height,
         created_by=by,
         updated_by=by,
     )
-    # Our own name: the extension follows the content, the storage puts it under the agency.
-    media.file.save(f"video{info.extension}", file, save=False)
+    media.file.name = file.storage_name
     try:
         with transaction.atomic():
             media.save()
@@ -284,9 +289,16 @@ def media_upload(
                 },
             )
     except Exception:
-        media.file.delete(save=False)
+        file.discard()
         raise
     return media
+
+
+def _remove_files(names: list[str]) -> None:
+    """Delete the stored objects of media that are gone (after the deletion committed)."""
+    storage = media_storage()
+    for name in names:
+        storage.delete(name)
 
 
 def _attach_video(post: Post, media: PostMedia, by: Any) -> str | None:
@@ -298,7 +310,10 @@ def _attach_video(post: Post, media: PostMedia, by: Any) -> str | None:
         raise PostValidationError({"video": "This video belongs to another post. Upload it again."})
     replaced = PostMedia.objects.filter(post=post, kind=MediaKind.VIDEO).exclude(pk=media.pk)
     previous = replaced.values_list("pk", flat=True).first()
+    names = [name for name in replaced.values_list("file", flat=True) if name]
     replaced.delete(by=by)
+    # The replaced video's bytes go too; its row stays for the audit trail.
+    transaction.on_commit(lambda: _remove_files(names))
     media.post = post
     media.updated_by = by
     media.save(update_fields=["post", "updated_by", "updated_at"])

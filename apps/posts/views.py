@@ -9,11 +9,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.db.models import Prefetch
 from django.http import FileResponse, Http404, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -35,11 +37,14 @@ from apps.accounts.permissions import (
 from apps.accounts.posting_limits import DAILY_CAP, WARN_AT
 from apps.common.expressions import utf16_length
 from apps.common.http import HtmxHttpRequest
+from apps.media.storage import media_storage
+from apps.media.uploads import EMPTY, NOT_ACCEPTED, TOO_LARGE, StoredUpload, streams_upload, upload_handler
 from apps.posts.forms import NOW, SCHEDULE, ComposeForm, MarkPublishedForm, RescheduleForm, compose_initial
-from apps.posts.media import MediaError, duration_text
+from apps.posts.media import NOT_A_VIDEO, MediaError, duration_text, video_name_for
 from apps.posts.models import (
     CANCELLABLE_STATUSES,
     CAPTION_MAX_UTF16,
+    MAX_VIDEO_BYTES,
     RESCHEDULABLE_STATUSES,
     MediaKind,
     Post,
@@ -86,6 +91,11 @@ POLL_BEFORE_DUE = dt.timedelta(minutes=1)
 # A scheduled post further away gets one refresh when it enters the polling window.
 WAKE_UP_WITHIN = dt.timedelta(hours=1)
 MEDIA_GONE = "The uploaded video is no longer available. Upload it again."
+REFUSALS = {
+    TOO_LARGE: "The video is larger than TikTok's limit of 4 GB.",
+    NOT_ACCEPTED: NOT_A_VIDEO,
+    EMPTY: "The file is empty. Choose the video again.",
+}
 
 
 def _user(request: HtmxHttpRequest) -> User:
@@ -303,7 +313,10 @@ def _media_from(request: HtmxHttpRequest, creator: CreatorCheck | None) -> tuple
         except Http404:
             error = MEDIA_GONE
     upload = request.FILES.get("video")
-    if upload is None:
+    handler = upload_handler(request)
+    if handler is not None and handler.refusal:
+        return previous, REFUSALS[handler.refusal]
+    if not isinstance(upload, StoredUpload):
         return previous, error
     try:
         return _upload(request, upload, creator), ""
@@ -311,19 +324,45 @@ def _media_from(request: HtmxHttpRequest, creator: CreatorCheck | None) -> tuple
         return previous, str(exc)
 
 
-def _upload(request: HtmxHttpRequest, upload: Any, creator: CreatorCheck | None) -> PostMedia:
+def _upload(request: HtmxHttpRequest, upload: StoredUpload, creator: CreatorCheck | None) -> PostMedia:
     max_seconds = creator.info.max_video_post_duration_sec if creator and creator.info else None
     return media_upload(file=upload, by=_user(request), max_duration_seconds=max_seconds, request=request)
 
 
+def _may_upload(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> None:
+    """Only owners, admins and people who may draft for some account send a video: the gate of
+    every view that receives one, checked before a byte of it is read."""
+    user = _user(request)
+    if request.method == "POST" and not (
+        holds_every_account(user) or accounts_with(user, Perm.DRAFT).exists()
+    ):
+        raise Http404("No account to upload for.")
+
+
+def _may_edit(request: HtmxHttpRequest, pk: uuid.UUID) -> None:
+    get_post_for_user(_user(request), pk, Perm.DRAFT)
+
+
+def _receives_video(gate: Any) -> Any:
+    """For views that receive a video: streamed to storage, at most TikTok's 4 GB, read only
+    once the person is signed in and passed `gate` (apps.media.uploads.streams_upload)."""
+    return streams_upload(field="video", name_for=video_name_for, max_bytes=_max_video_bytes, gate=gate)
+
+
+def _max_video_bytes() -> int:
+    return min(settings.MEDIA_UPLOAD_MAX_BYTES, MAX_VIDEO_BYTES)
+
+
 @require_http_methods(["GET", "POST"])
 @login_required
+@_receives_video(_may_upload)
 def post_compose(request: HtmxHttpRequest) -> HttpResponse:
     return _compose(request, None)
 
 
 @require_http_methods(["GET", "POST"])
 @login_required
+@_receives_video(_may_edit)
 def post_edit(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     post = get_post_for_user(_user(request), pk, Perm.DRAFT)
     if post.status not in EDITABLE_STATUSES:
@@ -354,20 +393,21 @@ def creator_info(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
+@_receives_video(_may_upload)
 def media_upload_view(request: HtmxHttpRequest) -> HttpResponse:
     """Upload one video (the composer's JavaScript sends it with a progress bar); answers the
     media fragment: the video's summary and hidden media_id, or the error next to the field.
     Only for owners, admins and people who may draft for some account: nobody else has a use
     for an upload."""
-    user = _user(request)
-    if not (holds_every_account(user) or accounts_with(user, Perm.DRAFT).exists()):
-        raise Http404("No account to upload for.")
     upload = request.FILES.get("video")
+    handler = upload_handler(request)
     account = _account_from(request, request.POST.get("account"))
-    creator = creator_check(account=account) if account is not None else None
     media: PostMedia | None = None
     error = "Choose a video file to upload."
-    if upload is not None:
+    if handler is not None and handler.refusal:
+        error = REFUSALS[handler.refusal]
+    elif isinstance(upload, StoredUpload):
+        creator = creator_check(account=account) if account is not None else None
         try:
             media = _upload(request, upload, creator)
             error = ""
@@ -383,16 +423,25 @@ def media_upload_view(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
-def media_file(request: HtmxHttpRequest, pk: uuid.UUID) -> FileResponse:
-    """The video itself, for the preview player, to whoever may see it (never a public URL)."""
+def media_file(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponseBase:
+    """The video itself, for the preview player, to whoever may see it: a redirect to a
+    presigned URL valid a few minutes (never a public one), or streamed from disk."""
     media = get_media_for_user(_user(request), pk)
+    storage, name = media_storage(), str(media.file.name)
+    url = storage.browser_url(name, content_type=media.mime_type)
+    if url is not None:
+        if not storage.exists(name):
+            raise Http404("The video file is missing.")
+        response: HttpResponse = redirect(url)
+        response["Cache-Control"] = "private, no-store"
+        return response
     try:
         handle = media.file.open("rb")
     except FileNotFoundError:
         raise Http404("The video file is missing.") from None
-    response = FileResponse(handle, content_type=media.mime_type)
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
+    streamed = FileResponse(handle, content_type=media.mime_type)
+    streamed["Cache-Control"] = "private, max-age=3600"
+    return streamed
 
 
 # --- The post's page ---

@@ -35,6 +35,7 @@ from apps.audit.services import audit_record
 from apps.common.crypto import Secret
 from apps.common.expressions import ClockTimestamp, db_now
 from apps.common.outbox import notification_emit
+from apps.media.storage import media_storage
 from apps.posts.models import (
     AttemptKind,
     AttemptOutcome,
@@ -426,34 +427,34 @@ def _upload(post: Post, client: TikTokClient) -> None:
     plan = chunk_plan(media.size_bytes)
     offset = _uploaded_bytes(post, client) if _has_upload_attempts(post) else 0
     ranges = [r for r in plan.ranges() if r[0] >= offset]
-    with media.file.open("rb") as video:
-        for first, last in ranges:
-            for tries in range(1, UPLOAD_TRIES_PER_CHUNK + 1):
-                video.seek(first)
-                data = video.read(last - first + 1)
-                try:
-                    with _attempt(post, AttemptKind.UPLOAD):
-                        client.upload_chunk(
-                            upload_url=post.upload_url,
-                            data=data,
-                            first=first,
-                            last=last,
-                            total=plan.video_size,
-                            content_type=media.mime_type,
-                        )
-                    break
-                except TikTokError as exc:
-                    if not exc.retryable:
-                        _fail(post, exc.human_message(), exc.code)
-                        return
-                    if tries == UPLOAD_TRIES_PER_CHUNK:
-                        # Try again later from TikTok's progress (the job's lease brings it back).
-                        with transaction.atomic():
-                            job_set(post_id=post.pk, kind=JobKind.PUBLISH, due_in=60)
-                        return
-                    time.sleep(min(2.0, 0.25 * 2**tries))
-                    if _uploaded_bytes(post, client) > last:
-                        break  # TikTok had it after all
+    # Each chunk streams from a ranged read of the stored video straight into the PUT, a piece
+    # at a time: the file is never downloaded and no chunk is ever whole in memory.
+    storage = media_storage()
+    for first, last in ranges:
+        for tries in range(1, UPLOAD_TRIES_PER_CHUNK + 1):
+            try:
+                with _attempt(post, AttemptKind.UPLOAD):
+                    client.upload_chunk(
+                        upload_url=post.upload_url,
+                        data=storage.iter_range(media.file.name, first, last),
+                        first=first,
+                        last=last,
+                        total=plan.video_size,
+                        content_type=media.mime_type,
+                    )
+                break
+            except TikTokError as exc:
+                if not exc.retryable:
+                    _fail(post, exc.human_message(), exc.code)
+                    return
+                if tries == UPLOAD_TRIES_PER_CHUNK:
+                    # Try again later from TikTok's progress (the job's lease brings it back).
+                    with transaction.atomic():
+                        job_set(post_id=post.pk, kind=JobKind.PUBLISH, due_in=60)
+                    return
+                time.sleep(min(2.0, 0.25 * 2**tries))
+                if _uploaded_bytes(post, client) > last:
+                    break  # TikTok had it after all
     with transaction.atomic():
         job_delete(post_id=post.pk, kind=JobKind.PUBLISH)
         job_set(post_id=post.pk, kind=JobKind.POLL, due_in=settings.PUBLISH_POLL_BACKOFF[0])

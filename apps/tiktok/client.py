@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import ssl
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
@@ -219,12 +220,20 @@ class TikTokClient:
         return InitResult(publish_id=str(data["publish_id"]), upload_url=str(data.get("upload_url") or ""))
 
     def upload_chunk(
-        self, *, upload_url: str, data: bytes, first: int, last: int, total: int, content_type: str
+        self,
+        *,
+        upload_url: str,
+        data: bytes | Iterable[bytes],
+        first: int,
+        last: int,
+        total: int,
+        content_type: str,
     ) -> int:
-        """PUT one chunk; returns 206 (more expected) or 201 (complete)."""
+        """PUT one chunk (bytes, or pieces streamed as they come: the Content-Length says
+        last - first + 1); returns 206 (more expected) or 201 (complete)."""
         headers = {
             "Content-Type": content_type,
-            "Content-Length": str(len(data)),
+            "Content-Length": str(last - first + 1),
             "Content-Range": f"bytes {first}-{last}/{total}",
         }
         response = self._send(

@@ -1,0 +1,404 @@
+"""Where media bytes live: an S3 bucket (django-storages) or, as a setting, the local disk.
+
+Every key starts with the agency's schema name (`<schema>/posts/video/<uuid>.mp4`): the name a
+model stores is relative (`posts/video/<uuid>.mp4`) and the storage prefixes the schema of the
+connection it runs in, so an agency's rows can only ever reach that agency's objects, and a
+name that tries to climb out (`../beta/...`) is refused. Outside an agency (the public schema)
+there is no media at all.
+
+Both backends offer, besides Django's storage API, what media needs to stay out of memory:
+`open_writer` (a streaming, multipart write), `iter_range`/`read_range` (ranged reads),
+`browser_url` (a short-lived presigned URL, or None: stream it through the gated view) and
+`delete_agency` (every object under an agency's prefix).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import shutil
+import threading
+from collections import OrderedDict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol, cast
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
+from django.core.files.storage import default_storage
+from django_tenants.files.storage import TenantFileSystemStorage as _TenantFileSystemStorage
+from storages.backends.s3 import S3Storage
+from storages.utils import clean_name, safe_join
+
+from tenants.db import connection
+
+logger = logging.getLogger(__name__)
+
+# S3 multipart parts (all but the last at least 5 MiB): the most an upload holds in memory.
+PART_BYTES = 8 * 1024 * 1024
+# Pieces a ranged read yields: what a chunk sent to TikTok holds in memory at a time.
+READ_PIECE = 1024 * 1024
+
+
+class ObjectWriter(Protocol):
+    def write(self, data: bytes) -> None: ...
+    def complete(self) -> None: ...
+    def abort(self) -> None: ...
+
+
+class MediaStorage(Protocol):
+    """What media code needs from the storage, whichever backend the settings chose."""
+
+    def open_writer(self, name: str, *, content_type: str) -> ObjectWriter: ...
+    def iter_range(self, name: str, first: int, last: int) -> Iterator[bytes]: ...
+    def read_range(self, name: str, first: int, last: int) -> bytes: ...
+    def browser_url(self, name: str, *, content_type: str) -> str | None: ...
+    def delete(self, name: str) -> None: ...
+    def exists(self, name: str) -> bool: ...
+    def size(self, name: str) -> int: ...
+    def delete_agency(self, schema_name: str) -> int: ...
+    def agency_names(self, schema_name: str) -> list[str]: ...
+
+
+def media_storage() -> MediaStorage:
+    """The storage media files use (STORAGES["default"])."""
+    return cast(MediaStorage, default_storage)
+
+
+def agency_prefix() -> str:
+    """The key prefix of the agency this connection is in; there is no media outside one."""
+    schema = connection.schema_name
+    if not schema or schema == "public":
+        raise SuspiciousFileOperation("Media belongs to an agency; this runs outside any.")
+    return schema
+
+
+# --- S3 ---
+
+
+class _S3Writer:
+    """A multipart upload fed part by part: at most one part (plus the one in flight) in memory.
+    A file smaller than one part is a single PUT."""
+
+    def __init__(self, storage: TenantS3Storage, key: str, content_type: str) -> None:
+        self.storage = storage
+        self.client = storage.client
+        self.key = key
+        self.content_type = content_type
+        self.buffer = bytearray()
+        self.upload_id: str | None = None
+        self.parts: list[dict[str, Any]] = []
+
+    def write(self, data: bytes) -> None:
+        self.buffer += data
+        while len(self.buffer) >= PART_BYTES:
+            part = bytes(self.buffer[:PART_BYTES])
+            del self.buffer[:PART_BYTES]
+            self._send_part(part)
+
+    def _send_part(self, part: bytes) -> None:
+        bucket = self.storage.bucket_name
+        if self.upload_id is None:
+            self.storage.bucket_ensure()
+            started = self.client.create_multipart_upload(
+                Bucket=bucket, Key=self.key, ContentType=self.content_type
+            )
+            self.upload_id = started["UploadId"]
+        number = len(self.parts) + 1
+        sent = self.client.upload_part(
+            Bucket=bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=part
+        )
+        self.parts.append({"PartNumber": number, "ETag": sent["ETag"]})
+
+    def complete(self) -> None:
+        bucket = self.storage.bucket_name
+        if self.upload_id is None:
+            self.storage.bucket_ensure()
+            self.client.put_object(
+                Bucket=bucket, Key=self.key, Body=bytes(self.buffer), ContentType=self.content_type
+            )
+        else:
+            if self.buffer:
+                self._send_part(bytes(self.buffer))
+            self.client.complete_multipart_upload(
+                Bucket=bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": self.parts}
+            )
+        self.buffer = bytearray()
+
+    def abort(self) -> None:
+        self.buffer = bytearray()
+        if self.upload_id is not None:
+            try:
+                self.client.abort_multipart_upload(
+                    Bucket=self.storage.bucket_name, Key=self.key, UploadId=self.upload_id
+                )
+            except ClientError:
+                logger.warning("Could not abort the multipart upload of %s", self.key)
+            self.upload_id = None
+
+
+class TenantS3Storage(S3Storage):
+    """django-storages' S3 backend with the agency's schema as every key's prefix, nothing
+    public (presigned URLs only), and the bucket created on first write."""
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self._bucket_ready = False
+        self._bucket_lock = threading.Lock()
+        self._browser_client: Any = None
+
+    def get_default_settings(self) -> dict[str, Any]:
+        defaults = super().get_default_settings()
+        defaults.update(
+            access_key=settings.S3_ACCESS_KEY_ID,
+            secret_key=settings.S3_SECRET_ACCESS_KEY,
+            bucket_name=settings.S3_BUCKET,
+            endpoint_url=settings.S3_ENDPOINT_URL or None,
+            region_name=settings.S3_REGION,
+            addressing_style=settings.S3_ADDRESSING_STYLE or None,
+            signature_version="s3v4",
+            querystring_auth=True,
+            querystring_expire=settings.S3_URL_EXPIRE_SECONDS,
+            default_acl=None,
+            file_overwrite=False,
+        )
+        return defaults
+
+    @property
+    def client(self) -> Any:
+        return self.connection.meta.client
+
+    def _normalize_name(self, name: str) -> str:
+        try:
+            return safe_join(agency_prefix(), name)
+        except ValueError:
+            raise SuspiciousFileOperation(f"Attempted access to {name!r} denied.") from None
+
+    def bucket_ensure(self) -> None:
+        """Create the bucket the first time this process writes, if it does not exist yet."""
+        if self._bucket_ready:
+            return
+        with self._bucket_lock:
+            if self._bucket_ready:
+                return
+            try:
+                self.client.head_bucket(Bucket=self.bucket_name)
+            except ClientError as exc:
+                if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") != 404:
+                    raise
+                try:
+                    self.client.create_bucket(Bucket=self.bucket_name)
+                except ClientError as created:
+                    if created.response.get("Error", {}).get("Code") not in (
+                        "BucketAlreadyOwnedByYou",
+                        "BucketAlreadyExists",
+                    ):
+                        raise
+                logger.info("Created the media bucket %s", self.bucket_name)
+            self._bucket_ready = True
+
+    def _save(self, name: str, content: Any) -> str:
+        self.bucket_ensure()
+        return cast(str, super()._save(name, content))
+
+    def open_writer(self, name: str, *, content_type: str) -> ObjectWriter:
+        return _S3Writer(self, self._normalize_name(clean_name(name)), content_type)
+
+    def iter_range(self, name: str, first: int, last: int) -> Iterator[bytes]:
+        """Bytes first..last (inclusive) of the object, in pieces of at most READ_PIECE."""
+        key = self._normalize_name(clean_name(name))
+        body = self.client.get_object(Bucket=self.bucket_name, Key=key, Range=f"bytes={first}-{last}")["Body"]
+        try:
+            yield from body.iter_chunks(READ_PIECE)
+        finally:
+            body.close()
+
+    def read_range(self, name: str, first: int, last: int) -> bytes:
+        return b"".join(self.iter_range(name, first, last))
+
+    def browser_url(self, name: str, *, content_type: str) -> str:
+        """A presigned GET on the endpoint browsers reach, valid S3_URL_EXPIRE_SECONDS."""
+        key = self._normalize_name(clean_name(name))
+        if self._browser_client is None:
+            self._browser_client = boto3.session.Session().client(
+                "s3",
+                endpoint_url=settings.S3_BROWSER_ENDPOINT_URL or self.endpoint_url,
+                region_name=self.region_name,
+                aws_access_key_id=self.access_key,
+                aws_secret_access_key=self.secret_key,
+                config=Config(
+                    signature_version="s3v4", s3={"addressing_style": self.addressing_style or "auto"}
+                ),
+            )
+        return cast(
+            str,
+            self._browser_client.generate_presigned_url(
+                "get_object",
+                Params={
+                    "Bucket": self.bucket_name,
+                    "Key": key,
+                    "ResponseContentType": content_type,
+                    "ResponseCacheControl": "private, no-store",
+                },
+                ExpiresIn=self.querystring_expire,
+            ),
+        )
+
+    def _agency_keys(self, schema_name: str) -> Iterator[str]:
+        prefix = safe_join(schema_name, "") if schema_name else ""
+        if not prefix or prefix == "public/":
+            raise SuspiciousFileOperation("An agency's prefix is its schema name.")
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket_name, Prefix=prefix)
+        try:
+            for page in pages:
+                for item in page.get("Contents", ()):
+                    yield item["Key"]
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchBucket":
+                raise
+
+    def agency_names(self, schema_name: str) -> list[str]:
+        """Every object under the agency's prefix, as names relative to it."""
+        start = len(schema_name) + 1
+        return sorted(key[start:] for key in self._agency_keys(schema_name))
+
+    def delete_agency(self, schema_name: str) -> int:
+        """Delete every object under the agency's prefix; returns how many."""
+        deleted = 0
+        batch: list[dict[str, str]] = []
+        for key in self._agency_keys(schema_name):
+            batch.append({"Key": key})
+            if len(batch) == 1000:
+                self.client.delete_objects(Bucket=self.bucket_name, Delete={"Objects": batch, "Quiet": True})
+                deleted, batch = deleted + len(batch), []
+        if batch:
+            self.client.delete_objects(Bucket=self.bucket_name, Delete={"Objects": batch, "Quiet": True})
+            deleted += len(batch)
+        return deleted
+
+
+# --- The local disk (MEDIA_STORAGE=filesystem) ---
+
+
+class _FileWriter:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self.handle = path.open("xb")
+
+    def write(self, data: bytes) -> None:
+        self.handle.write(data)
+
+    def complete(self) -> None:
+        self.handle.close()
+
+    def abort(self) -> None:
+        self.handle.close()
+        self.path.unlink(missing_ok=True)
+
+
+class TenantFileSystemStorage(_TenantFileSystemStorage):
+    """Files under MEDIA_ROOT/<schema>/ (django-tenants), with the same extras as the S3 one.
+    Browsers get them streamed through the gated view."""
+
+    def path(self, name: str) -> str:
+        agency_prefix()
+        return cast(str, super().path(name))
+
+    def open_writer(self, name: str, *, content_type: str) -> ObjectWriter:
+        return _FileWriter(Path(self.path(name)))
+
+    def iter_range(self, name: str, first: int, last: int) -> Iterator[bytes]:
+        with open(self.path(name), "rb") as handle:
+            handle.seek(first)
+            remaining = last - first + 1
+            while remaining > 0:
+                piece = handle.read(min(READ_PIECE, remaining))
+                if not piece:
+                    return
+                remaining -= len(piece)
+                yield piece
+
+    def read_range(self, name: str, first: int, last: int) -> bytes:
+        return b"".join(self.iter_range(name, first, last))
+
+    def browser_url(self, name: str, *, content_type: str) -> None:
+        return None
+
+    def _agency_root(self, schema_name: str) -> Path:
+        if not schema_name or schema_name == "public" or "/" in schema_name or schema_name.startswith("."):
+            raise SuspiciousFileOperation("An agency's folder is its schema name.")
+        return Path(settings.MEDIA_ROOT) / schema_name
+
+    def agency_names(self, schema_name: str) -> list[str]:
+        root = self._agency_root(schema_name)
+        return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+
+    def delete_agency(self, schema_name: str) -> int:
+        root = self._agency_root(schema_name)
+        count = len(self.agency_names(schema_name)) if root.exists() else 0
+        shutil.rmtree(root, ignore_errors=True)
+        return count
+
+
+# --- Reading an object as a seekable file, by ranged reads ---
+
+
+class RangeReader(io.RawIOBase):
+    """A read-only, seekable view of a stored object that fetches blocks by ranged reads and
+    keeps a few of them: enough for a parser that reads headers here and there (hachoir on an
+    MP4 whose index sits at the end) without downloading the file."""
+
+    BLOCK = 256 * 1024
+    KEEP = 8
+
+    def __init__(self, storage: MediaStorage, name: str, size: int) -> None:
+        self.storage, self.name, self.length = storage, name, size
+        self.position = 0
+        self.blocks: OrderedDict[int, bytes] = OrderedDict()
+        self.bytes_fetched = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.length}[whence]
+        self.position = max(0, base + offset)
+        return self.position
+
+    def _block(self, index: int) -> bytes:
+        if index in self.blocks:
+            self.blocks.move_to_end(index)
+            return self.blocks[index]
+        first = index * self.BLOCK
+        last = min(self.length, first + self.BLOCK) - 1
+        data = self.storage.read_range(self.name, first, last)
+        self.bytes_fetched += len(data)
+        self.blocks[index] = data
+        if len(self.blocks) > self.KEEP:
+            self.blocks.popitem(last=False)
+        return data
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        wanted = min(len(view), self.length - self.position)
+        done = 0
+        while done < wanted:
+            index, offset = divmod(self.position, self.BLOCK)
+            block = self._block(index)
+            piece = block[offset : offset + wanted - done]
+            if not piece:
+                break
+            view[done : done + len(piece)] = piece
+            done += len(piece)
+            self.position += len(piece)
+        return done
