@@ -19,6 +19,7 @@ from django.core.management import call_command
 from django.db.migrations.loader import MigrationLoader
 from django_tenants.utils import schema_context, schema_exists
 
+from apps.common.sql import quote_ident
 from tenants.db import connection
 
 logger = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def pending_migrations(schema_name: str) -> list[str]:
 def schema_migrate(schema_name: str, *, verbosity: int = 0) -> None:
     """Create `schema_name` if needed and run every tenant migration in it (the slow way)."""
     with connection.cursor() as cursor:
-        cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema_name}"')
+        cursor.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_ident(schema_name)}")
     call_command(
         "migrate_schemas", tenant=True, schema_name=schema_name, interactive=False, verbosity=verbosity
     )
@@ -76,7 +77,7 @@ def _base_is_current(base: str) -> bool:
         cursor.execute("SELECT to_regclass(quote_ident(%s) || '.django_migrations')", [base])
         if cursor.fetchone()[0] is None:
             return False
-        table = f"{connection.ops.quote_name(base)}.django_migrations"
+        table = quote_ident(base, "django_migrations")
         cursor.execute(f"SELECT count(*), max(id), max(applied) FROM {table}")  # noqa: S608
         applied = tuple(cursor.fetchone())
     if _current_base == (base, applied):
@@ -268,7 +269,7 @@ def _restore_names(base: str, clone: str) -> None:
     migrations that later alter or drop them by name would then fail on cloned schemas.
     Matching is by table and definition, which the clone preserves.
     """
-    q = connection.ops.quote_name
+    q = quote_ident
     with connection.cursor() as cursor:
         tables = {
             schema: [oid for _, oid, _, kind in _members(cursor, schema) if kind == "r"]
@@ -357,7 +358,7 @@ _SIGNATURE_QUERIES = {
 def schema_signature(schema_name: str) -> dict[str, set[tuple[str, ...]]]:
     """The structure of a schema (and its applied migrations), with its own name erased,
     so that two schemas can be compared for equality."""
-    quoted = connection.ops.quote_name(schema_name)
+    quoted = quote_ident(schema_name)
     signature: dict[str, set[tuple[str, ...]]] = {}
     with connection.cursor() as cursor:
         for part, query in _SIGNATURE_QUERIES.items():

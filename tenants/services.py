@@ -13,6 +13,7 @@ from django.utils import timezone
 from django_tenants.utils import schema_context, schema_exists
 
 from apps.audit.services import audit_record
+from apps.common.sql import quote_ident
 from apps.media.storage import media_storage
 from apps.users.models import Role, User, validate_time_zone
 from tenants import provisioning
@@ -196,7 +197,7 @@ def agency_purge(*, agency: Agency) -> None:
             # Deleting wrote to the schema (its audit log); when that was in this same transaction,
             # run its deferred checks now, or PostgreSQL refuses to drop tables with pending ones.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute(f"DROP SCHEMA IF EXISTS {connection.ops.quote_name(agency.schema_name)} CASCADE")
+            cursor.execute(f"DROP SCHEMA IF EXISTS {quote_ident(agency.schema_name)} CASCADE")
         agency.domains.all().delete()
         Agency.objects.filter(pk=agency.pk).delete()
     logger.info("Agency %s purged", agency.slug)

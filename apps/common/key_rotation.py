@@ -10,6 +10,7 @@ from django.db import connection, models, transaction
 
 from apps.common import crypto
 from apps.common.fields import EncryptedTextField
+from apps.common.sql import quote_ident
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,9 @@ def rotate_current_schema(schema: str) -> RotationResult:
     count = 0
     with transaction.atomic(), connection.cursor() as cursor:
         for model, columns in encrypted_columns():
-            table = connection.ops.quote_name(model._meta.db_table)
-            pk = connection.ops.quote_name(str(model._meta.pk.column))
-            quoted = [connection.ops.quote_name(c) for c in columns]
+            table = quote_ident(model._meta.db_table)
+            pk = quote_ident(str(model._meta.pk.column))
+            quoted = [quote_ident(c) for c in columns]
             cursor.execute(f"SELECT {pk}, {', '.join(quoted)} FROM {table} FOR UPDATE")  # noqa: S608
             for row in cursor.fetchall():
                 row_pk, values = row[0], row[1:]

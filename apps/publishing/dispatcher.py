@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 
+from apps.common.sql import quote_ident
 from tenants.db import connection
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,7 @@ def dispatch_due(*, limit: int = BATCH) -> list[Dispatch]:
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(_TAKE, [limit])
         for job_id, schema, post_id, kind, sends in cursor.fetchall():
-            table = f"{connection.ops.quote_name(schema)}.posts_post"
+            table = quote_ident(schema, "posts_post")
             if sends >= MAX_SENDS:
                 _give_up(cursor, table, post_id)
                 cursor.execute("DELETE FROM public.publishing_duejob WHERE id = %s", [job_id])

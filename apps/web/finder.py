@@ -22,6 +22,7 @@ from django.core.mail import send_mail
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from apps.common.sql import quote_ident
 from apps.users.models import User
 from tenants.db import connection
 from tenants.models import Agency, AgencyStatus
@@ -35,7 +36,7 @@ def agencies_for_email(email: str) -> list[Agency]:
     """Active agencies in which `email` is an active user, by name."""
     email = email.strip().lower()
     agencies = list(Agency.objects.filter(status=AgencyStatus.ACTIVE).exclude(schema_name="public"))
-    q = connection.ops.quote_name
+    q = quote_ident
     table = User._meta.db_table
     found: set[int] = set()
     with connection.cursor() as cursor:
