@@ -3,6 +3,8 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from apps.common.admin_views import agency_view_on_site
+
 admin.site.site_header = "Agency admin"
 admin.site.site_title = "Agency admin"
 
@@ -15,5 +17,7 @@ urlpatterns = [
     path("audit/", include("apps.audit.urls")),
     path("team/", include("apps.team.urls")),
     path("notifications/", include("apps.notifications.urls")),
+    # Before the admin's own: its shortcut would reach public-schema tables.
+    path("admin/r/<int:content_type_id>/<path:object_id>/", admin.site.admin_view(agency_view_on_site)),
     path("admin/", admin.site.urls),
 ]

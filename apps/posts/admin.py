@@ -51,6 +51,8 @@ class PostAdmin(admin.ModelAdmin):
         "updated_by",
     ]
     raw_id_fields = ["account"]
+    # TikTok's upload URL is a bearer credential for the upload: never shown.
+    exclude = ["upload_url"]
     inlines = [PublishAttemptInline]
     actions = ["cancel_posts"]
 
