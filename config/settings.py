@@ -277,6 +277,13 @@ TIKTOK_SCOPES = [
     ).split(",")
     if scope.strip()
 ]
+# Origins TikTok's upload URLs may point to (comma-separated), besides TIKTOK_API_BASE_URL's own:
+# the client refuses to send a video anywhere else.
+TIKTOK_UPLOAD_ORIGINS = [
+    origin.strip().rstrip("/")
+    for origin in env("TIKTOK_UPLOAD_ORIGINS", "https://open-upload.tiktokapis.com").split(",")
+    if origin.strip()
+]
 # One creator_info answer per account is shared by the composer and the worker for this long.
 TIKTOK_CREATOR_INFO_CACHE_SECONDS = int(env("TIKTOK_CREATOR_INFO_CACHE_SECONDS", "30"))
 # Refresh access tokens this long before they expire.

@@ -75,7 +75,8 @@ Control API (JSON, never faulted nor recorded):
 | `GET /_fake/creators` | the fake creators |
 | `GET /_fake/publishes[/<publish_id>]` | what the fake knows of publishes (bytes received, sha256...) |
 | `GET`/`POST /_fake/config` | read/change `webhook_url`, `processing_seconds`, |
-| | `publicly_available_seconds`, `daily_post_cap` |
+| | `publicly_available_seconds`, `daily_post_cap`, `upload_origin` (where init's upload URLs point; |
+| | empty: the origin the API was called on) |
 | `GET /_fake/avatars/<username>.svg`, `/_fake/covers/<video_id>.svg` | placeholder images |
 """
 
@@ -877,8 +878,13 @@ class FakeTikTok:
         processing_seconds: float | None = None,
         publicly_available_seconds: float | None = None,
         daily_post_cap: int | None = None,
+        upload_origin: str | None = None,
     ) -> None:
         """Change settings while running (publishes already processing keep their timeline)."""
+        if upload_origin is not None and not (
+            isinstance(upload_origin, str) and (upload_origin == "" or "://" in upload_origin)
+        ):
+            raise ValueError("upload_origin must be an origin such as http://localhost:8765, or empty.")
         if webhook_url is not ...:
             self.webhook_url = cast(str | None, webhook_url)
         with self.state.lock:
@@ -897,6 +903,8 @@ class FakeTikTok:
                 ):
                     raise ValueError("daily_post_cap must be a positive integer.")
                 config.daily_post_cap = daily_post_cap
+            if upload_origin is not None:
+                config.upload_origin = upload_origin.rstrip("/")
 
     def config_snapshot(self) -> dict[str, object]:
         config = self.state.config
@@ -911,6 +919,7 @@ class FakeTikTok:
             "access_token_ttl": config.access_token_ttl,
             "refresh_token_ttl": config.refresh_token_ttl,
             "upload_url_ttl": config.upload_url_ttl,
+            "upload_origin": config.upload_origin,
         }
 
     # --- Test helpers ---

@@ -125,6 +125,8 @@ class Config:
     pending_share_cap: int
     upload_url_ttl: float
     verified_domains: tuple[str, ...]
+    # Where upload URLs point (TikTok: https://open-upload.tiktokapis.com); empty: the API's own origin.
+    upload_origin: str = ""
 
 
 @dataclass
@@ -890,7 +892,8 @@ class FakeState:
                 publish.upload_id = secrets.token_urlsafe(18)
                 publish.upload_expires_at = now + self.config.upload_url_ttl
                 self.uploads[publish.upload_id] = publish.publish_id
-                data["upload_url"] = f"{origin}/upload/?upload_id={publish.upload_id}"
+                upload_origin = self.config.upload_origin or origin
+                data["upload_url"] = f"{upload_origin}/upload/?upload_id={publish.upload_id}"
             else:
                 # The fake never fetches the URL: processing starts at once.
                 self._start_processing(publish, now)

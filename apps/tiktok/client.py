@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 from django.conf import settings
@@ -230,7 +230,15 @@ class TikTokClient:
         content_type: str,
     ) -> int:
         """PUT one chunk (bytes, or pieces streamed as they come: the Content-Length says
-        last - first + 1); returns 206 (more expected) or 201 (complete)."""
+        last - first + 1); returns 206 (more expected) or 201 (complete). Only to an upload URL on
+        an origin the settings allow (the video and TikTok's upload token go wherever it points)."""
+        if not upload_url_allowed(upload_url):
+            raise errors.TikTokError(
+                "upload_url_untrusted",
+                "The upload URL is not on an allowed origin.",
+                endpoint="upload",
+                kind=errors.ErrorKind.FINAL,
+            )
         headers = {
             "Content-Type": content_type,
             "Content-Length": str(last - first + 1),
@@ -361,6 +369,22 @@ class TikTokClient:
         log_id = response.headers.get("x-tt-logid", "")
         logger.info("tiktok %s -> HTTP %s %s", endpoint, response.status_code, log_id)
         return response
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        return ""
+    default_port = {"https": 443, "http": 80}.get(parts.scheme)
+    port = "" if parts.port in (None, default_port) else f":{parts.port}"
+    return f"{parts.scheme}://{parts.hostname}{port}".lower()
+
+
+def upload_url_allowed(url: str) -> bool:
+    """Whether `url` is on TIKTOK_UPLOAD_ORIGINS or TIKTOK_API_BASE_URL's own origin."""
+    origin = _origin(url)
+    allowed = {_origin(o) for o in (*settings.TIKTOK_UPLOAD_ORIGINS, settings.TIKTOK_API_BASE_URL)}
+    return bool(origin) and origin in allowed
 
 
 @cache

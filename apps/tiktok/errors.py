@@ -142,6 +142,7 @@ _FINAL_CODES = {
     "publish_cancelled",
     "upload_rejected",
     "upload_url_expired",
+    "upload_url_untrusted",
     "upload_not_found",
 }
 
@@ -181,6 +182,8 @@ _MESSAGES = {
     "picture_size_check_failed": "TikTok needs a video between 360 and 4096 pixels on each side.",
     "publish_cancelled": "The post was cancelled on TikTok.",
     "upload_url_expired": "The upload took too long and TikTok's upload link expired.",
+    "upload_url_untrusted": "TikTok's answer named an upload address Postline does not send videos to, so "
+    "the video was not sent. Retry the post; if it happens again, contact support.",
 }
 
 
