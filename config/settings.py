@@ -302,6 +302,8 @@ PUBLISH_POLL_BACKOFF = [
 ]
 PUBLISH_LEASE_SECONDS = int(env("PUBLISH_LEASE_SECONDS", "600"))
 POLL_LEASE_SECONDS = int(env("POLL_LEASE_SECONDS", "120"))
+# How often run_scheduler looks for periodic jobs that are due (they run once per period whatever this is).
+SCHEDULER_PERIODIC_SECONDS = float(env("SCHEDULER_PERIODIC_SECONDS", "30"))
 # Daily stats snapshots are taken at this hour (UTC).
 STATS_SYNC_HOUR_UTC = int(env("STATS_SYNC_HOUR_UTC", "3"))
 

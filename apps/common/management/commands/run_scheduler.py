@@ -6,6 +6,7 @@ import logging
 import time
 from typing import Any
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
 
@@ -35,7 +36,7 @@ class Command(BaseCommand):
                     if sent:
                         logger.info("Dispatched %d job(s)", len(sent))
                     full = len(sent) >= BATCH
-                    if started - last_periodic >= 30:
+                    if started - last_periodic >= settings.SCHEDULER_PERIODIC_SECONDS:
                         run_due_jobs()
                         last_periodic = started
                 except Exception:
