@@ -160,14 +160,15 @@ def faketime_env(offset_seconds: int) -> dict[str, str]:
 
 
 def start_process(
-    argv: list[str], env: dict[str, str], *, log: Path | None = None
+    argv: list[str], env: dict[str, str], *, log: Path | None = None, cwd: Path | None = None
 ) -> subprocess.Popen[bytes]:
-    """A Python process of the project in its own process group (so it can be killed whole)."""
+    """A Python process of the project in its own process group (so it can be killed whole),
+    in the checkout or in the working directory `cwd`."""
     output = open(log, "ab") if log is not None else subprocess.DEVNULL  # noqa: SIM115
     return subprocess.Popen(
         [sys.executable, *argv],
         env=env,
-        cwd=settings.BASE_DIR,
+        cwd=cwd or settings.BASE_DIR,
         start_new_session=True,
         stdout=output,
         stderr=subprocess.STDOUT if log is not None else subprocess.DEVNULL,
