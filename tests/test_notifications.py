@@ -7,12 +7,15 @@ import datetime as dt
 import re
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from apps.accounts.models import AccountStatus, TikTokAccount
 from apps.accounts.permissions import ROLE_DEFAULTS, access_set
+from apps.accounts.posting_limits import BANNED, DAILY_CAP_REACHED, posting_limit_record
 from apps.accounts.services import account_authorization_removed, account_mark_needs_reauth
 from apps.common.outbox import notification_emit
 from apps.notifications.models import Channel, Event, Kind, Notification, Preference
@@ -219,3 +222,36 @@ def test_the_centre_and_bell_need_a_sign_in_and_change_state_only_on_post(alpha:
     owner = signed_in(alpha, "owner@shared.example")
     assert owner.get("/notifications/read-all/").status_code == 405
     assert 'hx-get="/notifications/bell/"' in owner.get("/notifications/").content.decode()
+
+
+def test_a_posting_limit_tells_those_who_post_for_the_account(in_alpha: Agency) -> None:
+    team = Team()
+    viewer = Team._member("viewer@alpha.example", Role.VIEWER, team.account)
+    assert posting_limit_record(account=team.account, code=DAILY_CAP_REACHED)
+    expected = {"author@alpha.example", "manager@alpha.example", "owner@shared.example"}
+    assert told(Kind.ACCOUNT_DAILY_CAP) == expected  # not the viewer nor the client reviewer
+    assert viewer.email not in told(Kind.ACCOUNT_DAILY_CAP)
+    assert "daily posting limit" in Event.objects.get(kind=Kind.ACCOUNT_DAILY_CAP).body
+    # The same refusal again is not news
+    assert posting_limit_record(account=team.account, code=DAILY_CAP_REACHED)
+    assert Event.objects.filter(kind=Kind.ACCOUNT_DAILY_CAP).count() == 1
+    assert posting_limit_record(account=team.account, code=BANNED)
+    assert told(Kind.ACCOUNT_BANNED) == expected
+
+
+def test_the_centre_costs_the_same_queries_for_few_or_many(alpha: Agency) -> None:
+    with schema_context(alpha.schema_name):
+        team = Team()
+        post = PostFactory(account=team.account, created_by=team.author)
+    author = signed_in(alpha, "author@alpha.example")
+    counts = []
+    for total in (2, 12):
+        with schema_context(alpha.schema_name):
+            for n in range(
+                total - Notification.objects.filter(recipient=team.author, channel="in_app").count()
+            ):
+                notification_emit(kind="post_failed", obj=post, key=f"{total}:{n}", message="No.")
+        with CaptureQueriesContext(connection) as queries:
+            assert author.get("/notifications/").status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts

@@ -25,6 +25,7 @@ from django.utils.formats import date_format
 
 from apps.accounts.models import TikTokAccount
 from apps.audit.services import audit_record
+from apps.common.outbox import notification_emit
 from apps.tiktok.models import AppPostingLimit
 
 # TikTok's usual number of posts per creator and day (we warn from WARN_AT), and of pending inbox
@@ -142,6 +143,11 @@ def posting_limit_record(*, account: TikTokAccount, code: str, now: dt.datetime 
         )
         if first:
             audit_record(action="account.posting_blocked", obj=locked, changes={"code": code})
+            reason = PostingLimit(
+                code, now, locked.posting_recheck_at, app_wide=False, who=str(locked)
+            ).sentence
+            kind = "account_banned" if code == BANNED else "account_daily_cap"
+            notification_emit(kind=kind, obj=locked, key=f"{locked.pk}:{now.isoformat()}", reason=reason)
     account.posting_blocked_code = locked.posting_blocked_code
     account.posting_blocked_since = locked.posting_blocked_since
     account.posting_recheck_at = locked.posting_recheck_at

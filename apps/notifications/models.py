@@ -30,6 +30,8 @@ class Kind(models.TextChoices):
     POST_REJECTED = "post_rejected", "Your post was rejected"
     ACCOUNT_NEEDS_REAUTH = "account_needs_reauth", "An account needs reconnecting"
     ACCOUNT_REVOKED = "account_revoked", "An account's access was removed"
+    ACCOUNT_DAILY_CAP = "account_daily_cap", "An account reached TikTok's daily limit"
+    ACCOUNT_BANNED = "account_banned", "TikTok banned an account from posting"
     INVITATION_ACCEPTED = "invitation_accepted", "Someone accepted your invitation"
     DIGEST = "digest", "Daily digest"
 

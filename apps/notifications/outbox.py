@@ -78,7 +78,9 @@ def recipients(kind: str, obj: Any, actor: Any) -> list[User]:
             people = _author(obj)
     elif isinstance(obj, TikTokAccount):
         account = obj
-        people = list(users_with(Perm.MANAGE, account))
+        # Limits on posting concern those who post for it; the connection, those who manage it.
+        limits = (Kind.ACCOUNT_DAILY_CAP, Kind.ACCOUNT_BANNED)
+        people = list(users_with(Perm.DRAFT if kind in limits else Perm.MANAGE, account))
     elif isinstance(obj, Invitation):
         people = [obj.invited_by] if obj.invited_by is not None else []
     else:
@@ -173,6 +175,8 @@ def _describe(emitted: Emitted) -> dict[str, Any]:
         titles = {
             Kind.ACCOUNT_NEEDS_REAUTH: f"{obj} needs reconnecting",
             Kind.ACCOUNT_REVOKED: f"{obj} removed Postline's access",
+            Kind.ACCOUNT_DAILY_CAP: f"{obj} reached TikTok's daily posting limit",
+            Kind.ACCOUNT_BANNED: f"TikTok banned {obj} from posting",
         }
         return {
             "title": titles[Kind(kind)],
