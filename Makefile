@@ -41,7 +41,7 @@ pytest: setup
 test: lint check-migrations pytest
 
 bench: setup
-	@$(SERVICES); $(PY) manage.py migrate_all --verbosity 0; $(PY) -m bench.provisioning; $(PY) -m bench.publishing
+	@$(SERVICES); $(PY) manage.py migrate_all --verbosity 0; $(PY) -m bench.provisioning; $(PY) -m bench.publishing; $(PY) -m bench.media
 
 clean: services-stop
 	rm -rf $(VENV) .local

@@ -14,12 +14,14 @@ Both backends offer, besides Django's storage API, what media needs to stay out 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import shutil
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -80,8 +82,9 @@ def agency_prefix() -> str:
 
 
 class _S3Writer:
-    """A multipart upload fed part by part: at most one part (plus the one in flight) in memory.
-    A file smaller than one part is a single PUT."""
+    """A multipart upload fed part by part: the part being filled and the one being sent (in a
+    thread of its own, so receiving goes on meanwhile) are all it holds in memory. A file smaller
+    than one part is a single PUT."""
 
     def __init__(self, storage: TenantS3Storage, key: str, content_type: str) -> None:
         self.storage = storage
@@ -91,6 +94,8 @@ class _S3Writer:
         self.buffer = bytearray()
         self.upload_id: str | None = None
         self.parts: list[dict[str, Any]] = []
+        self.sender: ThreadPoolExecutor | None = None
+        self.in_flight: Future[None] | None = None
 
     def write(self, data: bytes) -> None:
         self.buffer += data
@@ -100,18 +105,37 @@ class _S3Writer:
             self._send_part(part)
 
     def _send_part(self, part: bytes) -> None:
-        bucket = self.storage.bucket_name
         if self.upload_id is None:
             self.storage.bucket_ensure()
             started = self.client.create_multipart_upload(
-                Bucket=bucket, Key=self.key, ContentType=self.content_type
+                Bucket=self.storage.bucket_name, Key=self.key, ContentType=self.content_type
             )
             self.upload_id = started["UploadId"]
-        number = len(self.parts) + 1
+            self.sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-part")
+        self._wait()  # one part in flight at a time
+        assert self.sender is not None  # noqa: S101  (created with the upload id)
+        self.in_flight = self.sender.submit(self._upload_part, len(self.parts) + 1, part)
+        self.parts.append({"PartNumber": len(self.parts) + 1})
+
+    def _upload_part(self, number: int, part: bytes) -> None:
         sent = self.client.upload_part(
-            Bucket=bucket, Key=self.key, UploadId=self.upload_id, PartNumber=number, Body=part
+            Bucket=self.storage.bucket_name,
+            Key=self.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=part,
         )
-        self.parts.append({"PartNumber": number, "ETag": sent["ETag"]})
+        self.parts[number - 1]["ETag"] = sent["ETag"]
+
+    def _wait(self) -> None:
+        if self.in_flight is not None:
+            in_flight, self.in_flight = self.in_flight, None
+            in_flight.result()
+
+    def _close_sender(self) -> None:
+        if self.sender is not None:
+            self.sender.shutdown(wait=True)
+            self.sender = None
 
     def complete(self) -> None:
         bucket = self.storage.bucket_name
@@ -123,6 +147,8 @@ class _S3Writer:
         else:
             if self.buffer:
                 self._send_part(bytes(self.buffer))
+            self._wait()
+            self._close_sender()
             self.client.complete_multipart_upload(
                 Bucket=bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": self.parts}
             )
@@ -130,6 +156,9 @@ class _S3Writer:
 
     def abort(self) -> None:
         self.buffer = bytearray()
+        with contextlib.suppress(Exception):  # the part in flight may have failed too
+            self._wait()
+        self._close_sender()
         if self.upload_id is not None:
             try:
                 self.client.abort_multipart_upload(
