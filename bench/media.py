@@ -261,11 +261,7 @@ def run(args: argparse.Namespace, processes: list[subprocess.Popen[bytes]]) -> i
         media = PostMedia.objects.get(pk=media_id)
         check(media.sha256 == digest.hexdigest() and media.size_bytes == size, "unexpected")
         name = media.file.name
-        # The plain read: the same object from storage, in pieces, straight to nowhere.
-        began = time.perf_counter()
-        read = sum(len(piece) for piece in media_storage().iter_range(name, 0, size - 1))
-        read_seconds = time.perf_counter() - began
-        check(read == size, "unexpected")
+        read_seconds = plain_read(name, size)
         # And a plain write of as many bytes, part by part, from this process (the store's pace).
         began = time.perf_counter()
         writer = media_storage().open_writer("bench/plain-write", content_type="application/octet-stream")
@@ -312,13 +308,17 @@ def run(args: argparse.Namespace, processes: list[subprocess.Popen[bytes]]) -> i
         )
     connection.set_schema_to_public()
     publish_seconds = (max(f for _, f in chunks if f) - min(s for s, _ in chunks)).total_seconds()
+    # The machine is shared: the baseline is the faster of the plain reads before and after.
+    with schema_context(agency.schema_name):
+        read_seconds = min(read_seconds, plain_read(name, size))
+    connection.set_schema_to_public()
     received = fake.get(f"/_fake/publishes/{post.publish_id}").json()
     check(received["received_bytes"] == size and received["sha256"] == media.sha256, received)
 
     read_rate, write_rate = size / read_seconds, size / write_seconds
     upload_rate, publish_rate = size / upload_seconds, size / publish_seconds
     print(f"\nMedia: a {size / MB:,.0f} MB video, uploaded and published")
-    print(f"  plain read from storage      {read_rate / MB:7.1f} MB/s  (the baseline)")
+    print(f"  plain read from storage      {read_rate / MB:7.1f} MB/s  (baseline: best of two)")
     print(f"  plain write to storage       {write_rate / MB:7.1f} MB/s  (the store's own write pace)")
     print(
         f"  upload (web -> storage)      {upload_rate / MB:7.1f} MB/s  ratio {upload_rate / read_rate:.2f}"
@@ -337,6 +337,16 @@ def run(args: argparse.Namespace, processes: list[subprocess.Popen[bytes]]) -> i
         f"+{worker_memory.over_idle_mb:.0f} MB over idle (goal < 150)"
     )
     return 0
+
+
+def plain_read(name: str, size: int) -> float:
+    """Seconds to read the object from storage, in pieces, straight to nowhere."""
+    from apps.media.storage import media_storage
+
+    began = time.perf_counter()
+    read = sum(len(piece) for piece in media_storage().iter_range(name, 0, size - 1))
+    check(read == size, f"read {read} of {size} bytes")
+    return time.perf_counter() - began
 
 
 def check(condition: object, detail: object) -> None:
