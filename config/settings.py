@@ -288,6 +288,9 @@ TIKTOK_UPLOAD_ORIGINS = [
 TIKTOK_CREATOR_INFO_CACHE_SECONDS = int(env("TIKTOK_CREATOR_INFO_CACHE_SECONDS", "30"))
 # Refresh access tokens this long before they expire.
 TIKTOK_REFRESH_MARGIN_SECONDS = int(env("TIKTOK_REFRESH_MARGIN_SECONDS", "600"))
+# After TikTok answers 429 (its own rate limit), the call waits at least this long (its minute and a
+# margin), or longer when its Retry-After says so. Tests shorten it.
+TIKTOK_RATE_LIMIT_RETRY_SECONDS = int(env("TIKTOK_RATE_LIMIT_RETRY_SECONDS", "63"))
 # Webhook timestamps older or newer than this are refused.
 TIKTOK_WEBHOOK_TOLERANCE_SECONDS = int(env("TIKTOK_WEBHOOK_TOLERANCE_SECONDS", "300"))
 

@@ -291,6 +291,7 @@ def process_env(fake: FakeTikTok, namespace: str, **extra: str) -> dict[str, str
         "LOG_LEVEL": "WARNING",
         "PUBLISH_PREPARE_BACKOFF": "1,1,2,2,3",
         "PUBLISH_POLL_BACKOFF": "1,1,1,2,2,3",
+        "TIKTOK_RATE_LIMIT_RETRY_SECONDS": "2",
         "PASSWORD_HASHERS": ",".join(settings.PASSWORD_HASHERS),
         **extra,
     }

@@ -137,9 +137,9 @@ def test_a_worker_that_died_after_init_leaves_the_post_to_a_person(
 def test_a_worker_that_died_after_a_refused_init_fails_the_post_without_sending_init_again(
     in_alpha: Agency, tiktok: FakeTikTok, media_root: Path
 ) -> None:
-    # Given an init TikTok refused with 429, and a worker killed before it settled the post
+    # Given an init TikTok refused (its settings), and a worker killed before it settled the post
     post = claim(scheduled(tiktok))
-    init_sent(post, outcome=AttemptOutcome.RETRYABLE, http_status=429, error_code="rate_limit_exceeded")
+    init_sent(post, outcome=AttemptOutcome.FINAL, http_status=400, error_code="invalid_param")
 
     # When the message is delivered again
     post_publish(post_id=str(post.pk))
@@ -147,11 +147,24 @@ def test_a_worker_that_died_after_a_refused_init_fails_the_post_without_sending_
     # Then the post fails with what to do, and TikTok is not asked to create it again
     post = Post.objects.get(pk=post.pk)
     assert post.status == PostStatus.FAILED
-    assert post.last_error_message == (
-        "TikTok turned the post down for now (rate_limit_exceeded). Nothing was created at TikTok; "
-        "you can retry the post."
-    )  # not "we will try again": nothing will, until a person does
+    assert post.last_error_message == "TikTok rejected the post's settings."
     assert tiktok.create_post_calls() == []
+
+
+@pytest.mark.django_db
+def test_a_worker_that_died_after_a_rate_limited_init_sends_it_again(
+    in_alpha: Agency, tiktok: FakeTikTok, media_root: Path
+) -> None:
+    # Given an init TikTok refused with 429 (nothing created), and a worker killed before it settled
+    post = claim(scheduled(tiktok))
+    init_sent(post, outcome=AttemptOutcome.RETRYABLE, http_status=429, error_code="rate_limit_exceeded")
+
+    # When the message is delivered again
+    post = publish_and_poll(post)
+
+    # Then init goes out once more and the post is published
+    assert post.status == PostStatus.PUBLISHED
+    assert len(tiktok.create_post_calls()) == 1
 
 
 @pytest.mark.django_db

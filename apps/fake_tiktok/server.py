@@ -11,6 +11,7 @@ Python API (in-process; the server itself runs in daemon threads)::
     fake.issue_tokens(open_id)        # a token pair without the authorize page
     fake.add_fault("init", "drop", count=1)
     fake.create_post_calls(open_id)   # every init/inbox_init that arrived, refused or dropped ones too
+                                      # (rate_limited=False: without those answered 429)
     fake.stop()
 
 Endpoints (names used by faults and recorded calls):
@@ -45,11 +46,14 @@ Status timeline of a publish: `PROCESSING_UPLOAD` until the last chunk, `PROCESS
 (others never become publicly available, as at TikTok). With a `webhook_url`, a background thread sends the
 signed events post.publish.complete / inbox_delivered / failed / publicly_available as that happens.
 
+An upload chunk answered 416 (out of order, or none expected) carries `Content-Range: bytes 0-LAST/TOTAL`
+(`bytes */TOTAL` before the first byte): what the upload has received so far.
+
 Faults (`add_fault(endpoint, kind, count=, rate=, delay=, status=, code=)`, endpoint `"*"` for all):
 
 - `error`: answer `status` (default 400) with `code`, in the endpoint's shape (envelope, flat, page);
-- `http_429` (rate_limit_exceeded); `http_5xx` (`status` 500-599, default 500; internal_error or,
-  for OAuth, server_error);
+- `http_429` (rate_limit_exceeded; `retry_after=N` adds a `Retry-After: N` header);
+  `http_5xx` (`status` 500-599, default 500; internal_error or, for OAuth, server_error);
 - `slow` (sleep `delay`, then answer; adds to another fault); `drop` (close without answering);
   `timeout` (sleep `delay`, then drop);
 - `spam_risk` (init and inbox_init 403, creator_info 200: spam_risk_too_many_posts);
@@ -228,8 +232,12 @@ def fault_response(endpoint: str, fault: Fault) -> Response:
     if endpoint == "authorize":
         return html(status, error_page("TikTok could not answer", message))
     if endpoint in OAUTH_ENDPOINTS:
-        return oauth_error(status, fault.code or oauth_code, message)
-    return envelope(status, code=fault.code or data_code, message=message)
+        response = oauth_error(status, fault.code or oauth_code, message)
+    else:
+        response = envelope(status, code=fault.code or data_code, message=message)
+    if fault.retry_after is not None:
+        response.headers.append(("Retry-After", str(fault.retry_after)))
+    return response
 
 
 def _first(values: dict[str, list[str]]) -> dict[str, str]:
@@ -604,7 +612,12 @@ class _Handler(BaseHTTPRequestHandler):
             )
         except ApiError as exc:
             self._discard_body()
-            return envelope(exc.status, exc.data, exc.code, exc.message)
+            response = envelope(exc.status, exc.data, exc.code, exc.message)
+            if exc.status == 416:
+                received, total = exc.data.get("uploaded_bytes"), exc.data.get("video_size")
+                done = f"0-{received - 1}" if isinstance(received, int) and received > 0 else "*"
+                response.headers.append(("Content-Range", f"bytes {done}/{total}"))
+            return response
         # Bytes are hashed as they arrive and never kept.
         remaining = slot.length
         try:
@@ -648,6 +661,7 @@ class _Handler(BaseHTTPRequestHandler):
                     delay=payload.get("delay") or 0.0,
                     status=payload.get("status"),
                     code=payload.get("code"),
+                    retry_after=payload.get("retry_after"),
                 )
                 return json_response(201, fault)
             if path == "/_fake/faults" and method == "GET":
@@ -933,10 +947,17 @@ class FakeTikTok:
         """Every API call so far (copies), in arrival order."""
         return self.state.calls()
 
-    def create_post_calls(self, open_id: str | None = None) -> list[dict[str, object]]:
-        """Every init and inbox_init call that arrived, whatever its answer (refused, faulted, dropped)."""
+    def create_post_calls(
+        self, open_id: str | None = None, *, rate_limited: bool = True
+    ) -> list[dict[str, object]]:
+        """Every init and inbox_init call that arrived, whatever its answer (refused, faulted, dropped).
+
+        `rate_limited=False` leaves out those answered 429: they created nothing, and the app sends
+        them again, so "at most one create-post call per post" counts the others."""
         return [
-            call for call in self.state.calls(open_id=open_id) if call["endpoint"] in CREATE_POST_ENDPOINTS
+            call
+            for call in self.state.calls(open_id=open_id)
+            if call["endpoint"] in CREATE_POST_ENDPOINTS and (rate_limited or call["status"] != 429)
         ]
 
     def reset(self) -> None:
@@ -954,10 +975,18 @@ class FakeTikTok:
         delay: float = 0.0,
         status: int | str | None = None,
         code: str | None = None,
+        retry_after: int | None = None,
     ) -> dict[str, object]:
         """Arm a fault; returns it (with its id). Raises ValueError for an unknown endpoint or kind."""
         fault = self.state.add_fault(
-            endpoint, kind, count=count, rate=rate, delay=delay, status=status, code=code
+            endpoint,
+            kind,
+            count=count,
+            rate=rate,
+            delay=delay,
+            status=status,
+            code=code,
+            retry_after=retry_after,
         )
         return fault.as_dict()
 

@@ -229,6 +229,8 @@ class Fault:
     delay: float
     status: int | str | None
     code: str | None = None
+    # Seconds an http_429 answer asks to wait (its Retry-After header); None sends no header.
+    retry_after: int | None = None
     fired: int = 0
 
     def as_dict(self) -> dict[str, object]:
@@ -359,6 +361,7 @@ class FakeState:
         delay: float = 0.0,
         status: int | str | None = None,
         code: str | None = None,
+        retry_after: int | None = None,
     ) -> Fault:
         if endpoint != "*" and endpoint not in ENDPOINTS:
             raise ValueError(f"Unknown endpoint {endpoint!r}; expected '*' or one of {', '.join(ENDPOINTS)}.")
@@ -386,6 +389,13 @@ class FakeState:
             raise ValueError("An error fault needs a code, and a status between 200 and 599 (default 400).")
         if code is not None and not isinstance(code, str):
             raise ValueError("code must be a string.")
+        if retry_after is not None and (
+            kind != "http_429"
+            or isinstance(retry_after, bool)
+            or not isinstance(retry_after, int)
+            or retry_after < 0
+        ):
+            raise ValueError("retry_after is a non-negative whole number of seconds, for http_429 faults.")
         with self.lock:
             fault = Fault(
                 id=self.next_fault_id,
@@ -396,6 +406,7 @@ class FakeState:
                 delay=float(delay),
                 status=status,
                 code=code,
+                retry_after=retry_after,
             )
             self.next_fault_id += 1
             self.faults.append(fault)
@@ -952,8 +963,13 @@ class FakeState:
                 )
             if content_length is None or content_length != last - first + 1:
                 raise ApiError(400, "invalid_param", "Content-Length must be the size of the Content-Range.")
+            # A 416 says how far the upload got (as a Content-Range header, see the server).
+            progress: dict[str, object] = {
+                "uploaded_bytes": publish.received_bytes,
+                "video_size": plan.video_size,
+            }
             if publish.in_flight or publish.next_chunk >= plan.count:
-                raise ApiError(416, "range_not_satisfiable", "No chunk is expected now.")
+                raise ApiError(416, "range_not_satisfiable", "No chunk is expected now.", progress)
             expected_first, expected_last = plan.byte_range(publish.next_chunk)
             if (first, last) != (expected_first, expected_last):
                 raise ApiError(
@@ -961,6 +977,7 @@ class FakeState:
                     "range_not_satisfiable",
                     f"Expected chunk {publish.next_chunk + 1} of {plan.count}: "
                     f"bytes {expected_first}-{expected_last}/{plan.video_size}.",
+                    progress,
                 )
             publish.in_flight = True
             publish.content_type = publish.content_type or media_type

@@ -148,7 +148,10 @@ def _retry_later(post: Post, error: TikTokError) -> None:
         _fail(post, f"{error.human_message()} We gave up after {tries} tries.", error.code)
         return
     backoff = settings.PUBLISH_PREPARE_BACKOFF
-    delay = backoff[max(0, min(tries, len(backoff)) - 1)]
+    delay: float = backoff[max(0, min(tries, len(backoff)) - 1)]
+    if error.http_status == 429:
+        # TikTok's own limit: never before it said, nor before its minute (and a margin) is over.
+        delay = max(delay, error.retry_after or 0, settings.TIKTOK_RATE_LIMIT_RETRY_SECONDS)
     with transaction.atomic():
         Post.objects.filter(pk=post.pk).update(
             last_error_code=error.code[:100], last_error_message=error.human_message()
@@ -160,9 +163,15 @@ def _retry_later(post: Post, error: TikTokError) -> None:
 
 
 @contextmanager
-def _attempt(post: Post, kind: str, on_success: Callable[[], None] | None = None) -> Iterator[PublishAttempt]:
+def _attempt(
+    post: Post,
+    kind: str,
+    on_success: Callable[[], None] | None = None,
+    *,
+    client: TikTokClient | None = None,
+) -> Iterator[PublishAttempt]:
     """Record one call to TikTok: the row is committed before the call and completed after
-    (together with `on_success`, in one transaction)."""
+    (together with `on_success`, in one transaction), with TikTok's log id from `client`."""
     attempt = PublishAttempt.objects.create(
         post=post, attempt_number=max(1, post.publish_attempts), kind=kind, started_at=db_now()
     )
@@ -182,6 +191,7 @@ def _attempt(post: Post, kind: str, on_success: Callable[[], None] | None = None
         attempt.save()
         raise
     attempt.outcome = AttemptOutcome.OK
+    attempt.log_id = client.last_log_id[:128] if client is not None else ""
     attempt.finished_at = db_now()
     with transaction.atomic():
         if on_success is not None:
@@ -193,14 +203,14 @@ def _with_token[T](post: Post, client: TikTokClient, call: Callable[[Secret], T]
     """Make a token call; on an expired token, refresh once and call again (the publish goes on)."""
     token = account_access_token(account=post.account, client=client)
     try:
-        with _attempt(post, kind):
+        with _attempt(post, kind, client=client):
             return call(token)
     except TikTokError as exc:
         if exc.code != "access_token_invalid":
             raise
     account = account_refresh_tokens(account_id=post.account_id, force=True, client=client)
     post.account = account
-    with _attempt(post, kind):
+    with _attempt(post, kind, client=client):
         return call(account.access_token)
 
 
@@ -245,6 +255,7 @@ def post_publish(*, post_id: str, client: TikTokClient | None = None) -> None:
                 post=post, attempt_number=max(1, post.publish_attempts), kind=AttemptKind.INIT
             )
             .exclude(error_code__in=NOT_SENT_CODES)
+            .exclude(http_status=429)  # refused by TikTok's rate limit: nothing was created
             .order_by("-started_at")
             .first()
         )
@@ -338,7 +349,7 @@ def _prepare_and_init(post: Post, client: TikTokClient) -> None:
                 updated_at=ClockTimestamp(),
             )
 
-        with _attempt(post, AttemptKind.INIT, on_success=keep_publish_id):
+        with _attempt(post, AttemptKind.INIT, on_success=keep_publish_id, client=client):
             answer["init"] = init_call(token)
         result = answer["init"]
         posting_limit_lift(account=account, app_wide=True)
@@ -402,6 +413,10 @@ def _init_or_prepare_failed(post: Post, exc: TikTokError) -> None:
         _retry_later(post, exc)
         return
     if exc.endpoint in ("init", "inbox_init"):
+        if exc.http_status == 429 and not exc.maybe_applied:
+            # TikTok's rate limit refused the call, so nothing was created: send it after the window.
+            _retry_later(post, exc)
+            return
         if exc.maybe_applied or (exc.http_status is not None and exc.http_status >= 500):
             # TikTok may have created the post: a person decides.
             _needs_attention(post, UNKNOWN_OUTCOME, exc.code)
@@ -433,7 +448,7 @@ def _upload(post: Post, client: TikTokClient) -> None:
     for first, last in ranges:
         for tries in range(1, UPLOAD_TRIES_PER_CHUNK + 1):
             try:
-                with _attempt(post, AttemptKind.UPLOAD):
+                with _attempt(post, AttemptKind.UPLOAD, client=client):
                     client.upload_chunk(
                         upload_url=post.upload_url,
                         data=storage.iter_range(media.file.name, first, last),
@@ -453,7 +468,11 @@ def _upload(post: Post, client: TikTokClient) -> None:
                         job_set(post_id=post.pk, kind=JobKind.PUBLISH, due_in=60)
                     return
                 time.sleep(min(2.0, 0.25 * 2**tries))
-                if _uploaded_bytes(post, client) > last:
+                # TikTok's progress: from its answer's Content-Range when it gave one.
+                received = exc.received_bytes
+                if received is None:
+                    received = _uploaded_bytes(post, client)
+                if received > last:
                     break  # TikTok had it after all
     with transaction.atomic():
         job_delete(post_id=post.pk, kind=JobKind.PUBLISH)

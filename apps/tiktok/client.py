@@ -7,8 +7,11 @@ raised as `apps.tiktok.errors.TikTokError` with their kind (retryable, final, re
 
 from __future__ import annotations
 
+import datetime as dt
+import email.utils
 import json
 import logging
+import re
 import ssl
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -108,6 +111,8 @@ class TikTokClient:
     limiter: RateLimiter | None = field(default_factory=RateLimiter)
     # How long a call may wait for a rate-limit slot before it is deferred (RateLimited).
     max_wait: float = 0.0
+    # TikTok's log id of the last answer this client received.
+    last_log_id: str = field(default="", init=False, compare=False)
 
     # --- OAuth ---
 
@@ -249,7 +254,12 @@ class TikTokClient:
         )
         if response.status_code in (201, 206):
             return response.status_code
-        raise errors.from_upload_status(response.status_code)
+        raise errors.from_upload_status(
+            response.status_code,
+            log_id=response.headers.get("x-tt-logid", ""),
+            retry_after=_retry_after(response),
+            received_bytes=_received_bytes(response),
+        )
 
     def publish_status(self, *, access_token: Secret | str, publish_id: str) -> PublishStatus:
         data = self._data(
@@ -333,7 +343,9 @@ class TikTokClient:
                 kind=errors.classify("", response.status_code),
             )
         if error.get("code") != "ok":
-            raise errors.from_envelope(error, response.status_code, endpoint)
+            exc = errors.from_envelope(error, response.status_code, endpoint)
+            exc.retry_after = _retry_after(response)
+            raise exc
         data = body.get("data")
         return data if isinstance(data, dict) else {}
 
@@ -368,6 +380,8 @@ class TikTokClient:
             ) from None
         log_id = response.headers.get("x-tt-logid", "")
         logger.info("tiktok %s -> HTTP %s %s", endpoint, response.status_code, log_id)
+        # Kept for the attempt row of a call that succeeded (errors carry their own).
+        self.last_log_id = log_id
         return response
 
 
@@ -405,6 +419,35 @@ def _json(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), or None."""
+    value = response.headers.get("retry-after", "").strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return float(min(int(value), 3600))
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        return None
+    return max(0.0, min(3600.0, (when - dt.datetime.now(dt.UTC)).total_seconds()))
+
+
+def _received_bytes(response: httpx.Response) -> int | None:
+    """What an upload answer says TikTok has: `Content-Range: bytes 0-LAST/TOTAL` → LAST + 1
+    (`bytes */TOTAL`: nothing yet)."""
+    value = response.headers.get("content-range", "").strip()
+    match = re.fullmatch(r"bytes (?:(\d+)-(\d+)|\*)/(\d+|\*)", value)
+    if match is None:
+        return None
+    if match.group(2) is None:
+        return 0
+    first, last = int(match.group(1)), int(match.group(2))
+    return last + 1 if first == 0 and last >= first else None
 
 
 def _int_or_none(value: Any) -> int | None:

@@ -38,6 +38,8 @@ class TikTokError(Exception):
         endpoint: str = "",
         kind: ErrorKind | None = None,
         maybe_applied: bool = False,
+        retry_after: float | None = None,
+        received_bytes: int | None = None,
     ) -> None:
         self.code = code
         self.message = message
@@ -49,6 +51,10 @@ class TikTokError(Exception):
         # True when the request may have reached TikTok and taken effect (a timeout or a
         # dropped connection after sending): the outcome is unknown, never retry blindly.
         self.maybe_applied = maybe_applied
+        # Seconds TikTok asked us to wait (its Retry-After header), when it said.
+        self.retry_after = retry_after
+        # For an upload: how many bytes TikTok has, from its answer's Content-Range, when it said.
+        self.received_bytes = received_bytes
         super().__init__(f"{endpoint or 'tiktok'}: {code} {message}".strip())
 
     @property
@@ -68,9 +74,12 @@ class RateLimited(TikTokError):
 
     kind = ErrorKind.RETRYABLE
 
+    retry_after: float
+
     def __init__(self, endpoint: str, retry_after: float) -> None:
-        self.retry_after = retry_after
-        super().__init__("rate_limited_locally", f"retry in {retry_after:.1f}s", endpoint=endpoint)
+        super().__init__(
+            "rate_limited_locally", f"retry in {retry_after:.1f}s", endpoint=endpoint, retry_after=retry_after
+        )
 
     def human_message(self) -> str:
         seconds = max(1, math.ceil(self.retry_after))
@@ -278,14 +287,30 @@ _UPLOAD_STATUSES = {
 }
 
 
-def from_upload_status(http_status: int, endpoint: str = "upload") -> TikTokError:
+def from_upload_status(
+    http_status: int,
+    endpoint: str = "upload",
+    *,
+    log_id: str = "",
+    retry_after: float | None = None,
+    received_bytes: int | None = None,
+) -> TikTokError:
     code, kind, message = _UPLOAD_STATUSES.get(
         http_status,
         ("internal_error", ErrorKind.RETRYABLE, "TikTok's upload server failed.")
         if http_status >= 500
         else (f"upload_http_{http_status}", ErrorKind.FINAL, "Unexpected upload answer."),
     )
-    return TikTokError(code, message, http_status=http_status, endpoint=endpoint, kind=kind)
+    return TikTokError(
+        code,
+        message,
+        log_id=log_id,
+        http_status=http_status,
+        endpoint=endpoint,
+        kind=kind,
+        retry_after=retry_after,
+        received_bytes=received_bytes,
+    )
 
 
 def fail_reason_kind(reason: str) -> ErrorKind:

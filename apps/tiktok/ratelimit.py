@@ -23,6 +23,9 @@ from apps.common.crypto import Secret
 from apps.tiktok.errors import RateLimited, RateLimiterUnavailable
 
 WINDOW_SECONDS = 60
+# Our window starts when a call is sent, TikTok's when it arrives: a call held back exactly one
+# window after the first could still land inside TikTok's. Each slot is kept this much longer.
+SAFETY_MARGIN_SECONDS = 3
 # Requests per minute per user token (TIKTOK_API.md, "Caps and limits").
 LIMITS = {"creator_info": 20, "init": 6, "inbox_init": 6, "status": 30}
 # Direct and inbox init share one budget.
@@ -68,8 +71,9 @@ class RateLimiter:
         if limit is None:
             return 0.0
         key = f"{self.prefix}:{BUCKETS.get(endpoint, endpoint)}:{token_fingerprint(token)}"
+        window_ms = (WINDOW_SECONDS + SAFETY_MARGIN_SECONDS) * 1000
         try:
-            wait_ms = int(self._script(keys=[key], args=[WINDOW_SECONDS * 1000, limit, uuid.uuid4().hex]))
+            wait_ms = int(self._script(keys=[key], args=[window_ms, limit, uuid.uuid4().hex]))
         except redis.RedisError as exc:
             # Without the shared window we cannot know the call is allowed: it is not sent, and
             # the caller retries it like any call held back on our side.
