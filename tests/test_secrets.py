@@ -114,3 +114,23 @@ def test_rotation_with_a_missing_key_changes_nothing(in_alpha: Agency) -> None:
         call_command("rotate_encryption_keys", stdout=io.StringIO(), stderr=io.StringIO())
     assert raw_tokens(account) == before
     assert TikTokAccount.objects.get(pk=account.pk).access_token == Secret("act.keep")
+
+
+def test_rotation_says_how_many_values_are_still_under_an_old_key(in_alpha: Agency) -> None:
+    # Given two tokens under the old key and one under the new one
+    with override_settings(FIELD_ENCRYPTION_KEYS=[OLD_KEY]):
+        TikTokAccountFactory(access_token="act.old-1", refresh_token="rft.old-2")
+    with override_settings(FIELD_ENCRYPTION_KEYS=[NEW_KEY, OLD_KEY]):
+        TikTokAccountFactory(access_token="act.new-1", refresh_token="")
+
+        # When the operator checks before rotating, they are told what still needs the old key
+        out = io.StringIO()
+        call_command("rotate_encryption_keys", "--check", stdout=out)
+        assert "alpha: 1 under the first key, 2 under an old key" in out.getvalue()
+        assert "2 secret(s) still under an old key (in alpha" in out.getvalue()
+
+        # And after rotating, that none is left, so the old key can go
+        out = io.StringIO()
+        call_command("rotate_encryption_keys", stdout=out)
+    assert "alpha: 3 secret(s) re-encrypted; 0 still under an old key" in out.getvalue()
+    assert "0 secret(s) still under an old key: the old keys can be removed" in out.getvalue()

@@ -81,6 +81,23 @@ def decrypt(ciphertext: str) -> str:
         ) from exc
 
 
+@lru_cache(maxsize=8)
+def _fernets(keys: tuple[str, ...]) -> tuple[Fernet, ...]:
+    _multifernet(keys)  # the same checks, the same message
+    return tuple(Fernet(key.encode()) for key in keys)
+
+
+def key_index(ciphertext: str) -> int | None:
+    """Which key of FIELD_ENCRYPTION_KEYS opens this value (0: the first), or None if none does."""
+    for index, fernet in enumerate(_fernets(tuple(settings.FIELD_ENCRYPTION_KEYS))):
+        try:
+            fernet.decrypt(ciphertext.encode())
+        except InvalidToken:
+            continue
+        return index
+    return None
+
+
 def rotate(ciphertext: str) -> str:
     """Re-encrypt with the first key; fails loudly when no key opens the value."""
     try:

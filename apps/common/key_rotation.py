@@ -19,6 +19,32 @@ class RotationResult:
     values: int
 
 
+@dataclass(frozen=True)
+class KeyCensus:
+    """How a schema's non-empty encrypted values stand against FIELD_ENCRYPTION_KEYS."""
+
+    schema: str
+    current: int  # under the first key
+    old: int  # under another key still listed: that key cannot be dropped yet
+    unreadable: int  # under no listed key
+
+
+def key_census_current_schema(schema: str) -> KeyCensus:
+    """Count the schema's encrypted values by the key that opens them (nothing is changed)."""
+    counts = {"current": 0, "old": 0, "unreadable": 0}
+    with connection.cursor() as cursor:
+        for model, columns in encrypted_columns():
+            quoted = ", ".join(quote_ident(c) for c in columns)
+            cursor.execute(f"SELECT {quoted} FROM {quote_ident(model._meta.db_table)}")  # noqa: S608
+            for row in cursor.fetchall():
+                for value in row:
+                    if not value:
+                        continue
+                    index = crypto.key_index(value)
+                    counts["unreadable" if index is None else "current" if index == 0 else "old"] += 1
+    return KeyCensus(schema=schema, **counts)
+
+
 def encrypted_columns() -> list[tuple[type[models.Model], list[str]]]:
     """Every tenant model with encrypted fields, and those fields' columns."""
     tenant_apps = set(settings.TENANT_APPS)
