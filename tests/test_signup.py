@@ -42,6 +42,14 @@ def welcome_path(response: Any) -> str:
     return urlsplit(response["Location"]).path
 
 
+def welcome(client: Client, path: str) -> Any:
+    """Open the welcome link (it asks first, signing nobody in), then press its button."""
+    asked = client.get(path)
+    assert asked.status_code == 200, asked.content[:2000]
+    assert b"Continue as" in asked.content and signed_in_email(asked) is None
+    return client.post(path, follow=True)
+
+
 def signed_in_email(response: Any) -> str | None:
     user = response.wsgi_request.user
     return user.email if user.is_authenticated else None
@@ -67,7 +75,7 @@ def test_signup_creates_a_working_agency_and_signs_the_owner_in_on_its_subdomain
 
     # And following it on the new subdomain signs the owner in, with a welcome
     client = client_for(agency)
-    landed = client.get(location.path, follow=True)
+    landed = welcome(client, location.path)
     assert landed.redirect_chain == [("/", 302)]
     assert signed_in_email(landed) == "gina@gamma.example"
     assert b"Welcome to Postline!" in landed.content
@@ -86,7 +94,7 @@ def test_signup_creates_a_working_agency_and_signs_the_owner_in_on_its_subdomain
 def test_a_welcome_link_works_once(alpha: Agency) -> None:
     path = welcome_path(sign_up())
     agency = Agency.objects.get(slug="gamma")
-    assert signed_in_email(client_for(agency).get(path, follow=True)) == "gina@gamma.example"
+    assert signed_in_email(welcome(client_for(agency), path)) == "gina@gamma.example"
 
     replay = client_for(agency)
     response = replay.get(path)
@@ -126,7 +134,7 @@ def test_a_welcome_link_is_refused_on_another_agency_and_still_works_on_its_own(
     assert foreign.get("/").status_code == 302
 
     # Not spent by that: its own agency still takes it
-    assert signed_in_email(client_for(agency).get(path, follow=True)) == "gina@gamma.example"
+    assert signed_in_email(welcome(client_for(agency), path)) == "gina@gamma.example"
 
 
 def test_a_made_up_welcome_link_signs_nobody_in(alpha: Agency) -> None:
@@ -291,3 +299,23 @@ def test_find_my_agency_asks_again_for_a_malformed_email(web_queue: Any) -> None
     assert b'id="id_email_error"' in response.content
     assert b"Enter a valid email address" in response.content
     assert web_queue() == 0
+
+
+def test_opening_a_welcome_link_signs_nobody_in_until_they_click(alpha: Agency) -> None:
+    # Given someone signs up an agency and sends its welcome link to another person (login CSRF)
+    path = welcome_path(sign_up())
+    agency = Agency.objects.get(slug="gamma")
+
+    # When that person's browser opens it (a link, an image, a redirect: a GET)
+    visitor = client_for(agency)
+    opened = visitor.get(path)
+
+    # Then they are not signed in; the page says whom it would sign in and asks for a click
+    assert opened.status_code == 200 and signed_in_email(opened) is None
+    assert "sessionid" not in visitor.cookies
+    assert b"as <strong>gina@gamma.example</strong>" in opened.content
+    assert visitor.get("/").status_code == 302
+    # And the link is not spent: a cross-site POST without the page's CSRF token does nothing
+    forged = Client(HTTP_HOST=agency.primary_host, enforce_csrf_checks=True).post(path)
+    assert forged.status_code == 403
+    assert signed_in_email(welcome(client_for(agency), path)) == "gina@gamma.example"

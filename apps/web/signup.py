@@ -20,6 +20,7 @@ import datetime as dt
 import hashlib
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -104,12 +105,7 @@ class WelcomeTokenError(Exception):
         super().__init__(message)
 
 
-def welcome_token_consume(*, agency: Agency, raw: str) -> User:
-    """Spend the token on `agency` (the host it arrived on) and return the user it signs in.
-
-    Must run in `agency`'s schema (a request on its subdomain does). Raises WelcomeTokenError.
-    """
-    now = timezone.now()
+def _usable_token(*, agency: Agency, raw: str, now: Any) -> WelcomeToken:
     token = WelcomeToken.objects.filter(token_hash=_hash(raw)).first()
     if token is None:
         raise WelcomeTokenError("unknown", "This sign-in link is not valid.")
@@ -119,6 +115,26 @@ def welcome_token_consume(*, agency: Agency, raw: str) -> User:
         raise WelcomeTokenError("used", "This sign-in link has already been used.")
     if token.expires_at <= now:
         raise WelcomeTokenError("expired", "This sign-in link has expired.")
+    return token
+
+
+def welcome_token_user(*, agency: Agency, raw: str) -> User:
+    """Whom the token would sign in, without spending it (the page that asks for the click).
+    Must run in `agency`'s schema. Raises WelcomeTokenError."""
+    token = _usable_token(agency=agency, raw=raw, now=timezone.now())
+    user = User.objects.filter(pk=token.user_id, is_active=True).first()
+    if user is None:
+        raise WelcomeTokenError("unknown", "This sign-in link is not valid.")
+    return user
+
+
+def welcome_token_consume(*, agency: Agency, raw: str) -> User:
+    """Spend the token on `agency` (the host it arrived on) and return the user it signs in.
+
+    Must run in `agency`'s schema (a request on its subdomain does). Raises WelcomeTokenError.
+    """
+    now = timezone.now()
+    token = _usable_token(agency=agency, raw=raw, now=now)
     with transaction.atomic():
         spent = WelcomeToken.objects.filter(pk=token.pk, used_at__isnull=True, expires_at__gt=now).update(
             used_at=now, updated_at=now

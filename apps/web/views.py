@@ -33,7 +33,7 @@ from apps.web.forms import (
     SignInForm,
     SignupForm,
 )
-from apps.web.signup import WelcomeTokenError, agency_signup, welcome_token_consume
+from apps.web.signup import WelcomeTokenError, agency_signup, welcome_token_consume, welcome_token_user
 from apps.web.tasks import web_send_agency_finder_email, web_send_password_reset_email
 from tenants.models import Agency
 from tenants.services import agency_update_settings
@@ -141,16 +141,21 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     return redirect("login")
 
 
-@require_GET
+@require_http_methods(["GET", "POST"])
 @never_cache
 def welcome(request: HttpRequest, token: str) -> HttpResponse:
     """Sign the new owner in with the one-time link signup redirected them to (apps.web.signup).
 
-    A GET that signs in, because it is the target of a cross-site redirect; what authorises it
-    is the token (256 random bits, bound to this agency, spent on first use, two minutes).
+    Opening the link (GET) only says whom it signs in, to which agency, and asks for a click: a
+    GET that signed in would let anyone who signs up an agency sign a visitor in to it (login
+    CSRF). The click (POST, CSRF-checked) spends the token: 256 random bits, bound to this agency,
+    single use, two minutes.
     """
     agency = _agency(request)
     try:
+        if request.method == "GET":
+            user = welcome_token_user(agency=agency, raw=token)
+            return render(request, "web/welcome.html", {"person": user})
         user = welcome_token_consume(agency=agency, raw=token)
     except WelcomeTokenError as exc:
         return render(

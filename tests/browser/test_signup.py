@@ -63,7 +63,8 @@ def test_sign_up_on_the_root_domain_and_land_signed_in_on_the_new_agency(
     expect(page.get_by_role("status")).to_contain_text("Creating your agency…")
     page.evaluate("() => document.getElementById('signup-form').submit()")
 
-    # Then the browser lands on the new agency's subdomain, signed in as its owner
+    # Then the browser lands on the new agency's subdomain, which asks before signing its owner in
+    page.get_by_role("button", name="Continue as bea@browser.example").click()
     page.wait_for_url(stack.url(agency, "/"))
     expect(page.locator("#messages")).to_contain_text("Welcome to Postline!")
     expect(page.get_by_role("navigation", name="Main")).to_be_visible()
