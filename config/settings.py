@@ -457,9 +457,16 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Welcome, invitation and reset links and OAuth codes never reach a log (apps/common/log_redaction.py).
+    "filters": {"one_time_tokens": {"()": "apps.common.log_redaction.OneTimeTokenFilter"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["one_time_tokens"]}
+    },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {
+        # The development server's request lines, through the filtered handler (Django's default
+        # handler for them would print tokens in paths).
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "django.db.backends": {"level": "WARNING"},
         # httpx logs whole URLs at INFO, and OAuth URLs carry codes and states.
         "httpx": {"level": "WARNING"},
