@@ -33,16 +33,16 @@ def deliver(
     secret: str | None = None,
     open_id: str = OPEN_ID,
 ) -> int:
+    t = int(time.time()) if t is None else t
     body = json.dumps(
         {
             "client_key": settings.TIKTOK_CLIENT_KEY,
             "event": event,
-            "create_time": int(time.time()),
+            "create_time": t,  # a replay is the same body, whenever it is sent
             "user_openid": open_id,
             "content": json.dumps(content),
         }
     ).encode()
-    t = int(time.time()) if t is None else t
     key = (secret or settings.TIKTOK_CLIENT_SECRET).encode()
     signature = hmac.new(key, f"{t}.".encode() + body, hashlib.sha256).hexdigest()
     client = client_for(None)
