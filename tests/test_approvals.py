@@ -503,8 +503,8 @@ def test_the_edit_page_of_a_rejected_post_shows_the_reviewers_comment_until_it_i
 def test_each_approval_card_shows_what_goes_to_tiktok_with_the_post(
     alpha: Agency, account: TikTokAccount
 ) -> None:
-    # Given two posts waiting for the client reviewer: one with every switch and label on, sent to
-    # the creator's inbox, and one with everything off, posted directly
+    # Given three posts waiting for the client reviewer: one with every switch and label on, one
+    # with everything off, and one sent to the creator's inbox (which takes only the video)
     when = timezone.now() + dt.timedelta(days=1)
     with schema_context(alpha.schema_name):
         loud = PostFactory(
@@ -519,9 +519,15 @@ def test_each_approval_card_shows_what_goes_to_tiktok_with_the_post(
             brand_organic=True,
             brand_content=True,
             is_aigc=True,
-            mode=PublishMode.INBOX,
         )
         quiet = PostFactory(account=account, status=PostStatus.PENDING_APPROVAL, scheduled_at=when)
+        inbox = PostFactory(
+            account=account,
+            status=PostStatus.PENDING_APPROVAL,
+            scheduled_at=when,
+            allow_duet=True,
+            mode=PublishMode.INBOX,
+        )
     member(alpha, "client@alpha.example", Role.CLIENT, account)
 
     # When they open their approvals
@@ -542,7 +548,7 @@ def test_each_approval_card_shows_what_goes_to_tiktok_with_the_post(
         "Commercial content": "Your brand (TikTok labels it “Promotional content”); "
         "Branded content (TikTok labels it “Paid partnership”)",
         "AI-generated": "Yes: TikTok labels it as AI-generated",
-        "Sent as": "Send to the creator's TikTok inbox as a draft",
+        "Sent as": "Post directly",
     }
     assert facts(quiet) == {
         "Who can see it": "Everyone",
@@ -552,6 +558,12 @@ def test_each_approval_card_shows_what_goes_to_tiktok_with_the_post(
         "Commercial content": "None disclosed",
         "AI-generated": "No",
         "Sent as": "Post directly",
+    }
+    # No setting is shown as if TikTok's inbox would receive it.
+    assert facts(inbox) == {
+        "Sent as": "Send to the creator's TikTok inbox as a draft",
+        "Caption and settings": "Chosen by the creator in TikTok when they post it: "
+        "the inbox takes only the video.",
     }
 
 
