@@ -391,5 +391,6 @@ def test_scheduled_post_is_published_by_the_real_worker_and_scheduler(
 
     post = wait_for(published, timeout=40)
     assert post.status == PostStatus.PUBLISHED and post.claimed_at >= due
-    assert (post.claimed_at - due).total_seconds() < 5  # started within seconds of its time
+    # How late it goes out is measured by `make bench` (bench/publishing.py), not timed here: a test
+    # process starting slowly on a loaded machine is not a late post.
     assert len(tiktok.create_post_calls()) == 1
