@@ -303,8 +303,11 @@ PUBLISH_PREPARE_BACKOFF = [int(s) for s in env("PUBLISH_PREPARE_BACKOFF", "15,60
 PUBLISH_POLL_BACKOFF = [
     int(s) for s in env("PUBLISH_POLL_BACKOFF", "3,5,10,20,30,60,120,300,600,1800,3600").split(",")
 ]
-PUBLISH_LEASE_SECONDS = int(env("PUBLISH_LEASE_SECONDS", "600"))
-POLL_LEASE_SECONDS = int(env("POLL_LEASE_SECONDS", "120"))
+# A worker renews its job's lease after every step (each TikTok call, each uploaded chunk), so a
+# lease only has to outlast one step; when it runs out (a message lost with Redis, a killed worker)
+# the dispatcher sends the job again, so these also bound how late such a post goes out.
+PUBLISH_LEASE_SECONDS = int(env("PUBLISH_LEASE_SECONDS", "30"))
+POLL_LEASE_SECONDS = int(env("POLL_LEASE_SECONDS", "20"))
 # How often run_scheduler looks for periodic jobs that are due (they run once per period whatever this is).
 SCHEDULER_PERIODIC_SECONDS = float(env("SCHEDULER_PERIODIC_SECONDS", "30"))
 # Daily stats snapshots are taken at this hour (UTC).

@@ -1,30 +1,43 @@
 """Background work fails closed: a message whose agency cannot be chosen, or is not active,
-never runs, and nothing it would have done happens anywhere."""
+never runs, and nothing it would have done happens anywhere; a message that does not match its
+post's state changes nothing; a worker keeps its job while it makes progress."""
 
 from __future__ import annotations
 
+import datetime as dt
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import dramatiq
 import pytest
 from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from apps.accounts.tasks import accounts_sync_stats
 from apps.analytics.models import AccountSnapshot
 from apps.fake_tiktok.server import FakeTikTok
+from apps.posts.models import AttemptKind, Post, PostStatus, PublishAttempt
+from apps.posts.services import post_schedule
+from apps.publishing.dispatcher import MAX_SENDS, dispatch_due
+from apps.publishing.jobs import job_take
+from apps.publishing.models import DueJob
+from apps.publishing.services import post_publish
 from apps.users.models import User
 from tenants.dramatiq import SCHEMA_OPTION
 from tenants.models import Agency
 from tenants.services import agency_suspend
 from tests.conftest import process_env, wait_for
-from tests.factories import TikTokAccountFactory
+from tests.factories import TikTokAccountFactory, ready_post
 from tests.procs.probe_actors import probe_add_member
+from tests.test_publishing import claim, scheduled
 
 
 def dead_letter_ids(queue: str) -> list[str]:
@@ -132,3 +145,109 @@ def test_a_suspended_agencys_jobs_are_refused_and_never_reach_tiktok(
             assert not AccountSnapshot.objects.exists()
     callers = {c.get("open_id") for c in tiktok.calls if c["endpoint"] == "user_info"}
     assert "fake-open-public-001" not in callers
+
+
+# --- Messages that do not match the post ---
+
+
+@pytest.mark.django_db
+def test_an_early_or_replayed_publish_message_changes_nothing(
+    in_alpha: Agency, tiktok: FakeTikTok, media_root: Path
+) -> None:
+    # Given a post scheduled ten minutes ahead
+    draft = ready_post(tiktok, status=PostStatus.DRAFT, scheduled_at=None, schedule_time_zone="")
+    later = timezone.now() + dt.timedelta(minutes=10)
+    post = post_schedule(post=draft, scheduled_at=later, time_zone="UTC", by=None)
+
+    # When a publish message for it arrives now (early, replayed or forged)
+    post_publish(post_id=str(post.pk))
+
+    # Then it is still scheduled for its time, its job still waits for that time, TikTok heard nothing
+    assert Post.objects.get(pk=post.pk).status == PostStatus.SCHEDULED
+    job = DueJob.objects.get(post_id=post.pk)
+    assert job.due_at == later and job.leased_until is None
+    assert tiktok.calls == []
+
+    # And a post waiting out a backoff is not tried again before its time by a replayed message
+    backing_off = claim(
+        scheduled(tiktok, open_id="fake-open-private-002", privacy_level="FOLLOWER_OF_CREATOR")
+    )
+    tiktok.add_fault("creator_info", "http_429", count=1)
+    post_publish(post_id=str(backing_off.pk))
+    retry_at = DueJob.objects.get(post_id=backing_off.pk).due_at
+    calls = len(tiktok.calls)
+    post_publish(post_id=str(backing_off.pk))
+    assert len(tiktok.calls) == calls
+    assert DueJob.objects.get(post_id=backing_off.pk).due_at == retry_at
+
+
+# --- Leases ---
+
+
+@pytest.mark.django_db
+def test_a_message_waiting_in_a_long_queue_is_not_counted_as_an_interruption(
+    in_alpha: Agency, tiktok: FakeTikTok, media_root: Path, settings: Any
+) -> None:
+    # Given a due post whose message waits behind a long queue, sent again each time its lease runs out
+    settings.PUBLISH_LEASE_SECONDS = 0
+    post = scheduled(tiktok)
+    for _ in range(MAX_SENDS + 2):
+        claim(post)
+
+    # Then it is not handed to a person: no worker ever started on it
+    assert Post.objects.get(pk=post.pk).status == PostStatus.PUBLISHING
+    post_publish(post_id=str(post.pk))
+    assert Post.objects.get(pk=post.pk).status == PostStatus.PROCESSING
+    assert len(tiktok.create_post_calls()) == 1
+
+
+def test_a_long_upload_keeps_its_job_and_a_stopped_worker_loses_it(
+    make_agency: Any,
+    tiktok: FakeTikTok,
+    media_root: Path,
+    settings: Any,
+    broker_namespace: str,
+    django_db_blocker: Any,
+) -> None:
+    # Given a 2-second lease and a 40 MB video (four 10 MB chunks) that TikTok receives slowly
+    settings.PUBLISH_LEASE_SECONDS = 2
+    agency = make_agency()
+    with django_db_blocker.unblock(), schema_context(agency.schema_name):
+        post = scheduled(tiktok, size=40_000_000)
+    with django_db_blocker.unblock():
+        assert [d.post_id for d in dispatch_due()] == [str(post.pk)]
+    tiktok.add_fault("upload", "slow", count=4, delay=1.2)
+
+    # When a worker publishes it while the dispatcher keeps ticking
+    def publish() -> None:
+        with django_db_blocker.unblock(), schema_context(agency.schema_name):
+            post_publish(post_id=str(post.pk))
+        connection.close()
+
+    worker = threading.Thread(target=publish)
+    worker.start()
+    handed_out = []
+    with django_db_blocker.unblock():
+        while worker.is_alive():
+            handed_out += dispatch_due()
+            time.sleep(0.2)
+    worker.join()
+
+    # Then the job was never handed to another worker, and the upload went through once
+    assert handed_out == []
+    with django_db_blocker.unblock(), schema_context(agency.schema_name):
+        assert Post.objects.get(pk=post.pk).status == PostStatus.PROCESSING
+        uploads = PublishAttempt.objects.filter(post=post, kind=AttemptKind.UPLOAD)
+        assert list(uploads.values_list("outcome", flat=True)) == ["ok"] * 4
+    assert len(tiktok.create_post_calls()) == 1
+
+    # And a worker that took a job and stopped loses it once its lease runs out
+    with django_db_blocker.unblock(), schema_context(agency.schema_name):
+        stopped = scheduled(tiktok, open_id="fake-open-private-002", privacy_level="FOLLOWER_OF_CREATOR")
+    with django_db_blocker.unblock():
+        assert [d.post_id for d in dispatch_due()] == [str(stopped.pk)]
+        with schema_context(agency.schema_name):
+            assert job_take(post_id=stopped.pk, kind="publish", lease_seconds=2)
+        connection.set_schema_to_public()
+        again = wait_for(dispatch_due, timeout=10)
+    assert [d.post_id for d in again] == [str(stopped.pk)]

@@ -22,7 +22,9 @@ from tenants.db import connection
 
 logger = logging.getLogger(__name__)
 
-# A job sent this many times without finishing is handed to a person.
+# A job started this many times by a worker without finishing is handed to a person. Workers
+# count their starts (jobs.job_take): a message merely waiting in a long queue, sent again when
+# its lease ran out, is not counted against the post.
 MAX_SENDS = 8
 # Jobs leased per transaction. Small batches send the first messages sooner when many posts
 # fall due at once, and hold the claimed posts' row locks (which a person's cancel waits on)
@@ -62,7 +64,7 @@ def dispatch_due(*, limit: int = BATCH) -> list[Dispatch]:
                 continue
             cursor.execute(
                 "UPDATE public.publishing_duejob "
-                "SET leased_until = clock_timestamp() + make_interval(secs => %s), sends = sends + 1 "
+                "SET leased_until = clock_timestamp() + make_interval(secs => %s) "
                 "WHERE id = %s",
                 [
                     settings.PUBLISH_LEASE_SECONDS if kind == "publish" else settings.POLL_LEASE_SECONDS,

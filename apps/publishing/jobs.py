@@ -45,3 +45,29 @@ def job_delete(*, post_id: uuid.UUID, kind: str | None = None) -> None:
     if kind is not None:
         jobs = jobs.filter(kind=kind)
     jobs.delete()
+
+
+_LEASE = (
+    "UPDATE public.publishing_duejob SET leased_until = clock_timestamp() + make_interval(secs => %s){extra} "
+    "WHERE schema_name = %s AND post_id = %s AND kind = %s AND leased_until IS NOT NULL"
+)
+
+
+def job_take(*, post_id: uuid.UUID | str, kind: str, lease_seconds: float) -> bool:
+    """A worker starts on a dispatched job: its lease is renewed (on the database's clock) and
+    the start counted (`sends`: a job started this many times without finishing goes to a person).
+
+    False when the job is not dispatched: the message is early, replayed or forged (the post is
+    waiting for its time or a backoff), and its run must change nothing."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _LEASE.format(extra=", sends = sends + 1"),
+            [lease_seconds, connection.schema_name, str(post_id), kind],
+        )
+        return cursor.rowcount == 1
+
+
+def job_renew(*, post_id: uuid.UUID | str, kind: str, lease_seconds: float) -> None:
+    """The worker is still making progress on the job: keep it from being handed to another."""
+    with connection.cursor() as cursor:
+        cursor.execute(_LEASE.format(extra=""), [lease_seconds, connection.schema_name, str(post_id), kind])

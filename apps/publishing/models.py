@@ -24,8 +24,10 @@ class DueJob(models.Model):
     post_id = models.UUIDField()
     kind = models.CharField(max_length=8, choices=JobKind.choices)
     due_at = models.DateTimeField()
-    # While set and in the future, a worker owns the job; once past, the dispatcher resends it.
+    # Set by the dispatcher when it hands the job out and renewed by the worker while it makes
+    # progress; while in the future, a worker owns the job; once past, the dispatcher resends it.
     leased_until = models.DateTimeField(null=True, blank=True)
+    # How many times a worker started on the job since it was last (re)scheduled.
     sends = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 

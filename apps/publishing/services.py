@@ -47,7 +47,7 @@ from apps.posts.models import (
     PublishAttempt,
     PublishMode,
 )
-from apps.publishing.jobs import job_delete, job_set
+from apps.publishing.jobs import job_delete, job_renew, job_set, job_take
 from apps.publishing.models import JobKind
 from apps.tiktok.client import CreatorInfo, TikTokClient
 from apps.tiktok.errors import (
@@ -217,6 +217,17 @@ def _with_token[T](post: Post, client: TikTokClient, call: Callable[[Secret], T]
 # --- Publish ---
 
 
+def _take(post: Post, kind: str) -> bool:
+    lease = settings.PUBLISH_LEASE_SECONDS if kind == JobKind.PUBLISH else settings.POLL_LEASE_SECONDS
+    return job_take(post_id=post.pk, kind=kind, lease_seconds=lease)
+
+
+def _still_working(post: Post) -> None:
+    """Renew the publish job's lease after each step (a TikTok call, an uploaded chunk): however
+    long an upload takes, only a worker that has stopped loses its job to another."""
+    job_renew(post_id=post.pk, kind=JobKind.PUBLISH, lease_seconds=settings.PUBLISH_LEASE_SECONDS)
+
+
 @contextmanager
 def _post_lock(post_id: str) -> Iterator[bool]:
     """Only one worker works on a post at a time (a session advisory lock: a dead worker's
@@ -241,9 +252,10 @@ def post_publish(*, post_id: str, client: TikTokClient | None = None) -> None:
             logger.info("Post %s is being published by another worker", post_id)
             return
         post = Post.objects.select_related("account").filter(pk=post_id).first()
-        if post is None or post.status != PostStatus.PUBLISHING:
-            if post is None or post.status not in (PostStatus.PROCESSING,):
-                job_delete(post_id=uuid.UUID(str(post_id)), kind=JobKind.PUBLISH)
+        # Only a message for a claimed post whose job the dispatcher handed out is worked on: an
+        # early, replayed or forged one changes nothing (the post keeps its job and its time).
+        if post is None or post.status != PostStatus.PUBLISHING or not _take(post, JobKind.PUBLISH):
+            logger.info("Publish message for post %s ignored: the post is not waiting for it", post_id)
             return
         if post.publish_id:
             _upload(post, client)
@@ -330,6 +342,7 @@ def _prepare_and_init(post: Post, client: TikTokClient) -> None:
             AttemptKind.CREATOR_INFO,
         )
         posting_limit_lift(account=account)  # creator_info answers a banned or capped creator with the code
+        _still_working(post)
         refusal = _creator_refusal(post, media, creator)
         if refusal:
             _fail(post, refusal, "creator_check_failed")
@@ -353,6 +366,7 @@ def _prepare_and_init(post: Post, client: TikTokClient) -> None:
             answer["init"] = init_call(token)
         result = answer["init"]
         posting_limit_lift(account=account, app_wide=True)
+        _still_working(post)
     except AccountNeedsReauth as exc:
         _fail(post, f"{exc.reason}", "needs_reauth")
         return
@@ -457,6 +471,7 @@ def _upload(post: Post, client: TikTokClient) -> None:
                         total=plan.video_size,
                         content_type=media.mime_type,
                     )
+                _still_working(post)
                 break
             except TikTokError as exc:
                 if not exc.retryable:
@@ -467,6 +482,7 @@ def _upload(post: Post, client: TikTokClient) -> None:
                     with transaction.atomic():
                         job_set(post_id=post.pk, kind=JobKind.PUBLISH, due_in=60)
                     return
+                _still_working(post)
                 time.sleep(min(2.0, 0.25 * 2**tries))
                 # TikTok's progress: from its answer's Content-Range when it gave one.
                 received = exc.received_bytes
@@ -516,6 +532,9 @@ def post_poll_status(*, post_id: str, client: TikTokClient | None = None) -> Non
     ):
         job_delete(post_id=uuid.UUID(str(post_id)), kind=JobKind.POLL)
         return
+    # Asking early is harmless (a status check changes nothing at TikTok): any message is served,
+    # and the start of a dispatched one is counted.
+    _take(post, JobKind.POLL)
     try:
         status = _with_token(
             post,
