@@ -35,8 +35,9 @@ lint: setup
 check-migrations: setup
 	@$(SERVICES); $(PY) manage.py makemigrations --check --dry-run
 
+# loadgroup: the fault suite's scenarios share its servers, so one process runs them all.
 pytest: setup
-	@$(SERVICES); $(VENV)/bin/pytest -n 2 $(PYTEST_ARGS)
+	@$(SERVICES); $(VENV)/bin/pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 test: lint check-migrations pytest
 
