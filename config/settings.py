@@ -95,6 +95,10 @@ SHARED_APPS = [
     "apps.web",
     # Sign-in lockout: operators' attempts in the public schema, agencies' in their own.
     "axes",
+    # Two-step sign-in: operators' devices in the public schema, agencies' in their own.
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "apps.mfa",
     "apps.fake_tiktok",
     "apps.tiktok",
     "apps.publishing",
@@ -106,6 +110,9 @@ TENANT_APPS = [
     "django.contrib.admin",
     "guardian",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "apps.mfa",
     "apps.users",
     "apps.audit",
     "apps.accounts",
@@ -228,12 +235,20 @@ THROTTLES = {
     "password-reset": {"ip": 10, "address": 3, "window": 900},
     "invitation": {"ip": 30, "address": 3, "window": 3600},
 }
+# Two-step sign-in (django-otp, apps/mfa): wrong codes count in the lockout above, so django-otp's
+# own per-device delay is off (one mechanism); sensitive actions ask again after this window.
+OTP_TOTP_ISSUER = "Postline"
+OTP_TOTP_THROTTLE_FACTOR = 0
+REAUTH_WINDOW_SECONDS = int(env("REAUTH_WINDOW_SECONDS", "300"))
 # Emails are unique case-insensitively (a UniqueConstraint on Lower(email)), which
 # the check behind this warning cannot see.
 SILENCED_SYSTEM_CHECKS = ["auth.W004"]
 
 # --- Sessions and security ---
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
+# Idle timeout: a session ends this long after its last request (apps.mfa.middleware.IdleTimeoutMiddleware
+# pushes the end back as the person works).
+SESSION_COOKIE_AGE = int(env("SESSION_IDLE_TIMEOUT_SECONDS", str(8 * 3600)))
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = not DEBUG
@@ -354,6 +369,9 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.mfa.middleware.IdleTimeoutMiddleware",
+    "django_otp.middleware.OTPMiddleware",
+    "apps.mfa.middleware.TwoStepMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",

@@ -8,6 +8,7 @@ from tenants.admin import operator_site
 
 urlpatterns = [
     path("", include("apps.web.urls_public")),
+    path("account/two-step/", include("apps.mfa.urls")),
     path("admin/", operator_site.urls),
     path("oauth/tiktok/callback/", oauth_callback, name="tiktok_oauth_callback"),
     path("webhooks/tiktok/", webhook, name="tiktok_webhook"),

@@ -19,5 +19,6 @@ urlpatterns = [
     path("notifications/", include("apps.notifications.urls")),
     # Before the admin's own: its shortcut would reach public-schema tables.
     path("admin/r/<int:content_type_id>/<path:object_id>/", admin.site.admin_view(agency_view_on_site)),
+    path("account/two-step/", include("apps.mfa.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -24,9 +24,14 @@ from tenants.services import (
 
 
 class OperatorAdminSite(admin.AdminSite):
+    """Operators only, signed in with two steps (apps.mfa sends them to set it up or to their code)."""
+
     site_header = "Postline operations"
     site_title = "Postline operations"
     index_title = "Agencies and operators"
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        return super().has_permission(request) and bool(request.user.is_verified())  # type: ignore[union-attr]
 
 
 operator_site = OperatorAdminSite(name="operator_admin")

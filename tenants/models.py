@@ -50,6 +50,14 @@ class AgencyStatus(models.TextChoices):
     DELETED = "deleted", "Deleted"
 
 
+class MfaPolicy(models.TextChoices):
+    """Who must use two-step sign-in in an agency (everyone may)."""
+
+    NOBODY = "none", "Nobody (each person chooses)"
+    ADMINS = "admins", "Owners and admins"
+    EVERYONE = "everyone", "Everyone"
+
+
 class Agency(TenantMixin):
     # Schemas are made by tenants.services.agency_create (cloned, in one transaction).
     auto_create_schema = False
@@ -65,6 +73,9 @@ class Agency(TenantMixin):
         validators=[validate_time_zone],
         help_text="IANA time zone the agency works in, e.g. Europe/Paris.",
     )
+    mfa_policy = models.CharField(
+        "two-step sign-in required for", max_length=16, choices=MfaPolicy.choices, default=MfaPolicy.NOBODY
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -76,6 +87,9 @@ class Agency(TenantMixin):
             models.CheckConstraint(condition=Q(slug__regex=SLUG_PATTERN), name="tenants_agency_slug_format"),
             models.CheckConstraint(
                 condition=Q(status__in=AgencyStatus.values), name="tenants_agency_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(mfa_policy__in=MfaPolicy.values), name="tenants_agency_mfa_policy_valid"
             ),
             models.CheckConstraint(
                 condition=~Q(status=AgencyStatus.DELETED) | Q(deleted_at__isnull=False),

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.utils import timezone
+from django_otp import user_has_device
 from django_tenants.utils import schema_context, schema_exists
 
 from apps.audit.services import audit_record
@@ -17,7 +18,15 @@ from apps.common.sql import quote_ident
 from apps.media.storage import media_storage
 from apps.users.models import Role, User, validate_time_zone
 from tenants import provisioning
-from tenants.models import Agency, AgencyStatus, Domain, Plan, slug_to_schema, validate_agency_slug
+from tenants.models import (
+    Agency,
+    AgencyStatus,
+    Domain,
+    MfaPolicy,
+    Plan,
+    slug_to_schema,
+    validate_agency_slug,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -133,6 +142,33 @@ def agency_update_settings(
             setattr(current, field, wanted[field])
         current.save(update_fields=list(changes))
         # The audit log lives in the agency's schema, whichever schema the caller is in.
+        with schema_context(current.schema_name):
+            audit_record(action="settings.changed", actor=by, obj=current, request=request, changes=changes)
+    return current
+
+
+def agency_set_mfa_policy(*, agency: Agency, policy: str, by: Any, request: Any = None) -> Agency:
+    """Set who must use two-step sign-in in the agency (an owner's decision).
+
+    Raises ValidationError (key mfa_policy) when `by` is not an owner, the policy is unknown, or
+    `by` would require it without using it themselves (they would be sent to set it up at once).
+    Audited as "settings.changed" when it changes.
+    """
+    if getattr(by, "role", None) != Role.OWNER:
+        raise ValidationError({"mfa_policy": ["Only an owner can change who must use two-step sign-in."]})
+    if policy not in MfaPolicy.values:
+        raise ValidationError({"mfa_policy": ["Choose one of the options."]})
+    if policy != MfaPolicy.NOBODY and not user_has_device(by):
+        raise ValidationError(
+            {"mfa_policy": ["Turn on two-step sign-in for yourself first (Two-step sign-in in your menu)."]}
+        )
+    with transaction.atomic():
+        current = Agency.objects.select_for_update().get(pk=agency.pk)
+        if current.mfa_policy == policy:
+            return current
+        changes = {"mfa_policy": {"old": current.mfa_policy, "new": policy}}
+        current.mfa_policy = policy
+        current.save(update_fields=["mfa_policy"])
         with schema_context(current.schema_name):
             audit_record(action="settings.changed", actor=by, obj=current, request=request, changes=changes)
     return current

@@ -7,6 +7,7 @@ from __future__ import annotations
 import email
 import email.message
 import email.policy
+import base64
 import importlib.util
 import os
 import socket
@@ -26,9 +27,14 @@ import redis
 from django.conf import settings
 from django.db import connection
 from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import hotp
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from django_tenants.utils import schema_context
 
 from apps.fake_tiktok.server import FakeTikTok
+from apps.mfa.middleware import MFA_SESSION_KEY
+from apps.users.models import User
 from tenants import provisioning
 from tenants.models import Agency
 from tenants.services import agency_create
@@ -137,6 +143,43 @@ def in_alpha(alpha: Agency) -> Iterator[Agency]:
 def client_for(agency: Agency | None) -> Client:
     host = agency.primary_host if agency is not None else settings.PLATFORM_DOMAIN
     return Client(HTTP_HOST=host)
+
+
+def two_step_verified(client: Client, user: Any) -> Client:
+    """Sign `user` in on `client` as if they had given their password and a code: an authenticator
+    is set up for them (if they have none) and the session holds it as verified."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
+        user=user, name="Authenticator app", confirmed=True
+    )
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.pop(MFA_SESSION_KEY, None)
+    session.save()
+    return client
+
+
+def totp_for_step(key: bytes, step: int) -> str:
+    """The 6-digit code an authenticator app shows for time step `step` (RFC 6238: HOTP of the step)."""
+    return f"{hotp(key, step):06d}"
+
+
+def totp_from_secret(secret: str) -> str:
+    """The code an app shows now for a secret as the set-up page prints it (base32 in groups)."""
+    key = base64.b32decode("".join(secret.split()).upper() + "=" * (-len("".join(secret.split())) % 8))
+    return totp_for_step(key, int(time.time()) // 30)
+
+
+def totp_next(user: Any) -> str:
+    """A code the user's authenticator accepts now and has not used: the step after the last used
+    one (django-otp accepts one step either side of its clock, and each step once)."""
+    device = TOTPDevice.objects.get(user=user, confirmed=True)
+    return totp_for_step(device.bin_key, device.last_t + 1)
+
+
+def operator_client(email: str = "operator@postline.example") -> Client:
+    """An operator signed in on the root domain's admin, with two steps (operators must)."""
+    return two_step_verified(client_for(None), User.objects.create_superuser(email, OWNER_PASSWORD))
 
 
 # --- TikTok: the fake over a real socket, committed agencies, a real worker ---

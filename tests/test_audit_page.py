@@ -20,7 +20,7 @@ from apps.audit.services import audit_record
 from apps.posts.models import Post
 from apps.users.models import Role, User
 from tenants.models import Agency, Domain
-from tests.conftest import OWNER_PASSWORD, client_for
+from tests.conftest import OWNER_PASSWORD, client_for, operator_client
 from tests.factories import PostFactory, TikTokAccountFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -380,8 +380,7 @@ def test_asking_to_confirm_a_bulk_delete_records_nothing(alpha: Agency) -> None:
 
 @pytest.fixture
 def operator() -> Client:
-    client = client_for(None)
-    client.force_login(User.objects.create_superuser("operator@postline.example", OWNER_PASSWORD))
+    client = operator_client()
     return client
 
 

@@ -16,7 +16,7 @@ from apps.users.models import Role, User
 from tenants import provisioning
 from tenants.models import Agency, Domain
 from tenants.services import agency_delete
-from tests.conftest import OWNER_PASSWORD, REFERENCE_SCHEMA, client_for
+from tests.conftest import OWNER_PASSWORD, REFERENCE_SCHEMA, client_for, operator_client
 
 pytestmark = pytest.mark.django_db
 
@@ -136,8 +136,7 @@ def test_failure_after_the_schema_is_cloned_leaves_nothing_behind() -> None:
 
 
 def test_operator_creates_an_agency_from_the_admin() -> None:
-    operator = client_for(None)
-    operator.force_login(User.objects.create_superuser("operator@postline.example", OWNER_PASSWORD))
+    operator = operator_client()
     form = {
         "name": "Echo Studio",
         "slug": "echo",
@@ -163,8 +162,7 @@ def test_operator_creates_an_agency_from_the_admin() -> None:
 
 
 def test_operator_admin_lists_agencies_not_agency_data(alpha: Agency) -> None:
-    operator = client_for(None)
-    operator.force_login(User.objects.create_superuser("operator@postline.example", OWNER_PASSWORD))
+    operator = operator_client()
     listing = operator.get("/admin/tenants/agency/")
     assert b"Alpha Agency" in listing.content and b"Beta Agency" in listing.content
     assert operator.get("/admin/posts/post/").status_code == 404

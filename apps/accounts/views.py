@@ -37,6 +37,7 @@ from apps.accounts.services import (
     account_set_requires_approval,
     posts_waiting_for,
 )
+from apps.mfa.reauth import reauth_prompt, reauth_refusal
 from apps.tiktok.client import TikTokClient
 from apps.tiktok.errors import TikTokError, oauth_refusal
 from apps.tiktok.scopes import missing_analytics_scopes, missing_posting_scopes, user_fields
@@ -108,7 +109,9 @@ def _waiting_sentence(count: int) -> str:
 def account_disconnect_view(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     account = get_account_for_user(user, pk, Perm.MANAGE)
-    if request.POST.get("confirm") != "yes":
+    confirmed = request.POST.get("confirm") == "yes"
+    refusal = reauth_refusal(request) if confirmed else None
+    if not confirmed or refusal is not None:
         waiting = list(posts_waiting_for(account))
         zone = ZoneInfo(user.time_zone or "UTC")
         return render(
@@ -132,7 +135,9 @@ def account_disconnect_view(request: HttpRequest, pk: uuid.UUID) -> HttpResponse
                 "action_url": reverse("accounts:disconnect", kwargs={"pk": account.pk}),
                 "button_label": f"Disconnect {account}",
                 "cancel_url": reverse("accounts:list"),
+                **(refusal or reauth_prompt(request)),
             },
+            status=400 if refusal is not None else 200,
         )
     moved = account_disconnect(account=account, by=user, request=request)
     back = {0: "", 1: " 1 waiting post went back to drafts."}.get(

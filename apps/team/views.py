@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.accounts.models import TikTokAccount
 from apps.accounts.permissions import ROLE_DEFAULTS, Perm, access_table
 from apps.common.throttle import throttle_hit
+from apps.mfa.reauth import reauth_prompt, reauth_refusal
 from apps.team import services
 from apps.team.forms import AccessForm, InviteForm, JoinForm, RoleForm, role_defaults_text
 from apps.team.selectors import (
@@ -194,10 +195,12 @@ def member_role(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     member = get_member_for_user(user, pk)
     form = RoleForm(request.POST, may_make_owner=user.role == Role.OWNER)
     making_owner = form.is_valid() and form.cleaned_data["role"] == Role.OWNER and member.role != Role.OWNER
-    if making_owner and not _confirmed(request):
+    refusal = reauth_refusal(request) if making_owner and _confirmed(request) else None
+    if making_owner and (not _confirmed(request) or refusal is not None):
         # As much power as a transfer of ownership, so asked the same way.
         return _confirm(
             request,
+            refusal,
             title=f"Make {member.email} an owner too?",
             lead=f"{member.get_full_name()} becomes an owner of {request.tenant.name}, beside you.",  # type: ignore[attr-defined]
             consequences=[
@@ -250,9 +253,16 @@ def member_access(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     return _member_page(request, member, access_form=form)
 
 
-def _confirm(request: HttpRequest, **context: Any) -> HttpResponse:
-    """The question asked before an action that cannot be undone (posted again with confirm=yes)."""
-    return render(request, "web/confirm.html", {"items": [], "items_title": "", "hidden": [], **context})
+def _confirm(request: HttpRequest, refusal: dict[str, Any] | None, **context: Any) -> HttpResponse:
+    """The question asked before an action that cannot be undone (posted again with confirm=yes),
+    with the password asked again when the re-authentication window has closed (`refusal`: it was
+    posted and was not right)."""
+    return render(
+        request,
+        "web/confirm.html",
+        {"items": [], "items_title": "", "hidden": [], **context, **(refusal or reauth_prompt(request))},
+        status=400 if refusal is not None else 200,
+    )
 
 
 def _confirmed(request: HttpRequest) -> bool:
@@ -264,7 +274,8 @@ def _confirmed(request: HttpRequest) -> bool:
 def member_deactivate(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     member = get_member_for_user(user, pk)
-    if not _confirmed(request):
+    refusal = reauth_refusal(request) if _confirmed(request) else None
+    if not _confirmed(request) or refusal is not None:
         try:
             services.member_deactivate_check(member=member, by=user)
         except ValidationError as exc:
@@ -272,6 +283,7 @@ def member_deactivate(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
             return redirect("team:member", pk=member.pk)
         return _confirm(
             request,
+            refusal,
             title=f"Deactivate {member.email}?",
             lead=f"{member.get_full_name()} ({member.get_role_display()}) will be signed out at once and "
             "can no longer sign in to this agency.",
@@ -302,7 +314,8 @@ def member_deactivate(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
 def ownership_transfer(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     member = get_member_for_user(user, pk)
-    if not _confirmed(request):
+    refusal = reauth_refusal(request) if _confirmed(request) else None
+    if not _confirmed(request) or refusal is not None:
         try:
             services.ownership_transfer_check(to=member, by=user)
         except ValidationError as exc:
@@ -311,6 +324,7 @@ def ownership_transfer(request: HttpRequest, pk: uuid.UUID) -> HttpResponse:
         agency_name = request.tenant.name  # type: ignore[attr-defined]
         return _confirm(
             request,
+            refusal,
             title=f"Make {member.email} an owner?",
             lead=f"{member.get_full_name()} becomes an owner of {agency_name}, and you become an admin.",
             consequences=[

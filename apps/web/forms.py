@@ -8,9 +8,15 @@ from functools import lru_cache
 from typing import Any
 
 from django import forms
-from django.contrib.auth.forms import AuthenticationForm, PasswordResetForm, SetPasswordForm
+from django.contrib.auth.forms import (
+    AuthenticationForm,
+    PasswordChangeForm,
+    PasswordResetForm,
+    SetPasswordForm,
+)
 
 from apps.users.models import email_normalize
+from tenants.models import MfaPolicy
 
 
 class PageForm(forms.Form):
@@ -116,6 +122,14 @@ class AgencySetPasswordForm(SetPasswordForm):
         self.fields["new_password2"].label = "Repeat the new password"
 
 
+class AgencyPasswordChangeForm(PasswordChangeForm):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
+        self.fields["old_password"].label = "Your current password"
+        self.fields["new_password2"].label = "Repeat the new password"
+
+
 @lru_cache(maxsize=1)
 def time_zone_choices() -> list[tuple[str, Any]]:
     """IANA zones grouped by region, UTC first; each shown by its full name, since a closed
@@ -148,3 +162,12 @@ class AgencySettingsForm(PageForm):
             # An agency set to a legacy alias keeps it selectable.
             field = self.fields["default_time_zone"]
             field.choices = [(current, current), *time_zone_choices()]  # type: ignore[attr-defined]
+
+
+class MfaPolicyForm(PageForm):
+    mfa_policy = forms.ChoiceField(
+        label="Who must use two-step sign-in",
+        help_text="Anyone may turn it on for themselves; whoever must is asked to set it up next.",
+        choices=MfaPolicy.choices,
+        error_messages={"invalid_choice": "Choose one of the options."},
+    )

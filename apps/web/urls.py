@@ -12,6 +12,8 @@ urlpatterns = [
     path("logout/", views.logout_view, name="logout"),
     path("welcome/<str:token>/", views.welcome, name="welcome"),
     path("settings/", views.agency_settings, name="settings"),
+    path("settings/two-step/", views.agency_mfa_policy, name="settings_mfa"),
+    path("password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("password-reset/", views.PasswordResetView.as_view(), name="password_reset"),
     path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(

@@ -18,25 +18,29 @@ from django.core.exceptions import ValidationError
 from django.forms import Form
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.audit.services import audit_record
 from apps.common.throttle import RateLimited, throttle_hit
+from apps.mfa.reauth import reauth_prompt, reauth_refusal
 from apps.users.lockout import Lock, failure_record, lock_for, lock_message, lockout_clear, lockout_response
-from apps.users.models import User, email_normalize
+from apps.users.models import Role, User, email_normalize
 from apps.web.forms import (
+    AgencyPasswordChangeForm,
     AgencyPasswordResetForm,
     AgencySetPasswordForm,
     AgencySettingsForm,
     FindAgencyForm,
+    MfaPolicyForm,
     SignInForm,
     SignupForm,
 )
 from apps.web.signup import WelcomeTokenError, agency_signup, welcome_token_consume, welcome_token_user
 from apps.web.tasks import web_send_agency_finder_email, web_send_password_reset_email
-from tenants.models import Agency
-from tenants.services import agency_update_settings
+from tenants.models import Agency, MfaPolicy
+from tenants.services import agency_set_mfa_policy, agency_update_settings
 
 
 def _agency(request: HttpRequest) -> Agency:
@@ -216,6 +220,43 @@ class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
         return response
 
 
+class PasswordChangeView(auth_views.PasswordChangeView):
+    """Change the password, giving the current one: a password check like signing in, so wrong
+    ones count in the lockout and a locked address is refused."""
+
+    form_class = AgencyPasswordChangeForm
+    success_url = reverse_lazy("home")
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        lock = lock_for(request, email=request.user.email)  # type: ignore[union-attr]
+        if lock is not None:
+            return self._refuse(lock)
+        return super().post(request, *args, **kwargs)
+
+    def form_invalid(self, form: Any) -> HttpResponse:
+        if form.has_error("old_password", "password_incorrect"):
+            lock = failure_record(self.request, email=self.request.user.email)  # type: ignore[union-attr]
+            if lock is not None:
+                return self._refuse(lock)
+        return super().form_invalid(form)
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        audit_record(action="password.changed", actor=form.user, obj=form.user, request=self.request)
+        messages.success(
+            self.request, "Your password is changed. Other devices signed in as you were signed out."
+        )
+        return response
+
+    def _refuse(self, lock: Lock) -> HttpResponse:
+        message = lock_message(lock, zone_name=_agency(self.request).default_time_zone)
+        form = self.get_form_class()(self.request.user)  # type: ignore[arg-type]
+        context = self.get_context_data(form=form, lock_message=message)
+        response = self.render_to_response(context, status=429)
+        response["Retry-After"] = str(lock.seconds_left)
+        return response
+
+
 # --- Signed-in pages ---
 
 
@@ -243,4 +284,54 @@ def agency_settings(request: HttpRequest) -> HttpResponse:
                 return redirect("settings")
     else:
         form = AgencySettingsForm(initial=initial)
-    return render(request, "web/settings.html", {"form": form, "agency": agency})
+    return _settings_page(request, form=form)
+
+
+def _settings_page(
+    request: HttpRequest,
+    *,
+    form: AgencySettingsForm | None = None,
+    mfa_form: MfaPolicyForm | None = None,
+    refusal: dict[str, Any] | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    agency = _agency(request)
+    initial = {"name": agency.name, "default_time_zone": agency.default_time_zone}
+    context = {
+        "form": form or AgencySettingsForm(initial=initial),
+        "mfa_form": mfa_form or MfaPolicyForm(initial={"mfa_policy": agency.mfa_policy}),
+        "agency": agency,
+        **(refusal or reauth_prompt(request)),
+    }
+    return render(request, "web/settings.html", context, status=status)
+
+
+_MFA_POLICY_SAVED = {
+    MfaPolicy.NOBODY: "Saved: nobody must use two-step sign-in; each person chooses.",
+    MfaPolicy.ADMINS: "Saved: owners and admins must use two-step sign-in.",
+    MfaPolicy.EVERYONE: "Saved: everyone must use two-step sign-in.",
+}
+
+
+@require_POST
+@login_required
+def agency_mfa_policy(request: HttpRequest) -> HttpResponse:
+    """Who must use two-step sign-in: owners only (404 for anyone else), asked for the password again."""
+    user: User = request.user  # type: ignore[assignment]
+    if user.role != Role.OWNER:
+        raise Http404("No such page.")
+    form = MfaPolicyForm(request.POST)
+    if (refusal := reauth_refusal(request)) is not None:
+        form.is_valid()
+        return _settings_page(request, mfa_form=form, refusal=refusal, status=400)
+    if form.is_valid():
+        try:
+            saved = agency_set_mfa_policy(
+                agency=_agency(request), policy=form.cleaned_data["mfa_policy"], by=user, request=request
+            )
+        except ValidationError as exc:
+            _add_service_errors(form, exc)
+        else:
+            messages.success(request, _MFA_POLICY_SAVED[MfaPolicy(saved.mfa_policy)])
+            return redirect("settings")
+    return _settings_page(request, mfa_form=form, status=400)
