@@ -4,10 +4,10 @@ transaction that is rolled back."""
 
 from __future__ import annotations
 
+import base64
 import email
 import email.message
 import email.policy
-import base64
 import importlib.util
 import os
 import socket
