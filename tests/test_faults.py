@@ -335,6 +335,11 @@ def wait_until(condition: Callable[[], Any], timeout: float, what: str) -> Any:
 # --- Scenarios ---
 
 
+def pending(item: str) -> pytest.MarkDecorator:
+    """A scenario whose fix is still under way elsewhere (issue 11/18): it runs, and fails today."""
+    return pytest.mark.xfail(reason=f"waits for the fix of {item}", strict=False)
+
+
 def test_database_restart_while_workers_idle(crew: Bed, tiktok: FakeTikTok) -> None:
     # Given workers whose every thread has used its connection, now idle
     among = agencies(crew, "pgrestart", 3)
@@ -442,20 +447,6 @@ def _lost_messages(
     return recovery, seeded
 
 
-# Until workers renew their lease and the production lease is short (issue 18, item 3), a lost
-# message waits for the 10-minute lease.
-def pending(item: str) -> pytest.MarkDecorator:
-    """A scenario whose fix is still under way elsewhere (issue 11/18): it runs, and fails today."""
-    return pytest.mark.xfail(reason=f"waits for the fix of {item}", strict=False)
-
-
-NEEDS_SHORT_LEASE = pytest.mark.xfail(
-    reason="lost messages wait for the production lease (600 s) until leases are renewed and short",
-    strict=False,
-)
-
-
-@NEEDS_SHORT_LEASE
 def test_recovery_after_a_redis_restart_with_production_settings(crew: Bed, tiktok: FakeTikTok) -> None:
     # When Redis is down for 10 s mid-publishing (every queued message lost), with production leases
     recovery, seeded = _lost_messages(crew, tiktok, "redisrestart", lambda: crew.redis.restart(down_for=10))
@@ -464,7 +455,6 @@ def test_recovery_after_a_redis_restart_with_production_settings(crew: Bed, tikt
     assert recovery < 60
 
 
-@NEEDS_SHORT_LEASE
 def test_recovery_after_a_sigkilled_worker_with_production_settings(crew: Bed, tiktok: FakeTikTok) -> None:
     # When a worker is SIGKILLed mid-publishing (its messages lost) and started again
     def kill() -> None:
