@@ -6,6 +6,8 @@ PY := $(VENV)/bin/python
 # Fails the recipe when no PostgreSQL/Redis/S3 can be found or started.
 SERVICES = services_env="$$($(PY) scripts/services.py env)"; eval "$$services_env"
 PORT ?= 8000
+# Development mode for every target here (the settings default to production: DEBUG off).
+export DEBUG ?= true
 
 .PHONY: setup dev test lint check-migrations pytest bench services services-stop clean
 

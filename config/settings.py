@@ -1,9 +1,10 @@
 """Postline settings: one module, read from the environment.
 
-Development defaults make every variable optional; with DEBUG off the secret ones
-(SECRET_KEY, FIELD_ENCRYPTION_KEYS, TIKTOK_CLIENT_SECRET) must be set or the process
-refuses to start. `make setup` writes a git-ignored `.env` with random development
-secrets, read here before anything else.
+DEBUG is off unless the environment turns it on (`make dev`, `make test`, scripts/dev.sh and
+the test suite do). With DEBUG off, the secret variables (SECRET_KEY, FIELD_ENCRYPTION_KEYS,
+TIKTOK_CLIENT_SECRET) and the TikTok URLs must be set or the process refuses to start, and
+the security settings default to HTTPS behind a proxy. A git-ignored `.env`, when present,
+is read before anything else (the real environment wins).
 """
 
 import base64
@@ -11,6 +12,7 @@ import datetime as dt
 import hashlib
 import os
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -46,8 +48,8 @@ def env_bool(name: str, default: bool) -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
-def secret(name: str, dev_default: str) -> str:
-    """A secret: required in production, a development default otherwise."""
+def required(name: str, dev_default: str) -> str:
+    """Required in production, a development default otherwise."""
     value = os.environ.get(name, "")
     if value:
         return value
@@ -56,8 +58,28 @@ def secret(name: str, dev_default: str) -> str:
     return dev_default
 
 
+def secret(name: str, dev_default: str) -> str:
+    """A secret: required in production, and masked on error pages (SENSITIVE_SETTINGS)."""
+    SENSITIVE_SETTINGS.append(name)
+    return required(name, dev_default)
+
+
+# Settings whose values never appear on an error page or in an error report: shown masked,
+# and every occurrence of them (or of a password inside them, for URLs) elsewhere in the report
+# is masked too (apps/common/errorreports.py). Add to it when adding a secret.
+SENSITIVE_SETTINGS: list[str] = [
+    "DATABASE_URL",
+    "REDIS_URL",
+    "DRAMATIQ_BROKER_URL",
+    "EMAIL_PASSWORD",
+    "METRICS_TOKEN",
+]
+DEFAULT_EXCEPTION_REPORTER_FILTER = "apps.common.errorreports.SecretMaskingFilter"
+DEFAULT_EXCEPTION_REPORTER = "apps.common.errorreports.SecretMaskingReporter"
+
 # --- Core ---
-DEBUG = env_bool("DEBUG", True)
+# Off unless turned on: only the development commands and the tests set DEBUG=true.
+DEBUG = env_bool("DEBUG", False)
 SECRET_KEY = secret("SECRET_KEY", "dev-only-insecure-secret-key-change-me-in-production")
 PLATFORM_DOMAIN = env("PLATFORM_DOMAIN", "localhost").lower()
 # Other names of the root domain, e.g. a container's name that TikTok's webhooks reach it by.
@@ -69,6 +91,8 @@ ROOT_URLCONF = "config.urls_tenant"
 PUBLIC_SCHEMA_URLCONF = "config.urls_public"
 WSGI_APPLICATION = "config.wsgi.application"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+# https in production (behind a TLS-terminating proxy): cookies are Secure, HTTP is redirected
+# and HSTS is sent. Only a local demo without TLS (compose.yaml) sets SITE_SCHEME=http.
 SITE_SCHEME = env("SITE_SCHEME", "http" if DEBUG else "https")
 # Port that links to agency subdomains carry in development (runserver's).
 SITE_PORT = env("SITE_PORT", "8000" if DEBUG else "")
@@ -79,6 +103,8 @@ SITE_PORT = env("SITE_PORT", "8000" if DEBUG else "")
 # agency staff are users of their agency's schema, and the two never meet.
 SHARED_APPS = [
     "django_tenants",
+    # runserver serves static files through whitenoise too, as gunicorn does.
+    "whitenoise.runserver_nostatic",
     "tenants",
     "django.contrib.contenttypes",
     "django.contrib.auth",
@@ -172,7 +198,21 @@ AGENCY_DELETION_GRACE_DAYS = int(env("AGENCY_DELETION_GRACE_DAYS", "30"))
 
 # --- Database ---
 DATABASE_URL = env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postline")
-DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)}
+# Persistent connections with a bounded lifetime, in processes with a fixed set of threads:
+# gunicorn's and Dramatiq's (config/gunicorn.py and config/worker.py set 300 s;
+# apps/common/worker_context.py closes a connection past its age between messages). Each thread
+# keeps at most one connection: a host holds web workers x threads + worker processes x
+# threads + 1 (scheduler). 0 (the default) closes the connection after each request: runserver starts a
+# thread per request, and kept connections would pile up idle there. Django's psycopg pool is
+# not used: it gains nothing over one connection per fixed thread and adds a second lifetime.
+# PgBouncer in transaction mode is refused at start-up (apps/common/database.py says why);
+# in session mode it behaves like a direct connection.
+DATABASE_CONN_MAX_AGE = int(env("DATABASE_CONN_MAX_AGE", "0"))
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=DATABASE_CONN_MAX_AGE, conn_health_checks=True
+    )
+}
 DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 
@@ -251,17 +291,26 @@ SESSION_ENGINE = "django.contrib.sessions.backends.db"
 SESSION_COOKIE_AGE = int(env("SESSION_IDLE_TIMEOUT_SECONDS", str(8 * 3600)))
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
-SESSION_COOKIE_SECURE = not DEBUG
-CSRF_COOKIE_SECURE = not DEBUG
+_HTTPS = SITE_SCHEME == "https"
+SESSION_COOKIE_SECURE = _HTTPS
+CSRF_COOKIE_SECURE = _HTTPS
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For we believe: the
 # lockout, the throttles and the audit log read the client's address through them
 # (apps/common/client_ip.py). Empty: REMOTE_ADDR is the client.
 TRUSTED_PROXIES = [p.strip() for p in env("TRUSTED_PROXIES", "").split(",") if p.strip()]
-if not DEBUG:
+if _HTTPS:
+    # TLS ends at the proxy, which must set X-Forwarded-Proto (and overwrite a client's): a
+    # request it forwarded from https is secure, anything else is redirected to https.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SECURE_HSTS_SECONDS = 31536000
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    # Health checks and scrapes talk to the process directly, over plain HTTP.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+    SECURE_HSTS_SECONDS = int(env("SECURE_HSTS_SECONDS", "31536000"))
+    # Every agency lives on a subdomain: HSTS covers them all.
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 
 # --- Secrets at rest ---
 # Comma-separated Fernet keys: the first encrypts, all decrypt (see apps/common/crypto.py).
@@ -272,8 +321,9 @@ FIELD_ENCRYPTION_KEYS = [
 ]
 
 # --- TikTok ---
-TIKTOK_AUTH_URL = env("TIKTOK_AUTH_URL", "http://localhost:8765/v2/auth/authorize/")
-TIKTOK_API_BASE_URL = env("TIKTOK_API_BASE_URL", "http://localhost:8765")
+# Required with DEBUG off: production must never talk to the fake TikTok by accident.
+TIKTOK_AUTH_URL = required("TIKTOK_AUTH_URL", "http://localhost:8765/v2/auth/authorize/")
+TIKTOK_API_BASE_URL = required("TIKTOK_API_BASE_URL", "http://localhost:8765")
 TIKTOK_CLIENT_KEY = env("TIKTOK_CLIENT_KEY", "postline-dev")
 TIKTOK_CLIENT_SECRET = secret("TIKTOK_CLIENT_SECRET", "dev-only-tiktok-client-secret")
 TIKTOK_TIMEOUT_SECONDS = float(env("TIKTOK_TIMEOUT_SECONDS", "15"))
@@ -361,9 +411,15 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
 
 # --- Middleware, templates, static ---
 MIDDLEWARE = [
+    # A request id for every log line, one line per response (apps/common/middleware.py).
+    "apps.common.middleware.RequestContextMiddleware",
+    # /healthz, /readyz and /metrics, answered before host routing (apps/common/health.py).
+    "apps.common.health.HealthMiddleware",
     "apps.common.request_limits.RequestBodyLimitMiddleware",
-    "tenants.middleware.AgencyMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files for every host, before an agency is looked up.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "tenants.middleware.AgencyMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -396,13 +452,21 @@ TEMPLATES = [
     }
 ]
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env("STATIC_ROOT", str(BASE_DIR / "staticfiles")))
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     # One prefix (or folder) per agency: see "Storage" above.
     "default": {"BACKEND": MEDIA_STORAGE_BACKEND},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # whitenoise: compressed (gzip, brotli when installed) copies and content-hashed names,
+    # made by `collectstatic` when the image is built; cached for a year by browsers.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+# Development and tests serve from the source folders (no collectstatic needed) with the
+# same middleware; the manifest's hashed names only exist after collectstatic.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
+if DEBUG:
+    STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
 
 # --- Content Security Policy ---
 # Scripts only from our origin or with the per-response nonce; no inline styles or eval.
@@ -445,9 +509,33 @@ SECURE_CSP = {
 }
 
 # --- Email ---
-# One mailer; EMAIL_BACKEND names its backend (by default apps.common.mail prints emails whole,
-# links unbroken, on the output of the process that sends them).
-MAILERS = {"default": {"BACKEND": env("EMAIL_BACKEND", "apps.common.mail.EmailBackend")}}
+# SMTP from the environment when EMAIL_HOST is set; else, in development, apps.common.mail
+# prints each email whole, links unbroken, on the output of the process that sends it. EMAIL_BACKEND names another
+# backend outright. With DEBUG off one of them must be set: production mail is never dropped.
+_EMAIL_HOST = env("EMAIL_HOST")
+MAILERS: dict[str, dict[str, Any]]
+if env("EMAIL_BACKEND"):
+    MAILERS = {"default": {"BACKEND": env("EMAIL_BACKEND")}}
+elif _EMAIL_HOST:
+    MAILERS = {
+        "default": {
+            "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "OPTIONS": {
+                "host": _EMAIL_HOST,
+                "port": int(env("EMAIL_PORT", "587")),
+                "username": env("EMAIL_USER"),
+                "password": env("EMAIL_PASSWORD"),
+                # STARTTLS on the submission port; EMAIL_USE_SSL for implicit TLS (465).
+                "use_tls": env_bool("EMAIL_USE_TLS", not env_bool("EMAIL_USE_SSL", False)),
+                "use_ssl": env_bool("EMAIL_USE_SSL", False),
+                "timeout": int(env("EMAIL_TIMEOUT", "15")),
+            },
+        }
+    }
+elif DEBUG:
+    MAILERS = {"default": {"BACKEND": "apps.common.mail.EmailBackend"}}
+else:
+    raise ImproperlyConfigured("EMAIL_HOST (SMTP) or EMAIL_BACKEND must be set when DEBUG is off.")
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", "Postline <no-reply@postline.app>")
 
 # --- Notifications ---
@@ -467,6 +555,11 @@ CHAT_WEBHOOK_BACKOFF = [int(s) for s in env("CHAT_WEBHOOK_BACKOFF", "30,60,300,9
 # A delivery still failing this long after the event is given up and its webhook marked failing.
 CHAT_WEBHOOK_GIVE_UP_SECONDS = int(env("CHAT_WEBHOOK_GIVE_UP_SECONDS", str(24 * 3600)))
 
+# --- Health and metrics ---
+# /metrics (Prometheus) answers only with `Authorization: Bearer <METRICS_TOKEN>`; unset, it
+# answers 404. Worker hosts expose theirs on an internal port (`run_worker --metrics-port`).
+METRICS_TOKEN = env("METRICS_TOKEN")
+
 # --- I18n ---
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -474,14 +567,32 @@ USE_I18N = True
 USE_TZ = True
 
 # --- Logging ---
+# LOG_FORMAT=json (the production default) writes one JSON object a line for a log platform;
+# plain (the development default) is for people. Either way each line carries the request id,
+# the agency schema and, in workers, the Dramatiq message id (apps/common/logs.py).
+LOG_FORMAT = env("LOG_FORMAT", "plain" if DEBUG else "json")
+if LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be plain or json.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     # Welcome, invitation and reset links and OAuth codes never reach a log (apps/common/log_redaction.py).
-    "filters": {"one_time_tokens": {"()": "apps.common.log_redaction.OneTimeTokenFilter"}},
+    "filters": {
+        "context": {"()": "apps.common.logs.ContextFilter"},
+        "one_time_tokens": {"()": "apps.common.log_redaction.OneTimeTokenFilter"},
+    },
+    "formatters": {
+        "plain": {
+            "format": "%(asctime)s %(levelname)s %(name)s "
+            "[%(request_id)s %(schema)s %(message_id)s] %(message)s"
+        },
+        "json": {
+            "()": "apps.common.logs.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(schema)s %(message_id)s",
+        },
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["one_time_tokens"]}
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["context", "one_time_tokens"]}
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
     "loggers": {

@@ -10,10 +10,12 @@ FAKE_PORT=${FAKE_PORT:-8765}
 # Absolute links, the TikTok redirect URI and the trusted form origins carry SITE_PORT
 # (config/settings.py): it must be the port runserver listens on.
 export SITE_PORT=${SITE_PORT:-$PORT}
+# The settings default to production (DEBUG off); development turns it on.
+export DEBUG=${DEBUG:-true}
 export TIKTOK_AUTH_URL=${TIKTOK_AUTH_URL:-http://localhost:$FAKE_PORT/v2/auth/authorize/}
 export TIKTOK_API_BASE_URL=${TIKTOK_API_BASE_URL:-http://127.0.0.1:$FAKE_PORT}
 if [[ ${1:-} == env ]]; then
-  for name in SITE_PORT TIKTOK_AUTH_URL TIKTOK_API_BASE_URL; do
+  for name in DEBUG SITE_PORT TIKTOK_AUTH_URL TIKTOK_API_BASE_URL; do
     printf 'export %s=%q\n' "$name" "${!name}"
   done
   exit 0

@@ -15,7 +15,16 @@ from django.conf import settings
 from apps.fake_tiktok.creators import CREATORS
 
 # Variables these tests set themselves: a developer's own must not leak in.
-_OURS = ("DEBUG", "SITE_PORT", "SITE_SCHEME", "PLATFORM_DOMAIN", "PORT", "FAKE_PORT")
+_OURS = (
+    "DEBUG",
+    "SITE_PORT",
+    "SITE_SCHEME",
+    "PLATFORM_DOMAIN",
+    "PORT",
+    "FAKE_PORT",
+    "EMAIL_HOST",
+    "EMAIL_BACKEND",
+)
 
 
 def _environ(**values: str) -> dict[str, str]:
@@ -90,6 +99,7 @@ def test_production_allows_no_plain_http_images() -> None:
             TIKTOK_CLIENT_SECRET="not-a-real-secret",
             TIKTOK_AUTH_URL="https://www.tiktok.com/v2/auth/authorize/",
             TIKTOK_API_BASE_URL="http://127.0.0.1:8765",
+            EMAIL_HOST="smtp.example.com",
         )
     )
 

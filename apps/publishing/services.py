@@ -36,6 +36,7 @@ from apps.common.crypto import Secret
 from apps.common.expressions import ClockTimestamp, db_now
 from apps.common.outbox import notification_emit
 from apps.media.storage import media_storage
+from apps.common.metrics import post_final_count, publish_lateness_observe
 from apps.posts.models import (
     AttemptKind,
     AttemptOutcome,
@@ -117,6 +118,8 @@ def _finish(
             notification_emit(
                 kind=f"post_{status}", obj=post, key=f"{post.pk}:{post.publish_attempts}", message=message
             )
+    if post.status != status:
+        post_final_count(status)
     post.status = status
     logger.info("Post %s is now %s %s", post.pk, status, code)
 
@@ -367,6 +370,8 @@ def _prepare_and_init(post: Post, client: TikTokClient) -> None:
         result = answer["init"]
         posting_limit_lift(account=account, app_wide=True)
         _still_working(post)
+        if post.scheduled_at is not None:
+            publish_lateness_observe((db_now() - post.scheduled_at).total_seconds())
     except AccountNeedsReauth as exc:
         _fail(post, f"{exc.reason}", "needs_reauth")
         return

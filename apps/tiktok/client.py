@@ -23,10 +23,12 @@ import httpx
 from django.conf import settings
 
 from apps.common.crypto import Secret
+from apps.common.metrics import observed_call, tiktok_codes_allow
 from apps.tiktok import errors
 from apps.tiktok.ratelimit import RateLimiter
 
 logger = logging.getLogger(__name__)
+tiktok_codes_allow(set(errors.KNOWN_CODES))
 
 USER_FIELDS = (
     "open_id,union_id,avatar_url,display_name,username,follower_count,following_count,likes_count,video_count"
@@ -149,6 +151,7 @@ class TikTokClient:
             {"grant_type": "refresh_token", "refresh_token": _reveal(refresh_token)}, endpoint="refresh"
         )
 
+    @observed_call("revoke")
     def revoke(self, *, token: Secret | str) -> None:
         form = {"client_key": self.client_key, "client_secret": self.client_secret, "token": _reveal(token)}
         response = self._send("revoke", "POST", "/v2/oauth/revoke/", data=form)
@@ -156,6 +159,7 @@ class TikTokClient:
         if response.status_code >= 400 or body.get("error"):
             raise errors.from_oauth(body, response.status_code, "revoke")
 
+    @observed_call()
     def _token(self, form: dict[str, str], *, endpoint: str) -> TokenGrant:
         form = {"client_key": self.client_key, "client_secret": self.client_secret, **form}
         response = self._send(endpoint, "POST", "/v2/oauth/token/", data=form)
@@ -224,6 +228,7 @@ class TikTokClient:
         )
         return InitResult(publish_id=str(data["publish_id"]), upload_url=str(data.get("upload_url") or ""))
 
+    @observed_call("upload")
     def upload_chunk(
         self,
         *,
@@ -309,6 +314,7 @@ class TikTokClient:
 
     # --- Plumbing ---
 
+    @observed_call()
     def _data(
         self,
         endpoint: str,

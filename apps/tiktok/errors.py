@@ -316,3 +316,10 @@ def from_upload_status(
 def fail_reason_kind(reason: str) -> ErrorKind:
     """A status/fetch `fail_reason`: `internal` and `video_pull_failed` are worth retrying."""
     return ErrorKind.RETRYABLE if reason in {"internal", "video_pull_failed"} else ErrorKind.FINAL
+
+
+# Every code this module knows: the metrics label TikTok's errors by these and no others.
+KNOWN_CODES = frozenset(
+    {*_REAUTH_CODES, *_RETRYABLE_CODES, *_FINAL_CODES, *_MESSAGES}
+    | {code for code, _kind, _message in _UPLOAD_STATUSES.values()}
+)
