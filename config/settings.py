@@ -510,8 +510,9 @@ SECURE_CSP = {
 
 # --- Email ---
 # SMTP from the environment when EMAIL_HOST is set; else, in development, apps.common.mail
-# prints each email whole, links unbroken, on the output of the process that sends it. EMAIL_BACKEND names another
-# backend outright. With DEBUG off one of them must be set: production mail is never dropped.
+# prints each email whole, links unbroken, on the output of the process that sends it.
+# EMAIL_BACKEND names another backend outright. With DEBUG off one of them must be set:
+# production mail is never dropped.
 _EMAIL_HOST = env("EMAIL_HOST")
 MAILERS: dict[str, dict[str, Any]]
 if env("EMAIL_BACKEND"):

@@ -171,29 +171,6 @@ def test_static_files_are_compressed_with_hashed_names_and_dot_dot_is_not_found(
         assert gunicorn.get(path).status == 404, path
 
 
-def test_the_development_server_answers_404_for_dot_dot_under_static(
-    django_db_setup: None, fake_tiktok: FakeTikTok, broker_namespace: str, tmp_path: Path
-) -> None:
-    port = free_port()
-    log = tmp_path / "runserver.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            env=process_env(fake_tiktok, f"{broker_namespace}-rs", DEBUG="true"),
-            cwd=settings.BASE_DIR,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_for_port(port, server, log)
-        stack = Stack(port, log, {})
-        assert stack.get("/static/../").status == 404
-        assert stack.get("/static/css/postline.css").status == 200
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
-
-
 def test_metrics_need_the_token(gunicorn: Stack) -> None:
     assert gunicorn.get("/metrics").status == 401
     assert gunicorn.get("/metrics", Authorization="Bearer wrong-token").status == 401

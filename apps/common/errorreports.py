@@ -87,7 +87,7 @@ class SecretMaskingFilter(SafeExceptionReporterFilter):
         if isinstance(key, str) and key in getattr(settings, "SENSITIVE_SETTINGS", ()):
             return self.cleansed_substitute
         cleansed = super().cleanse_setting(key, value)
-        if isinstance(cleansed, str):
+        if type(cleansed) is str:  # not lazy objects that only look like one
             return _URL_PASSWORD.sub(lambda m: m["head"] + self.cleansed_substitute, cleansed)
         return cleansed
 

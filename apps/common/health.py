@@ -85,7 +85,12 @@ def _check_redis() -> None:
 
 
 def _check_storage() -> None:
-    default_storage.exists(STORAGE_PROBE)
+    # Media keys live under an agency's prefix; the base schema's is one no agency uses.
+    connection.set_schema(settings.TENANT_BASE_SCHEMA)
+    try:
+        default_storage.exists(STORAGE_PROBE)
+    finally:
+        connection.set_schema_to_public()
 
 
 CHECKS: dict[str, Callable[[], None]] = {

@@ -34,9 +34,9 @@ from apps.accounts.services import (
 from apps.audit.services import audit_record
 from apps.common.crypto import Secret
 from apps.common.expressions import ClockTimestamp, db_now
+from apps.common.metrics import post_final_count, publish_lateness_observe
 from apps.common.outbox import notification_emit
 from apps.media.storage import media_storage
-from apps.common.metrics import post_final_count, publish_lateness_observe
 from apps.posts.models import (
     AttemptKind,
     AttemptOutcome,
