@@ -103,7 +103,7 @@ def test_the_post_page_shows_the_schedule_in_both_time_zones_and_the_attempt_his
         ["Creator info", "Succeeded", "200", "—", "20261122AAAA"],
         [
             "Init",
-            "Failed The daily post cap for this user is reached.",
+            "Failed This account has reached TikTok's daily posting limit. Try again tomorrow.",
             "403",
             "spam_risk_too_many_posts",
             "20261122BBBB",

@@ -16,7 +16,7 @@ from django_tenants.utils import schema_context
 from apps.accounts.models import AccountStatus, TikTokAccount
 from apps.audit.models import AuditLog
 from apps.fake_tiktok.server import FakeTikTok
-from apps.posts.models import Post, PostStatus
+from apps.posts.models import AttemptKind, AttemptOutcome, Post, PostStatus, PublishAttempt
 from apps.publishing.jobs import job_set
 from apps.publishing.models import DueJob, JobKind
 from apps.tiktok.models import TikTokRoute
@@ -407,3 +407,29 @@ def test_a_grant_without_an_analytics_scope_still_connects(
     assert "It can post; its analytics stay unavailable without video.list" in page
     with schema_context(alpha.schema_name):
         assert TikTokAccount.objects.get(open_id=PUBLIC_CREATOR).status == AccountStatus.ACTIVE
+
+
+def test_a_post_page_shows_our_sentence_for_a_refused_call_not_tiktoks_text(
+    alpha: Agency, owner: Client
+) -> None:
+    # Given a token refresh TikTok refused with a description of its own
+    with schema_context(alpha.schema_name):
+        post = PostFactory(status=PostStatus.FAILED)
+        PublishAttempt.objects.create(
+            post=post,
+            attempt_number=1,
+            kind=AttemptKind.TOKEN_REFRESH,
+            started_at=timezone.now(),
+            finished_at=timezone.now(),
+            outcome=AttemptOutcome.NEEDS_REAUTH,
+            http_status=400,
+            error_code="invalid_grant",
+            error_message="Refresh token revoked. Call +1 555 0100 to restore it.",
+        )
+
+    # When someone opens the post's page
+    page = owner.get(f"/posts/{post.pk}/").content.decode()
+
+    # Then the attempt reads as our sentence, with TikTok's code for support, never TikTok's text
+    assert "TikTok refused to renew this account&#x27;s authorisation" in page
+    assert "invalid_grant" in page and "555 0100" not in page

@@ -15,6 +15,7 @@ from django.db.models.lookups import LessThanOrEqual
 
 from apps.common.expressions import Utf16Length
 from apps.common.models import SoftDeleteManager, SoftDeleteModel, SoftDeleteQuerySet, TimestampedModel
+from apps.tiktok.errors import human_message
 from apps.users.models import validate_time_zone
 
 CAPTION_MAX_UTF16 = 2200
@@ -336,3 +337,11 @@ class PublishAttempt(TimestampedModel):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.attempt_number}: {self.get_outcome_display()}"
+
+    @property
+    def reason(self) -> str:
+        """What a person reads about this call: our sentence for TikTok's code. TikTok's own text
+        (error_message, kept for support) is never shown; a webhook's is the event's name."""
+        if self.kind == AttemptKind.WEBHOOK:
+            return self.error_message
+        return human_message(self.error_code) if self.error_code else ""
