@@ -234,6 +234,11 @@ def agency_purge(*, agency: Agency) -> None:
             # run its deferred checks now, or PostgreSQL refuses to drop tables with pending ones.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute(f"DROP SCHEMA IF EXISTS {quote_ident(agency.schema_name)} CASCADE")
+            # Its due jobs live in the public schema: left behind, every dispatcher tick would fail
+            # on the dropped schema and no agency would publish.
+            cursor.execute(
+                "DELETE FROM public.publishing_duejob WHERE schema_name = %s", [agency.schema_name]
+            )
         agency.domains.all().delete()
         Agency.objects.filter(pk=agency.pk).delete()
     logger.info("Agency %s purged", agency.slug)

@@ -21,6 +21,8 @@ from apps.common.outbox import notification_emit
 from apps.notifications.models import Channel, Event, Kind, Notification, Preference
 from apps.posts.models import Post, PostStatus
 from apps.posts.services import post_approve, post_reject, post_schedule
+from apps.publishing.jobs import job_set
+from apps.publishing.models import DueJob, JobKind
 from apps.publishing.services import post_publish
 from apps.users.models import Role, User
 from tenants.models import Agency
@@ -75,6 +77,9 @@ def test_a_failed_post_tells_its_author_and_its_managers_only(in_alpha: Agency) 
     post = PostFactory(
         account=team.account, status=PostStatus.PUBLISHING, created_by=team.author, publish_attempts=1
     )
+    # (handed out by the dispatcher: its job is leased)
+    job_set(post_id=post.pk, kind=JobKind.PUBLISH, due_in=0)
+    DueJob.objects.filter(post_id=post.pk).update(leased_until=timezone.now() + dt.timedelta(minutes=1))
     # When the worker takes it, it fails
     post_publish(post_id=str(post.pk))
     assert Post.objects.get(pk=post.pk).status == PostStatus.FAILED

@@ -38,7 +38,11 @@ _MINE = {"DEBUG", *PRODUCTION, "EMAIL_BACKEND", "SITE_SCHEME", "SITE_PORT", "LOG
 
 
 def run(code: str, **env: str) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if k not in _MINE and not k.startswith("TIKTOK_")}
+    base = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _MINE and not k.startswith("TIKTOK_") and k != "DJANGO_ALLOW_ASYNC_UNSAFE"
+    }  # set in-process by the browser tests
     return subprocess.run(
         [sys.executable, *code.split()] if code.startswith("manage.py") else [sys.executable, "-c", code],
         env={**base, **env},
