@@ -126,6 +126,9 @@ def test_redis_lost_between_creator_info_and_init_is_a_retry_not_an_unknown_outc
     # And once Redis is back, the retry publishes it with one create-post call
     redis_server.start()
     try:
+        # (when its backoff is over the dispatcher hands the job out again)
+        DueJob.objects.filter(pk=job.pk).update(due_at=db_now())
+        claim(post)
         post_publish(post_id=str(post.pk), client=client)
     finally:
         redis_server.kill()
