@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
@@ -174,18 +173,6 @@ def posting_limit_lift(*, account: TikTokAccount, app_wide: bool = False) -> Non
         )
         audit_record(action="account.posting_unblocked", obj=account, changes={"code": code})
     account.posting_blocked_code, account.posting_blocked_since, account.posting_recheck_at = "", None, None
-
-
-def limits_by_account(accounts: Any, *, now: dt.datetime | None = None) -> dict[Any, PostingLimit]:
-    """The limit in force for each of `accounts` (those without one are left out), in one query."""
-    now = now or timezone.now()
-    app = app_posting_limit(now=now)
-    found: dict[Any, PostingLimit] = {}
-    for account in accounts:
-        limit = app or account_posting_limit(account, now)
-        if limit is not None:
-            found[account.pk] = limit
-    return found
 
 
 def with_posting_counts(
