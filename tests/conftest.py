@@ -109,6 +109,8 @@ def django_db_setup(  # type: ignore[no-untyped-def]
         connection.set_schema_to_public()
     yield
     with django_db_blocker.unblock():
+        # A test that cuts the database's connections may have cut this process's too: start afresh.
+        connection.close()
         connection.set_schema_to_public()
         with connection.cursor() as cursor:  # processes the tests started may linger a moment
             cursor.execute(
