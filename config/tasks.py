@@ -6,4 +6,5 @@ TASK_MODULES = [
     "apps.publishing.tasks",
     "apps.team.tasks",
     "apps.web.tasks",
+    "tenants.tasks",
 ]

@@ -3,6 +3,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from apps.api.api import api
 from apps.common.admin_views import agency_view_on_site
 
 admin.site.site_header = "Agency admin"
@@ -17,6 +18,8 @@ urlpatterns = [
     path("audit/", include("apps.audit.urls")),
     path("team/", include("apps.team.urls")),
     path("notifications/", include("apps.notifications.urls")),
+    path("api/v1/", api.urls),
+    path("settings/api-keys/", include("apps.api.urls")),
     # Before the admin's own: its shortcut would reach public-schema tables.
     path("admin/r/<int:content_type_id>/<path:object_id>/", admin.site.admin_view(agency_view_on_site)),
     path("account/two-step/", include("apps.mfa.urls")),

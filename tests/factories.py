@@ -12,6 +12,7 @@ from apps.accounts.models import TikTokAccount
 from apps.analytics.models import AccountSnapshot
 from apps.posts.models import Post, PostMedia, PostStatus, PrivacyLevel
 from apps.users.models import Role, User
+from tests.mp4 import mp4_bytes
 
 
 class UserFactory(factory.django.DjangoModelFactory):
@@ -80,6 +81,15 @@ class AccountSnapshotFactory(factory.django.DjangoModelFactory):
     followers = 1000
 
 
+def video_of_size(size: int) -> bytes:
+    """A 12-second 1080×1920 H.264 MP4 (tests/mp4.py) of exactly `size` bytes, which TikTok's
+    processing (the fake's too) takes."""  # noqa: RUF002
+    bare = len(mp4_bytes())
+    if size < bare:
+        raise ValueError(f"A test video has at least {bare} bytes.")
+    return mp4_bytes(padding=size - bare)
+
+
 def ready_post(
     fake: object, *, open_id: str = "fake-open-public-001", size: int = 1_500_000, **post: object
 ) -> Post:
@@ -96,7 +106,7 @@ def ready_post(
     values: dict[str, object] = {"account": account, "scheduled_at": timezone.now()}
     values.update(post)
     instance = PostFactory(**values)
-    data = bytes(range(256)) * (size // 256) + b"\0" * (size % 256)
+    data = video_of_size(size)
     media = PostMedia(
         post=instance,
         size_bytes=len(data),
@@ -104,6 +114,11 @@ def ready_post(
         sha256=hashlib.sha256(data).hexdigest(),
         original_name="clip.mp4",
         duration_seconds=12,
+        width=1080,
+        height=1920,
+        frame_rate=30,
+        video_codec="H.264",
+        probed_at=timezone.now(),
     )
     media.file.save("clip.mp4", ContentFile(data), save=True)
     return instance

@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 
 TIMESCALE = 1000
+TRACK_TIMESCALE = 90_000  # the video track's clock, as encoders set it
 _IDENTITY_MATRIX = struct.pack(">9I", 0x00010000, 0, 0, 0, 0x00010000, 0, 0, 0, 0x40000000)
 
 
@@ -25,10 +26,21 @@ def _full_box(kind: bytes, version: int, flags: int, *payload: bytes) -> bytes:
 
 
 def mp4_bytes(
-    *, duration: float = 12.0, width: int = 1080, height: int = 1920, brand: bytes = b"isom", padding: int = 0
+    *,
+    duration: float = 12.0,
+    width: int = 1080,
+    height: int = 1920,
+    brand: bytes = b"isom",
+    padding: int = 0,
+    fps: float = 30.0,
+    codec: bytes = b"avc1",
 ) -> bytes:
-    """An MP4 of `duration` seconds at `width` x `height` (brand b"qt  " makes a QuickTime MOV)."""
+    """An MP4 of `duration` seconds at `width` x `height` and `fps` frames a second, its video
+    track's sample entry `codec` (avc1 H.264, hvc1 H.265, vp09 VP9, mp4v MPEG-4 Part 2, apcn ProRes);
+    brand b"qt  " makes a QuickTime MOV."""
     ticks = round(duration * TIMESCALE)
+    frames = max(1, round(duration * fps))
+    frame_ticks = round(TRACK_TIMESCALE / fps)
     ftyp = _box(b"ftyp", brand, struct.pack(">I", 0x200), brand, b"mp41")
     mvhd = _full_box(
         b"mvhd",
@@ -54,13 +66,17 @@ def mp4_bytes(
         struct.pack(">II", width << 16, height << 16),
     )
     mdhd = _full_box(
-        b"mdhd", 0, 0, struct.pack(">IIII", 0, 0, TIMESCALE, ticks), struct.pack(">HH", 0x55C4, 0)
+        b"mdhd",
+        0,
+        0,
+        struct.pack(">IIII", 0, 0, TRACK_TIMESCALE, frames * frame_ticks),
+        struct.pack(">HH", 0x55C4, 0),
     )
     hdlr = _full_box(b"hdlr", 0, 0, b"\0" * 4, b"vide", b"\0" * 12, b"VideoHandler\0")
     vmhd = _full_box(b"vmhd", 0, 1, b"\0" * 8)
     dinf = _box(b"dinf", _full_box(b"dref", 0, 0, struct.pack(">I", 1), _full_box(b"url ", 0, 1)))
-    avc1 = _box(
-        b"avc1",
+    sample_entry = _box(
+        codec,
         b"\0" * 6,
         struct.pack(">H", 1),  # data reference index
         b"\0" * 16,
@@ -71,11 +87,10 @@ def mp4_bytes(
         b"\0" * 32,  # compressor name
         struct.pack(">Hh", 0x18, -1),
     )
-    frames = max(1, round(duration * 30))
     stbl = _box(
         b"stbl",
-        _full_box(b"stsd", 0, 0, struct.pack(">I", 1), avc1),
-        _full_box(b"stts", 0, 0, struct.pack(">III", 1, frames, max(1, ticks // frames))),
+        _full_box(b"stsd", 0, 0, struct.pack(">I", 1), sample_entry),
+        _full_box(b"stts", 0, 0, struct.pack(">III", 1, frames, frame_ticks)),
         _full_box(b"stsc", 0, 0, struct.pack(">IIII", 1, 1, frames, 1)),
         _full_box(b"stsz", 0, 0, struct.pack(">II", 1, frames)),
         _full_box(b"stco", 0, 0, struct.pack(">II", 1, 0)),
@@ -100,8 +115,16 @@ def _uint(value: int) -> bytes:
     return value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big")
 
 
-def webm_bytes(*, duration: float = 12.0, width: int = 1080, height: int = 1920) -> bytes:
-    """A WebM with an EBML header, segment info (duration) and one VP9 video track."""
+def webm_bytes(
+    *,
+    duration: float = 12.0,
+    width: int = 1080,
+    height: int = 1920,
+    fps: float = 30.0,
+    codec: bytes = b"V_VP9",
+) -> bytes:
+    """A WebM with an EBML header, segment info (duration) and one video track (`codec`, VP9 by
+    default) whose frames last 1/`fps` s (DefaultDuration)."""
     header = _ebml(
         0x1A45DFA3,
         _ebml(0x4286, _uint(1))  # EBMLVersion
@@ -124,7 +147,8 @@ def webm_bytes(*, duration: float = 12.0, width: int = 1080, height: int = 1920)
         _ebml(0xD7, _uint(1))  # TrackNumber
         + _ebml(0x73C5, _uint(1))  # TrackUID
         + _ebml(0x83, _uint(1))  # TrackType: video
-        + _ebml(0x86, b"V_VP9")  # CodecID
+        + _ebml(0x86, codec)  # CodecID
+        + _ebml(0x23E383, _uint(round(1_000_000_000 / fps)))  # DefaultDuration, ns per frame
         + _ebml(0xE0, _ebml(0xB0, _uint(width)) + _ebml(0xBA, _uint(height))),  # Video
     )
     segment = _ebml(0x18538067, info + _ebml(0x1654AE6B, track))

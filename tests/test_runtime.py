@@ -29,6 +29,7 @@ from apps.publishing.tasks import publishing_publish
 from tests.browser.conftest import free_port
 from tests.conftest import process_env, wait_for
 from tests.factories import ready_post
+from tests.test_image import final_stage
 
 METRICS_TOKEN = "metrics-token-for-the-test-0123456789"
 
@@ -142,6 +143,21 @@ def test_health_and_readiness_answer_on_the_root_domain_and_by_address(gunicorn:
         "status": "ok",
         "checks": {"database": "ok", "migrations": "ok", "redis": "ok", "storage": "ok"},
     }
+
+
+def test_the_images_healthcheck_passes_against_gunicorn_and_fails_when_nothing_answers(
+    gunicorn: Stack,
+) -> None:
+    (healthcheck,) = [args for instruction, args in final_stage() if instruction == "HEALTHCHECK"]
+    command = json.loads(healthcheck.split(" CMD ", 1)[1])
+    assert command[0] == "python" and ":8000/healthz" in command[-1]
+
+    def run(port: int) -> int:
+        script = command[-1].replace(":8000/", f":{port}/")
+        return subprocess.run([sys.executable, *command[1:-1], script], timeout=30).returncode
+
+    assert run(gunicorn.port) == 0
+    assert run(free_port()) != 0
 
 
 def test_http_is_redirected_to_https_and_https_gets_hsts(gunicorn: Stack) -> None:
@@ -259,7 +275,7 @@ def test_worker_metrics_logs_and_dead_letters(
                         == 2
                     )
 
-            wait_for(published, timeout=60)
+            wait_for(published, timeout=180)  # a generous cap: CI machines are shared
         finally:
             broker.namespace = previous
             scheduler.terminate()

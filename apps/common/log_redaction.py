@@ -1,6 +1,6 @@
 """Keep one-time tokens out of the logs.
 
-Welcome, invitation and password-reset links carry their token in the path, TikTok's OAuth
+Welcome, invitation, password-reset and email confirmation links carry their token in the path, TikTok's OAuth
 callback and our finishing step carry `code` and `state` in the query; request logs (the
 development server, django.request's 4xx/5xx warnings, django-axes' lines, a proxy's access log
 fed through here) would otherwise keep working credentials. The filter rewrites a record's
@@ -15,8 +15,9 @@ import re
 MASK = "[redacted]"
 
 _PATTERNS = (
-    # /welcome/<token>/ and the agency's /team/join/<token>/
+    # /welcome/<token>/, the agency's /team/join/<token>/ and /verify-email/<token>/ (not .../send/)
     (re.compile(r"(/(?:welcome|team/join)/)[^/\s?#\"']+"), rf"\1{MASK}"),
+    (re.compile(r"(/verify-email/)(?!send/)[^/\s?#\"']+"), rf"\1{MASK}"),
     # /password-reset/<uidb64>/<token>/, except Django's own /password-reset/<uidb64>/set-password/
     (re.compile(r"(/password-reset/[^/\s?#\"']+/)(?!set-password/)[^/\s?#\"']+"), rf"\1{MASK}"),
     # OAuth and other one-time query values, wherever a URL appears

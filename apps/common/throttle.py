@@ -24,7 +24,7 @@ from django.http import HttpRequest
 from apps.common.client_ip import client_ip
 from tenants.db import connection
 
-Scope = Literal["ip", "address"]
+Scope = Literal["ip", "address", "key"]
 
 
 def _key(*parts: str) -> str:
@@ -91,3 +91,8 @@ def throttle_hit(request: HttpRequest, name: str, *, address: str | None = None)
         by_address = _hit(name, "address", _address_id(address), limit=int(rule["address"]), window=window)
         over = over or by_address
     return over
+
+
+def throttle_key_hit(name: str, key_id: str, *, limit: int, window: int) -> RateLimited | None:
+    """Count one request made with an API key (its id) against `limit` per `window` seconds."""
+    return _hit(name, "key", key_id, limit=limit, window=window)

@@ -11,6 +11,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db import connection
 
 from apps.common.connections import connections_refresh
+from apps.common.database import database_refuse_transaction_pooling
 from apps.common.scheduler import run_due_jobs
 from apps.publishing.dispatcher import BATCH, dispatch_due
 
@@ -24,6 +25,8 @@ class Command(BaseCommand):
         parser.add_argument("--interval", type=float, default=1.0, help="Seconds between dispatcher ticks.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        # Claims run in each agency's schema: a transaction-pooling proxy could mix them up.
+        database_refuse_transaction_pooling()
         self.stdout.write("Scheduler running; Ctrl-C to stop.")
         last_periodic = 0.0
         try:
