@@ -16,6 +16,7 @@ from apps.users.models import User
 from tenants.models import Agency, Domain, Plan
 from tenants.services import (
     agency_audit_operator_action,
+    agency_confirm_email,
     agency_create,
     agency_delete,
     agency_reactivate,
@@ -93,6 +94,7 @@ class AgencyAdmin(admin.ModelAdmin):
         "schema_name",
         "status",
         "created_at",
+        "email_verified_at",
         "status_changed_at",
         "deleted_at",
         "site_link",
@@ -105,11 +107,12 @@ class AgencyAdmin(admin.ModelAdmin):
         "status",
         "site_link",
         "created_at",
+        "email_verified_at",
         "status_changed_at",
         "deleted_at",
     ]
     inlines = [DomainInline]
-    actions = ["suspend", "reactivate", "delete_agencies"]
+    actions = ["suspend", "reactivate", "delete_agencies", "confirm_email"]
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         if obj is None:
@@ -178,6 +181,15 @@ class AgencyAdmin(admin.ModelAdmin):
         for agency in queryset:
             agency_delete(agency=agency, operator=request.user)
         self.message_user(request, f"Deleted {queryset.count()} agency(ies).", messages.SUCCESS)
+
+    @admin.action(description="Confirm the owner's email address (they can connect and publish)")
+    def confirm_email(self, request: HttpRequest, queryset: QuerySet[Agency]) -> None:
+        confirmed = sum(agency_confirm_email(agency=agency, operator=request.user) for agency in queryset)
+        self.message_user(
+            request,
+            f"Confirmed the owner's address of {confirmed} agency(ies); the others were confirmed already.",
+            messages.SUCCESS,
+        )
 
 
 @admin.register(Domain, site=operator_site)

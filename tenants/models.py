@@ -76,6 +76,18 @@ class Agency(TenantMixin):
     mfa_policy = models.CharField(
         "two-step sign-in required for", max_length=16, choices=MfaPolicy.choices, default=MfaPolicy.NOBODY
     )
+    # Self-service signups start unconfirmed: until the owner who signed up follows the link we
+    # email them, the agency can neither connect TikTok accounts nor publish, and it is removed
+    # once abandoned (apps.web.email_verification). Agencies made by an operator start confirmed.
+    email_verified_at = models.DateTimeField(
+        "email confirmed at",
+        null=True,
+        blank=True,
+        help_text="When the owner confirmed their email address; empty: not yet, so nothing can be "
+        "connected or published.",
+    )
+    # When the newest confirmation link was made: only that link works.
+    email_verification_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -99,6 +111,21 @@ class Agency(TenantMixin):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def is_email_verified(self) -> bool:
+        return self.email_verified_at is not None
+
+    @property
+    def unverified_refusal(self) -> str:
+        """Why this agency may not connect accounts or publish yet ("" once its owner confirmed)."""
+        if self.is_email_verified:
+            return ""
+        return (
+            f"{self.name} cannot connect TikTok accounts or publish until its owner confirms their email "
+            "address with the link we emailed them (see “Confirm your email address” at the top of the "
+            "page to send it again)."
+        )
 
     @property
     def is_public(self) -> bool:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
+import psycopg
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from django_otp import user_has_device
 from django_tenants.utils import schema_context, schema_exists
@@ -77,8 +80,14 @@ def agency_create(
     plan: str = Plan.TRIAL,
     owner_name: str = "",
     operator: Any = None,
+    email_verified: bool = True,
 ) -> Agency:
     """Create a working agency: row, domain, schema (cloned) and owner, all or nothing.
+
+    `email_verified`: whether the owner's address counts as confirmed. An operator (the admin, the
+    `create_agency` command, the demo) vouches for it; self-service signup passes False, and the
+    agency can then neither connect accounts nor publish until the owner follows the emailed link
+    (apps.web.email_verification).
 
     Raises ValidationError with per-field messages on bad input; nothing is left behind
     on any failure because everything, the schema's DDL included, runs in one transaction.
@@ -89,7 +98,13 @@ def agency_create(
         slug=slug, name=name, owner_email=owner_email, owner_password=owner_password, plan=plan
     )
     with transaction.atomic():
-        agency = Agency(slug=slug, schema_name=slug_to_schema(slug), name=name.strip(), plan=plan)
+        agency = Agency(
+            slug=slug,
+            schema_name=slug_to_schema(slug),
+            name=name.strip(),
+            plan=plan,
+            email_verified_at=timezone.now() if email_verified else None,
+        )
         agency.save()
         Domain.objects.create(domain=agency.primary_host, tenant=agency, is_primary=True)
         provisioning.schema_clone(agency.schema_name)
@@ -101,7 +116,12 @@ def agency_create(
             audit_record(
                 action="agency.created",
                 obj=owner,
-                changes={"agency": agency.slug, "plan": plan, "operator": getattr(operator, "email", "")},
+                changes={
+                    "agency": agency.slug,
+                    "plan": plan,
+                    "operator": getattr(operator, "email", ""),
+                    "email_verified": email_verified,
+                },
             )
     logger.info("Agency %s created", agency.slug)
     return agency
@@ -174,6 +194,20 @@ def agency_set_mfa_policy(*, agency: Agency, policy: str, by: Any, request: Any 
     return current
 
 
+def agency_confirm_email(*, agency: Agency, operator: Any) -> bool:
+    """An operator vouches for the owner's address of an unconfirmed signup (support: the owner
+    cannot receive our email): it may connect accounts and publish from now on. Audited in the
+    agency's log as "agency.email_verified" with the operator; returns False if it already was."""
+    with transaction.atomic():
+        current = Agency.objects.select_for_update().get(pk=agency.pk)
+        if current.email_verified_at is not None:
+            return False
+        current.email_verified_at = timezone.now()
+        current.save(update_fields=["email_verified_at"])
+        agency_audit_operator_action(agency=current, action="agency.email_verified", operator=operator)
+    return True
+
+
 def agency_audit_operator_action(
     *, agency: Agency, action: str, operator: Any, changes: dict[str, Any] | None = None
 ) -> None:
@@ -212,33 +246,132 @@ def agency_suspend(*, agency: Agency, operator: Any = None) -> Agency:
 
 @transaction.atomic
 def agency_reactivate(*, agency: Agency, operator: Any = None) -> Agency:
-    return _set_status(agency, AgencyStatus.ACTIVE, "agency.reactivated", operator)
+    """Active again: its jobs, skipped meanwhile, go out. A post that fell due while it was not
+    active is published at once when it is at most PUBLISH_MISSED_WINDOW_SECONDS late; a later one
+    is failed, saying why (nothing was sent to TikTok: a person retries or reschedules it)."""
+    from apps.publishing.services import posts_fail_missed
+
+    previous = agency.status
+    agency = _set_status(agency, AgencyStatus.ACTIVE, "agency.reactivated", operator)
+    if previous != AgencyStatus.ACTIVE:
+        window = settings.PUBLISH_MISSED_WINDOW_SECONDS
+        hours = f"{window / 3600:g} hour" + ("" if window == 3600 else "s")
+        label = AgencyStatus(previous).label.lower()
+        with schema_context(agency.schema_name):
+            missed = posts_fail_missed(
+                late_by_seconds=window,
+                code="missed_while_inactive",
+                message=(
+                    f"This post fell due while the agency was {label} and was more than {hours} late "
+                    "when it was reactivated, so it was not published. Nothing was sent to TikTok: "
+                    "retry it to publish it now, or reschedule it."
+                ),
+            )
+        if missed:
+            logger.info(
+                "Agency %s reactivated: %d post(s) that missed their time failed", agency.slug, missed
+            )
+    return agency
 
 
 @transaction.atomic
 def agency_delete(*, agency: Agency, operator: Any = None) -> Agency:
-    """Mark deleted: its hosts answer 404 at once; the schema stays for the grace period."""
-    return _set_status(agency, AgencyStatus.DELETED, "agency.deleted", operator)
+    """Mark deleted: its hosts answer 404 at once; the schema stays for the grace period. Its
+    TikTok grants are revoked at TikTok by a worker job once this commits (suspending, which is
+    reversible, keeps them)."""
+    was_deleted = agency.status == AgencyStatus.DELETED
+    agency = _set_status(agency, AgencyStatus.DELETED, "agency.deleted", operator)
+    if not was_deleted and _has_tiktok_grants(agency):
+        schema = agency.schema_name
+        transaction.on_commit(lambda: _send_revoke(schema))
+    return agency
+
+
+def _has_tiktok_grants(agency: Agency) -> bool:
+    from apps.accounts.models import TikTokAccount
+
+    with schema_context(agency.schema_name):
+        return TikTokAccount.all_objects.exclude(access_token="", refresh_token="").exists()
+
+
+def _send_revoke(schema: str) -> None:
+    from apps.accounts.tasks import accounts_revoke_for_deleted_agency
+    from tenants.dramatiq import SCHEMA_OPTION
+
+    try:
+        message = accounts_revoke_for_deleted_agency.message()
+        message.options[SCHEMA_OPTION] = schema
+        accounts_revoke_for_deleted_agency.broker.enqueue(message)
+    except Exception:
+        # The deletion stands; the operator can delete again (or revoke by hand) once Redis is back.
+        logger.exception("Could not queue the revocation of %s's TikTok tokens", schema)
 
 
 def agency_purge(*, agency: Agency) -> None:
-    """Drop a deleted agency's schema, domains and row, for good. Refuses any other status."""
+    """Drop a deleted agency's schema, its rows in the public schema and its row, for good.
+    Refuses any other status."""
     if agency.status != AgencyStatus.DELETED:
         raise ValueError(f"Agency {agency.slug} is {agency.status}; only deleted agencies can be purged.")
     # Its media first: should that fail, the agency is still there to purge again.
     removed = media_storage().delete_agency(agency.schema_name)
     logger.info("Agency %s: %d media objects deleted", agency.slug, removed)
+    # Its public rows (due jobs, domains, webhook routes, ...) in a transaction of their own, before
+    # the schema goes: nothing that reads them (the dispatcher, webhooks) can then reach the dropped
+    # schema, and the drop never waits on a dispatcher holding one of its job rows.
     with transaction.atomic():
+        _lock_deleted(agency)
+        _public_rows_delete(agency)
+    # The drop locks each of the schema's tables in turn; a job still running for the agency (one
+    # that started before it was deleted) may hold one and want another: PostgreSQL then ends one
+    # side as a deadlock. Dropping again is safe, so the purge tries a few times before giving up.
+    for attempt in range(1, PURGE_DROP_ATTEMPTS + 1):
+        try:
+            _schema_drop(agency)
+            break
+        except OperationalError as exc:
+            if attempt == PURGE_DROP_ATTEMPTS or not isinstance(
+                exc.__cause__, psycopg.errors.DeadlockDetected | psycopg.errors.LockNotAvailable
+            ):
+                raise
+            logger.warning(
+                "Purging %s met a running job (%s); trying again", agency.slug, type(exc.__cause__).__name__
+            )
+            time.sleep(0.5 * attempt)
+    logger.info("Agency %s purged", agency.slug)
+
+
+PURGE_DROP_ATTEMPTS = 5
+
+
+def _schema_drop(agency: Agency) -> None:
+    with transaction.atomic():
+        _lock_deleted(agency)
         with connection.cursor() as cursor:
             # Deleting wrote to the schema (its audit log); when that was in this same transaction,
             # run its deferred checks now, or PostgreSQL refuses to drop tables with pending ones.
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            # Never queue for long behind a job's transaction (others queue behind the drop).
+            cursor.execute("SET LOCAL lock_timeout = '10s'")
             cursor.execute(f"DROP SCHEMA IF EXISTS {quote_ident(agency.schema_name)} CASCADE")
-            # Its due jobs live in the public schema: left behind, every dispatcher tick would fail
-            # on the dropped schema and no agency would publish.
-            cursor.execute(
-                "DELETE FROM public.publishing_duejob WHERE schema_name = %s", [agency.schema_name]
-            )
-        agency.domains.all().delete()
+        # Whatever a job still running for it wrote meanwhile (a retry's due job, say).
+        _public_rows_delete(agency)
         Agency.objects.filter(pk=agency.pk).delete()
-    logger.info("Agency %s purged", agency.slug)
+
+
+def _lock_deleted(agency: Agency) -> None:
+    """Lock the agency's row; refuse when it was reactivated meanwhile."""
+    status = Agency.objects.select_for_update().filter(pk=agency.pk).values_list("status", flat=True).first()
+    if status != AgencyStatus.DELETED:
+        raise ValueError(f"Agency {agency.slug} is {status}; only deleted agencies can be purged.")
+
+
+def _public_rows_delete(agency: Agency) -> None:
+    """Every public-schema row of the agency: those that reference its row (domains, webhook routes,
+    welcome tokens, and any table added later) and its due jobs, which name its schema."""
+    with connection.cursor() as cursor:
+        # Left behind, every dispatcher tick would reach the dropped schema.
+        cursor.execute("DELETE FROM public.publishing_duejob WHERE schema_name = %s", [agency.schema_name])
+    for field in Agency._meta.get_fields(include_hidden=True):
+        manager = getattr(field.related_model, "_default_manager", None)
+        if field.one_to_many and field.auto_created and manager is not None:
+            manager.filter(**{field.field.name: agency.pk}).delete()

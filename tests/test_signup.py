@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from django.core import mail
 from django.test import Client
 from django.utils import timezone
 from django.utils.html import escape
@@ -19,7 +18,7 @@ from apps.web.models import WelcomeToken
 from config.tasks import TASK_MODULES
 from tenants.models import Agency
 from tenants.services import agency_create, agency_suspend
-from tests.conftest import OWNER_PASSWORD, client_for
+from tests.conftest import OWNER_PASSWORD, SMTPServer, client_for, mail_text, mail_to
 
 pytestmark = pytest.mark.django_db
 
@@ -223,7 +222,9 @@ def test_workers_know_the_finder_job() -> None:
     assert "apps.web.tasks" in TASK_MODULES
 
 
-def test_find_my_agency_answers_the_same_for_known_and_unknown_emails(web_queue: Any) -> None:
+def test_find_my_agency_answers_the_same_for_known_and_unknown_emails(
+    web_queue: Any, smtp_server: SMTPServer
+) -> None:
     known = find(client_for(None), "owner@shared.example")
     unknown = find(client_for(None), "nobody@nowhere.example")
 
@@ -235,13 +236,13 @@ def test_find_my_agency_answers_the_same_for_known_and_unknown_emails(web_queue:
         in known.content
     )
     # The look-up happens in the background job, after the answer
-    assert mail.outbox == []
+    assert smtp_server.messages == []
     assert web_queue() == 2
-    assert [message.to for message in mail.outbox] == [["owner@shared.example"]]
+    assert [mail_to(message) for message in smtp_server.messages] == [["owner@shared.example"]]
 
 
 def test_find_my_agency_emails_the_sign_in_address_of_each_agency_and_only_those(
-    alpha: Agency, beta: Agency, web_queue: Any
+    alpha: Agency, beta: Agency, web_queue: Any, smtp_server: SMTPServer
 ) -> None:
     # Given owner@shared.example belongs to alpha and beta, was deactivated in gamma, and owns
     # a suspended agency; and other people belong to other agencies
@@ -260,19 +261,19 @@ def test_find_my_agency_emails_the_sign_in_address_of_each_agency_and_only_those
     web_queue()
 
     # Then one email lists alpha's and beta's sign-in addresses, and nothing else
-    assert len(mail.outbox) == 1
-    email = mail.outbox[0]
-    assert email.to == ["owner@shared.example"]
-    urls = [line for line in email.body.splitlines() if line.startswith("http")]
+    (sent,) = smtp_server.messages
+    assert mail_to(sent) == ["owner@shared.example"]
+    text = mail_text(sent)
+    urls = [line for line in text.splitlines() if line.startswith("http")]
     assert urls == [f"{alpha.url}login/", f"{beta.url}login/"]
-    assert "Alpha Agency" in email.body and "Beta Agency" in email.body
-    assert "gamma" not in email.body and "delta" not in email.body.lower()
+    assert "Alpha Agency" in text and "Beta Agency" in text
+    assert "gamma" not in text and "delta" not in text.lower()
 
 
-def test_find_my_agency_sends_nothing_for_an_unknown_email(web_queue: Any) -> None:
+def test_find_my_agency_sends_nothing_for_an_unknown_email(web_queue: Any, smtp_server: SMTPServer) -> None:
     find(client_for(None), "nobody@nowhere.example")
     assert web_queue() == 1
-    assert mail.outbox == []
+    assert smtp_server.messages == []
 
 
 def test_find_my_agency_is_rate_limited_per_ip(web_queue: Any) -> None:

@@ -6,6 +6,8 @@ the agency's sessions live in its schema), so signup hands the new owner over wi
 - `agency_signup` creates the agency (tenants.services.agency_create) and, in the same
   transaction, a `WelcomeToken` row holding only the SHA-256 of a random 256-bit token, bound
   to that agency and owner, expiring after WELCOME_TOKEN_SECONDS (2 minutes by default).
+- The agency starts unconfirmed (no connecting, no publishing) and a worker emails the owner a
+  link to confirm their address (apps.web.email_verification), once the transaction commits.
 - The browser is redirected to `<agency url>/welcome/<token>/`; `welcome_token_consume` checks
   the token belongs to the agency whose host it arrived on, is unexpired and unused, and spends
   it with one conditional UPDATE, so two concurrent uses cannot both succeed.
@@ -31,6 +33,8 @@ from django_tenants.utils import schema_context
 
 from apps.users.models import User
 from apps.web.models import WelcomeToken
+from apps.web.tasks import web_send_email_verification
+from tenants.dramatiq import send_on_commit
 from tenants.models import Agency
 from tenants.services import agency_create
 
@@ -69,9 +73,12 @@ def agency_signup(
                 owner_email=owner_email,
                 owner_password=owner_password,
                 owner_name=owner_name.strip(),
+                email_verified=False,
             )
             with schema_context(agency.schema_name):
                 owner = User.objects.get(email__iexact=owner_email.strip())
+                # A worker makes and emails the link to confirm the address (apps.web.email_verification).
+                send_on_commit(web_send_email_verification, str(owner.pk))
             raw = welcome_token_issue(agency=agency, user=owner)
     except IntegrityError as exc:
         # Someone took the same address between the checks and the insert.

@@ -11,6 +11,13 @@ urlpatterns = [
     path("login/", views.SignInView.as_view(), name="login"),
     path("logout/", views.logout_view, name="logout"),
     path("welcome/<str:token>/", views.welcome, name="welcome"),
+    path("verify-email/", views.email_verification, name="email_verification"),
+    path("verify-email/send/", views.email_verification_resend, name="email_verification_send"),
+    path(
+        "verify-email/<str:token>/",
+        views.email_verification_confirm_view,
+        name="email_verification_confirm",
+    ),
     path("settings/", views.agency_settings, name="settings"),
     path("settings/two-step/", views.agency_mfa_policy, name="settings_mfa"),
     path("password/", views.PasswordChangeView.as_view(), name="password_change"),

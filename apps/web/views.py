@@ -27,6 +27,12 @@ from apps.common.throttle import RateLimited, throttle_hit
 from apps.mfa.reauth import reauth_prompt, reauth_refusal
 from apps.users.lockout import Lock, failure_record, lock_for, lock_message, lockout_clear, lockout_response
 from apps.users.models import Role, User, email_normalize
+from apps.web.email_verification import (
+    VerificationError,
+    email_verification_confirm,
+    email_verification_owner,
+    link_hours,
+)
 from apps.web.forms import (
     AgencyPasswordChangeForm,
     AgencyPasswordResetForm,
@@ -38,7 +44,11 @@ from apps.web.forms import (
     SignupForm,
 )
 from apps.web.signup import WelcomeTokenError, agency_signup, welcome_token_consume, welcome_token_user
-from apps.web.tasks import web_send_agency_finder_email, web_send_password_reset_email
+from apps.web.tasks import (
+    web_send_agency_finder_email,
+    web_send_email_verification,
+    web_send_password_reset_email,
+)
 from tenants.models import Agency, MfaPolicy
 from tenants.services import agency_set_mfa_policy, agency_update_settings
 
@@ -166,10 +176,87 @@ def welcome(request: HttpRequest, token: str) -> HttpResponse:
             request, "web/welcome_invalid.html", {"reason": exc.code, "message": str(exc)}, status=400
         )
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    next_step = (
+        "We emailed you a link to confirm your address: follow it, then connect your clients' TikTok "
+        "accounts and invite your team."
+        if not agency.is_email_verified
+        else "Next, connect your clients' TikTok accounts and invite your team."
+    )
     messages.success(
         request,
         f"Welcome to Postline! {agency.name} is ready at {agency.primary_host}: sign in there from now "
-        "on. Next, connect your clients' TikTok accounts and invite your team.",
+        f"on. {next_step}",
+    )
+    return redirect("home")
+
+
+# --- Confirming the owner's email address (apps.web.email_verification) ---
+
+
+def _verification_page(request: HttpRequest, *, error: str = "", status: int = 200) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    context = {
+        "agency": _agency(request),
+        "may_send": user.role == Role.OWNER,
+        "hours": link_hours(),
+        "remove_days": settings.UNVERIFIED_AGENCY_REMOVE_DAYS,
+        "error": error,
+    }
+    return render(request, "web/email_verification.html", context, status=status)
+
+
+@require_GET
+@login_required
+def email_verification(request: HttpRequest) -> HttpResponse:
+    """Why connecting and publishing wait for the owner's address, and, for owners, a new link."""
+    return _verification_page(request)
+
+
+@require_POST
+@login_required
+def email_verification_resend(request: HttpRequest) -> HttpResponse:
+    """Email the signed-in owner a new link (owners only: 404 for anyone else), throttled per IP
+    and per address; a worker makes and sends it."""
+    user: User = request.user  # type: ignore[assignment]
+    if user.role != Role.OWNER:
+        raise Http404("No such page.")
+    if _agency(request).is_email_verified:
+        messages.info(request, "Your email address is confirmed already: there is nothing to send.")
+        return redirect("home")
+    limited = throttle_hit(request, "email-verification", address=email_normalize(user.email))
+    if limited is not None:
+        response = _verification_page(request, error=limited.sentence("confirmation emails"), status=429)
+        response["Retry-After"] = str(limited.retry_after)
+        return response
+    web_send_email_verification.send(str(user.pk))
+    messages.success(
+        request,
+        f"We are sending a new link to {user.email}. It works for {link_hours()} hours; "
+        "the links we sent before no longer work.",
+    )
+    return redirect("email_verification")
+
+
+@require_http_methods(["GET", "POST"])
+@never_cache
+def email_verification_confirm_view(request: HttpRequest, token: str) -> HttpResponse:
+    """The link from the email: opening it (GET) says whose address it confirms and asks for a
+    click; the click (POST, CSRF-checked) confirms it. No sign-in needed: the link is the proof."""
+    agency = _agency(request)
+    try:
+        if request.method == "GET":
+            owner = email_verification_owner(agency=agency, raw=token)
+            return render(request, "web/email_verification_confirm.html", {"owner": owner})
+        email_verification_confirm(agency=agency, raw=token, request=request)
+    except VerificationError as exc:
+        return render(
+            request,
+            "web/email_verification_invalid.html",
+            {"reason": exc.code, "message": str(exc)},
+            status=200 if exc.code == "used" else 400,
+        )
+    messages.success(
+        request, "Your email address is confirmed: you can now connect TikTok accounts and publish."
     )
     return redirect("home")
 
