@@ -23,6 +23,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse as _reverse
 from django.utils import timezone
 
+from apps.common.outbox import notification_emit
 from apps.notifications.models import (
     Channel,
     ChatDelivery,
@@ -189,7 +190,7 @@ def chat_payload(webhook: ChatWebhook, event: Event | None, agency: Agency) -> d
 
         lines = [f"*{esc(title)}*"] + ([esc(body)] if body else []) + [f"<{url}|Open in Postline>"]
         return {"text": "\n".join(lines)}
-    return {
+    payload: dict[str, Any] = {
         "id": key,
         "type": kind,
         "agency": agency.slug,
@@ -198,6 +199,15 @@ def chat_payload(webhook: ChatWebhook, event: Event | None, agency: Agency) -> d
         "url": url,
         "occurred_at": at.isoformat(),
     }
+    # What a program acts on: the API's ids (GET /api/v1/posts/{post_id}) and the post's state now.
+    if event is not None:
+        payload["account_id"] = str(event.account_id) if event.account_id else None
+        payload["post_id"] = str(event.post_id) if event.post_id else None
+        if event.post_id:
+            payload["post_status"] = (
+                Post.objects.filter(pk=event.post_id).values_list("status", flat=True).first()
+            )
+    return payload
 
 
 def _backoff(attempts: int) -> dt.timedelta:
@@ -214,6 +224,7 @@ def chat_delivery_attempt(*, delivery_id: uuid.UUID | str) -> Answer | None:
             ChatDelivery.objects.select_for_update(skip_locked=True, of=("self",))
             .select_related("webhook", "event")
             .filter(pk=delivery_id, status__in=(DeliveryStatus.PENDING, DeliveryStatus.RETRYING))
+            .filter(Q(webhook__is_active=True) | Q(is_test=True))  # a webhook turned off waits
             .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
             .first()
         )
@@ -237,19 +248,55 @@ def chat_delivery_attempt(*, delivery_id: uuid.UUID | str) -> Answer | None:
     if answer.ok:
         delivery.status, delivery.sent_at = DeliveryStatus.SENT, finished
         ChatWebhook.objects.filter(pk=webhook.pk).update(failing_since=None)
-    elif delivery.is_test or finished - delivery.created_at >= dt.timedelta(
+    elif delivery.is_test or finished - (delivery.redelivered_at or delivery.created_at) >= dt.timedelta(
         seconds=settings.CHAT_WEBHOOK_GIVE_UP_SECONDS
     ):
         delivery.status = DeliveryStatus.FAILED
         if not delivery.is_test:
-            ChatWebhook.objects.filter(pk=webhook.pk, failing_since__isnull=True).update(
-                failing_since=finished
-            )
+            with transaction.atomic():
+                delivery.save()
+                _turn_off(webhook, delivery, finished)
+            return answer
     else:
         delivery.status = DeliveryStatus.RETRYING
         delivery.next_attempt_at = finished + _backoff(delivery.attempts)
     delivery.save()
     return answer
+
+
+def _turn_off(webhook: ChatWebhook, delivery: ChatDelivery, now: dt.datetime) -> None:
+    """A day of failed tries: the webhook is turned off and its admins told (once)."""
+    reason = (
+        f"Deliveries failed for {settings.CHAT_WEBHOOK_GIVE_UP_SECONDS // 3600} hours; the last: "
+        f"{delivery.error or 'no answer'}"
+    )[:300]
+    turned_off = ChatWebhook.objects.filter(pk=webhook.pk, is_active=True).update(
+        is_active=False, disabled_at=now, disabled_reason=reason, failing_since=now
+    )
+    if turned_off:
+        webhook.is_active, webhook.disabled_at, webhook.disabled_reason = False, now, reason
+        notification_emit(kind=Kind.WEBHOOK_DISABLED, obj=webhook, key=f"{webhook.pk}:{now.isoformat()}")
+
+
+def chat_delivery_redeliver(*, delivery: ChatDelivery, by: User) -> bool:
+    """Send a delivery again (an admin asked): it is tried now, and for another day if it fails.
+    False for a test message (send a new test instead) or one being tried right now."""
+    if delivery.is_test:
+        return False
+    now = timezone.now()
+    again = ChatDelivery.objects.filter(pk=delivery.pk).filter(
+        Q(lease_until__isnull=True) | Q(lease_until__lt=now)
+    )
+    if not again.update(
+        status=DeliveryStatus.PENDING,
+        next_attempt_at=now,
+        redelivered_at=now,
+        lease_until=None,
+        updated_at=now,
+    ):
+        return False
+    logger.info("Delivery %s of webhook %s sent again by %s", delivery.pk, delivery.webhook_id, by.pk)
+    return True
 
 
 # --- What the sweep finds ---
@@ -269,7 +316,9 @@ def due_work(now: dt.datetime | None = None) -> tuple[list[uuid.UUID], list[uuid
         .distinct()
     )
     deliveries = ChatDelivery.objects.filter(
-        status__in=(DeliveryStatus.PENDING, DeliveryStatus.RETRYING), next_attempt_at__lte=now
+        status__in=(DeliveryStatus.PENDING, DeliveryStatus.RETRYING),
+        next_attempt_at__lte=now,
+        webhook__is_active=True,
     ).filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
     return list(users), list(deliveries.values_list("pk", flat=True)[:500])
 

@@ -33,6 +33,7 @@ class Kind(models.TextChoices):
     ACCOUNT_DAILY_CAP = "account_daily_cap", "An account reached TikTok's daily limit"
     ACCOUNT_BANNED = "account_banned", "TikTok banned an account from posting"
     INVITATION_ACCEPTED = "invitation_accepted", "Someone accepted your invitation"
+    WEBHOOK_DISABLED = "webhook_disabled", "A webhook was turned off after a day of failures"
     DIGEST = "digest", "Daily digest"
 
 
@@ -203,6 +204,10 @@ class ChatWebhook(AuthoredModel):
     is_active = models.BooleanField(default=True)
     # Set when a delivery was given up on after a day of failures; cleared by the next success.
     failing_since = models.DateTimeField(null=True, blank=True)
+    # A webhook whose deliveries failed for a day is turned off (`is_active` False), and why;
+    # saving it again turns it back on.
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
 
     class Meta:
         ordering = ["name"]
@@ -232,6 +237,8 @@ class ChatDelivery(TimestampedModel):
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     error = models.CharField(max_length=300, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
+    # When an admin asked for it to be sent again: the day of tries counts from then.
+    redelivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

@@ -21,7 +21,7 @@ from django.urls import reverse as _reverse
 from django.utils import timezone
 
 from apps.accounts.models import TikTokAccount
-from apps.accounts.permissions import Perm, user_may, users_with
+from apps.accounts.permissions import ADMIN_ROLES, Perm, user_may, users_with
 from apps.common.outbox import Emitted
 from apps.notifications.models import (
     OFF_BY_DEFAULT,
@@ -83,6 +83,9 @@ def recipients(kind: str, obj: Any, actor: Any) -> list[User]:
         people = list(users_with(Perm.DRAFT if kind in limits else Perm.MANAGE, account))
     elif isinstance(obj, Invitation):
         people = [obj.invited_by] if obj.invited_by is not None else []
+    elif isinstance(obj, ChatWebhook):
+        # Webhooks are the owners' and admins' to set up: they hear when one is turned off.
+        people = list(User.objects.filter(is_active=True, role__in=ADMIN_ROLES))
     else:
         raise TypeError(f"No recipients for {type(obj).__name__}")
     unique: dict[uuid.UUID, User] = {}
@@ -102,7 +105,7 @@ def may_still_see(user: User, event: Event) -> bool:
     if event.account_id is not None:
         account = TikTokAccount.objects.filter(pk=event.account_id).first()
         return account is not None and user_may(user, Perm.VIEW, account)
-    if event.kind == Kind.INVITATION_ACCEPTED:
+    if event.kind in (Kind.INVITATION_ACCEPTED, Kind.WEBHOOK_DISABLED):
         return user.is_agency_admin
     return True
 
@@ -183,6 +186,12 @@ def _describe(emitted: Emitted) -> dict[str, Any]:
             "body": data.get("reason") or obj.status_reason,
             "path": reverse("accounts:list"),
             "account": obj,
+        }
+    if isinstance(obj, ChatWebhook):
+        return {
+            "title": f"Webhook “{obj.name}” was turned off: its deliveries failed for a day",
+            "body": obj.disabled_reason,
+            "path": reverse("notifications:webhook", kwargs={"pk": obj.pk}),
         }
     if isinstance(obj, Invitation):
         who = obj.accepted_user.get_full_name() if obj.accepted_user else obj.email

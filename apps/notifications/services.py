@@ -15,7 +15,7 @@ from django.utils import timezone
 from apps.audit.services import audit_record
 from apps.common.crypto import Secret
 from apps.common.outbox import Emitted
-from apps.notifications.delivery import chat_delivery_attempt
+from apps.notifications.delivery import chat_delivery_attempt, chat_delivery_redeliver
 from apps.notifications.models import (
     CHOOSABLE_KINDS,
     Channel,
@@ -26,7 +26,7 @@ from apps.notifications.models import (
     Preference,
     WebhookStyle,
 )
-from apps.notifications.outbox import event_write
+from apps.notifications.outbox import Fanout, event_write
 from apps.notifications.outgoing import Answer, UnsafeURL, check_url
 from apps.notifications.tasks import send_fanout_on_commit
 from apps.users.models import User
@@ -156,6 +156,8 @@ def chat_webhook_save(
             raw = secrets.token_urlsafe(32)
             hook.secret = Secret(raw)
         hook.name, hook.style, hook.url, hook.kinds = name.strip(), style, url.strip(), sorted(set(kinds))
+        # Saved again by an admin (its address fixed, say): a webhook turned off is back on.
+        hook.is_active, hook.disabled_at, hook.disabled_reason = True, None, ""
         hook.updated_by = by
         hook.save()
         audit_record(
@@ -190,3 +192,20 @@ def chat_webhook_test(*, webhook: ChatWebhook, by: User) -> Answer:
 
 
 __all__ = ["UnsafeURL"]
+
+
+def chat_webhook_redeliver(*, delivery: ChatDelivery, by: User, request: Any = None) -> bool:
+    """Send one logged delivery again, now; False when it cannot be (a test, or being sent)."""
+    _require_admin(by)
+    with transaction.atomic():
+        if not chat_delivery_redeliver(delivery=delivery, by=by):
+            return False
+        audit_record(
+            action="notifications.webhook_redelivered",
+            actor=by,
+            obj=delivery.webhook,
+            request=request,
+            changes={"delivery": str(delivery.pk)},
+        )
+        send_fanout_on_commit(Fanout(chat_delivery_ids=[delivery.pk]))
+    return True

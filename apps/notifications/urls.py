@@ -15,4 +15,9 @@ urlpatterns = [
     path("webhooks/<uuid:pk>/", views.webhook_detail, name="webhook"),
     path("webhooks/<uuid:pk>/test/", views.webhook_test, name="webhook_test"),
     path("webhooks/<uuid:pk>/delete/", views.webhook_delete, name="webhook_delete"),
+    path(
+        "webhooks/<uuid:pk>/deliveries/<uuid:delivery_pk>/redeliver/",
+        views.webhook_redeliver,
+        name="webhook_redeliver",
+    ),
 ]

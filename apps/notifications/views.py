@@ -223,3 +223,17 @@ def webhook_delete(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     services.chat_webhook_delete(webhook=hook, by=request.user, request=request)  # type: ignore[arg-type]
     messages.success(request, f"Webhook “{hook.name}” removed.")
     return redirect("notifications:webhooks")
+
+
+@require_POST
+@login_required
+def webhook_redeliver(request: HtmxHttpRequest, pk: uuid.UUID, delivery_pk: uuid.UUID) -> HttpResponse:
+    hook = get_webhook_for_user(request.user, pk)
+    delivery = ChatDelivery.objects.filter(pk=delivery_pk, webhook=hook).first()
+    if delivery is None:
+        raise Http404("No such delivery.")
+    if services.chat_webhook_redeliver(delivery=delivery, by=request.user, request=request):  # type: ignore[arg-type]
+        messages.success(request, "Sending it again now; the log below shows how it goes.")
+    else:
+        messages.error(request, "It cannot be sent again now: it is a test message, or it is being sent.")
+    return redirect("notifications:webhook", pk=hook.pk)
