@@ -36,6 +36,8 @@ from apps.fake_tiktok.creators import (
     PUBLIC_OPEN_ID,
 )
 from apps.fake_tiktok.server import FakeTikTok
+from tests.factories import video_of_size
+from tests.mp4 import mp4_bytes, webm_bytes
 
 KEY = "postline-test"
 SECRET = "test-secret"
@@ -47,6 +49,8 @@ CREATOR_INFO = "/v2/post/publish/creator_info/query/"
 STATUS = "/v2/post/publish/status/fetch/"
 TOKEN = "/v2/oauth/token/"
 MB = 1_000_000
+# A 1,000-byte video TikTok's processing takes (12 s, 1080x1920, H.264, 30 fps).
+VIDEO = video_of_size(1000)
 
 
 # --- Fixtures and helpers ---
@@ -550,7 +554,7 @@ def test_upload_answers_206_201_416_400_and_404(fake: FakeTikTok, api: httpx.Cli
     # Given a 10,000,001-byte video declared as two chunks: 5,000,000 then 5,000,001 bytes
     headers = bearer(fake)
     size = 10_000_001
-    video = os.urandom(size)
+    video = video_of_size(size)
     init = direct_init(api, headers, source=file_upload(size, 5 * MB, 2)).json()["data"]
     url, publish_id = init["upload_url"], init["publish_id"]
     first, second = video[: 5 * MB], video[5 * MB :]
@@ -572,7 +576,9 @@ def test_upload_answers_206_201_416_400_and_404(fake: FakeTikTok, api: httpx.Cli
     )
 
     status = fetch_status(api, headers, publish_id)
-    assert status["status"] == "PROCESSING_DOWNLOAD" and status["uploaded_bytes"] == size
+    # (processing is short here: on a busy machine it may be over already)
+    assert status["status"] in ("PROCESSING_DOWNLOAD", "PUBLISH_COMPLETE")
+    assert status["uploaded_bytes"] == size
     assert fake.publish(publish_id)["sha256"] == hashlib.sha256(video).hexdigest()
     unknown = put_chunk(url.replace("upload_id=", "upload_id=nope"), b"x" * 10, 0, 10)
     assert unknown.status_code == 404
@@ -583,6 +589,73 @@ def test_an_upload_url_expires_after_an_hour(clocked: FakeTikTok, clock: ManualC
         url = direct_init(api, bearer(clocked)).json()["data"]["upload_url"]
     clock.advance(3600)
     assert put_chunk(url, b"x" * 1000, 0, 1000).status_code == 403
+
+
+# --- What processing checks in the video ---
+
+
+def _moov_last(data: bytes) -> bytes:
+    ftyp_size = int.from_bytes(data[:4], "big")
+    moov_size = int.from_bytes(data[ftyp_size : ftyp_size + 4], "big")
+    return data[:ftyp_size] + data[ftyp_size + moov_size :] + data[ftyp_size : ftyp_size + moov_size]
+
+
+@pytest.mark.parametrize(
+    ("video", "fail_reason"),
+    [
+        (mp4_bytes(fps=120), "frame_rate_check_failed"),
+        (mp4_bytes(fps=15), "frame_rate_check_failed"),
+        (webm_bytes(fps=90), "frame_rate_check_failed"),
+        (mp4_bytes(width=320, height=240), "picture_size_check_failed"),
+        (mp4_bytes(width=1080, height=5000), "picture_size_check_failed"),
+        (mp4_bytes(codec=b"apcn", brand=b"qt  "), "file_format_check_failed"),
+        (mp4_bytes(codec=b"mp4v"), "file_format_check_failed"),
+        (webm_bytes(codec=b"V_AV1"), "file_format_check_failed"),
+        (b"\0" * 2000, "file_format_check_failed"),
+        (mp4_bytes(duration=601), "duration_check_failed"),
+        # A 10 MB upload in two chunks whose index (moov) comes last, as cameras write it.
+        (_moov_last(mp4_bytes(fps=120, padding=10_000_000)), "frame_rate_check_failed"),
+        (mp4_bytes(fps=23.976, codec=b"hvc1"), None),
+        (webm_bytes(fps=60, codec=b"V_VP8"), None),
+        (_moov_last(mp4_bytes(padding=10_000_000)), None),
+    ],
+    ids=[
+        "120fps",
+        "15fps",
+        "webm-90fps",
+        "320x240",
+        "5000-high",
+        "prores-mov",
+        "mpeg4-part2",
+        "webm-av1",
+        "not-a-video",
+        "over-10-min",
+        "moov-last-120fps",
+        "hevc-23.976",
+        "webm-vp8-60",
+        "moov-last-ok",
+    ],
+)
+def test_processing_refuses_what_tiktok_refuses_about_the_video(
+    clocked: FakeTikTok, clock: ManualClock, video: bytes, fail_reason: str | None
+) -> None:
+    headers = bearer(clocked)
+    size = len(video)
+    count = 1 if size < 10 * MB else 2
+    chunk = size if count == 1 else 5 * MB
+    with httpx.Client(base_url=clocked.base_url, timeout=10) as api:
+        init = direct_init(api, headers, source=file_upload(size, chunk, count)).json()["data"]
+        for index in range(count):
+            first = index * chunk
+            last = size if index == count - 1 else first + chunk
+            assert put_chunk(init["upload_url"], video[first:last], first, size).status_code in (201, 206)
+        clock.advance(30)
+        status = fetch_status(api, headers, init["publish_id"])
+
+    if fail_reason is None:
+        assert status["status"] == "PUBLISH_COMPLETE", status
+    else:
+        assert (status["status"], status.get("fail_reason")) == ("FAILED", fail_reason)
 
 
 # --- Status timeline and webhooks ---
@@ -596,7 +669,7 @@ def test_status_moves_to_complete_then_public_with_signed_webhooks(
     headers = bearer(clocked)
     with httpx.Client(base_url=clocked.base_url, timeout=5) as api:
         init = direct_init(api, headers, title="Crumb shot, again").json()["data"]
-        assert put_chunk(init["upload_url"], b"v" * 1000, 0, 1000).status_code == 201
+        assert put_chunk(init["upload_url"], VIDEO, 0, 1000).status_code == 201
         processing = fetch_status(api, headers, init["publish_id"])
 
         # When processing_seconds, then publicly_available_seconds, go by
@@ -638,7 +711,7 @@ def test_inbox_uploads_end_in_the_inbox_and_are_capped_at_five_pending(
     with httpx.Client(base_url=clocked.base_url, timeout=5) as api:
         first = api.post(INBOX_INIT, headers=headers, json={"source_info": file_upload(1000)}).json()["data"]
         assert first["publish_id"].startswith("v_inbox_file~v2.")
-        assert put_chunk(first["upload_url"], b"v" * 1000, 0, 1000).status_code == 201
+        assert put_chunk(first["upload_url"], VIDEO, 0, 1000).status_code == 201
         clock.advance(30)
         assert fetch_status(api, headers, first["publish_id"])["status"] == "SEND_TO_USER_INBOX"
         for _ in range(4):
@@ -802,6 +875,31 @@ def test_a_slow_answer_still_comes(fake: FakeTikTok) -> None:
     assert answered.status_code == 200 and code_of(answered) == "ok"
 
 
+def test_a_slowly_received_chunk_takes_long_in_proportion_to_its_size(
+    fake: FakeTikTok, api: httpx.Client
+) -> None:
+    # Given TikTok reading upload bodies at one MB every 2 s, and two uploads: one of 4 MB, one small
+    headers = bearer(fake)
+    fake.add_fault("upload", "slow_receive", delay=2.0)
+    big = video_of_size(4_000_000)
+    large = direct_init(api, headers, source=file_upload(len(big))).json()["data"]
+    small = direct_init(api, headers, source=file_upload(1000)).json()["data"]
+    put = {"Content-Type": "video/mp4"}
+
+    # Then a client that waits 2 s gives up on the large chunk, and has the small one's answer
+    with httpx.Client(timeout=2.0) as impatient:
+        with pytest.raises(httpx.TimeoutException):
+            impatient.put(
+                large["upload_url"],
+                content=big,
+                headers={**put, "Content-Range": f"bytes 0-3999999/{len(big)}"},
+            )
+        done = impatient.put(
+            small["upload_url"], content=VIDEO, headers={**put, "Content-Range": "bytes 0-999/1000"}
+        )
+    assert done.status_code == 201
+
+
 def test_fail_processing_ends_the_publish_failed_with_a_webhook(
     clocked: FakeTikTok, clock: ManualClock, receiver: WebhookReceiver
 ) -> None:
@@ -812,7 +910,7 @@ def test_fail_processing_ends_the_publish_failed_with_a_webhook(
         failing = direct_init(api, headers).json()["data"]
         fine = direct_init(api, headers).json()["data"]
         for data in (failing, fine):
-            assert put_chunk(data["upload_url"], b"v" * 1000, 0, 1000).status_code == 201
+            assert put_chunk(data["upload_url"], VIDEO, 0, 1000).status_code == 201
         clock.advance(30)
         failed = fetch_status(api, headers, failing["publish_id"])
         completed = fetch_status(api, headers, fine["publish_id"])

@@ -7,6 +7,7 @@ Against the real S3 (SeaweedFS) that `make test` finds or starts, in a bucket of
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -337,3 +338,31 @@ def test_purging_an_agency_deletes_its_objects_and_no_one_elses(
 
     assert stored(agency) == []
     assert stored(alpha) == [kept]
+
+
+def test_reading_ahead_passes_every_piece_in_order_and_the_error_where_it_happened() -> None:
+    from apps.media.storage import read_ahead
+
+    closed = []
+
+    def stored(fail_after: int | None) -> Iterator[bytes]:
+        try:
+            for n in range(10):
+                if n == fail_after:
+                    raise OSError("the object store went away")
+                yield bytes([n]) * 1000
+        finally:
+            closed.append(fail_after)
+
+    assert b"".join(read_ahead(stored(None), depth=2)) == b"".join(bytes([n]) * 1000 for n in range(10))
+    # A read that fails mid-chunk fails the chunk: never a short body sent as if complete
+    got = []
+    with pytest.raises(OSError, match="went away"):
+        for piece in read_ahead(stored(3), depth=2):
+            got.append(piece)
+    assert len(got) == 3
+    # A sender that stops early (TikTok refused the chunk) stops the read and releases the object
+    pieces = read_ahead(stored(99), depth=2)
+    next(pieces)
+    pieces.close()
+    assert closed == [None, 3, 99]

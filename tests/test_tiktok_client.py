@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from apps.fake_tiktok import rules
 from apps.fake_tiktok.server import FakeTikTok
 from apps.tiktok.client import TikTokClient
 from apps.tiktok.errors import ErrorKind, TikTokError, fail_reason_kind
@@ -255,3 +256,18 @@ def test_chunk_arithmetic_for_tiktoks_example_and_4gb_class_files() -> None:
     assert sum(b - a + 1 for a, b in big.ranges()) == big.video_size
     with pytest.raises(ValueError, match="4 GB"):
         chunk_plan(4_000_000_001)
+
+
+@pytest.mark.parametrize(
+    ("size", "chunk", "count"),
+    [
+        (25 * MB, 10 * MB, 2),  # small videos: 10 MB chunks, the last absorbs the rest
+        (255 * MB, 10 * MB, 25),
+        (1_000 * MB, 64 * MB, 15),  # large ones: chunks as large as TikTok takes (the last is 104 MB)
+        (4_000 * MB, 64 * MB, 62),
+    ],
+)
+def test_large_videos_go_in_the_largest_chunks_tiktok_takes(size: int, chunk: int, count: int) -> None:
+    plan = chunk_plan(size)
+    assert (plan.chunk_size, plan.total_chunk_count) == (chunk, count)
+    rules.chunk_plan(plan.video_size, plan.chunk_size, plan.total_chunk_count)  # the fake accepts it

@@ -168,3 +168,59 @@ def check_post_info(post_info: object, privacy_options: tuple[str, ...]) -> dict
     if post_info.get("brand_content_toggle") is True and privacy == "SELF_ONLY":
         raise RuleError("Branded content visibility cannot be set to private (SELF_ONLY).")
     return post_info
+
+
+MAX_PHOTO_TITLE_UTF16_UNITS = 90
+MAX_PHOTO_DESCRIPTION_UTF16_UNITS = 4000
+MAX_PHOTO_IMAGES = 35
+
+
+def check_photo_post_info(
+    post_info: object, privacy_options: tuple[str, ...], *, direct: bool
+) -> dict[str, object]:
+    """Validate a photo post's `post_info` (content/init): title at most 90 and description at
+    most 4,000 UTF-16 units, privacy from the creator's options for a direct post, no duet or
+    stitch (photos have neither)."""
+    if post_info is None and not direct:
+        return {}
+    if not isinstance(post_info, dict):
+        raise RuleError("post_info is required.")
+    limits = (("title", MAX_PHOTO_TITLE_UTF16_UNITS), ("description", MAX_PHOTO_DESCRIPTION_UTF16_UNITS))
+    for name, limit in limits:
+        value = post_info.get(name, "")
+        if not isinstance(value, str):
+            raise RuleError(f"post_info.{name} must be a string.")
+        if utf16_length(value) > limit:
+            raise RuleError(f"post_info.{name} is longer than {limit} UTF-16 code units.")
+    for name in ("disable_duet", "disable_stitch", "video_cover_timestamp_ms"):
+        if name in post_info:
+            raise RuleError(f"post_info.{name} does not apply to photo posts.")
+    for name in ("disable_comment", "auto_add_music", "brand_content_toggle", "brand_organic_toggle"):
+        if name in post_info and not isinstance(post_info[name], bool):
+            raise RuleError(f"post_info.{name} must be a boolean.")
+    if direct:
+        privacy = post_info.get("privacy_level")
+        if not isinstance(privacy, str) or not privacy:
+            raise RuleError("post_info.privacy_level is required.")
+        if privacy not in privacy_options:
+            raise PrivacyMismatch(f"privacy_level {privacy} is not one of the creator's options.")
+        if post_info.get("brand_content_toggle") is True and privacy == "SELF_ONLY":
+            raise RuleError("Branded content visibility cannot be set to private (SELF_ONLY).")
+    return post_info
+
+
+def check_photo_source(source_info: object) -> tuple[list[str], int]:
+    """The photo URLs and cover index of a photo post's `source_info` (PULL_FROM_URL only)."""
+    if not isinstance(source_info, dict):
+        raise RuleError("source_info is required.")
+    if source_info.get("source") != "PULL_FROM_URL":
+        raise RuleError("source_info.source must be PULL_FROM_URL for photos.")
+    images = source_info.get("photo_images")
+    if not isinstance(images, list) or not images or not all(isinstance(url, str) for url in images):
+        raise RuleError("source_info.photo_images must be a list of URLs.")
+    if len(images) > MAX_PHOTO_IMAGES:
+        raise RuleError(f"source_info.photo_images holds at most {MAX_PHOTO_IMAGES} images.")
+    cover = source_info.get("photo_cover_index", 0)
+    if not isinstance(cover, int) or isinstance(cover, bool) or not 0 <= cover < len(images):
+        raise RuleError("source_info.photo_cover_index must be the index of one of the photo_images.")
+    return list(images), cover

@@ -25,6 +25,7 @@ Endpoints (names used by faults and recorded calls):
 | creator_info | `POST /v2/post/publish/creator_info/query/` |
 | init | `POST /v2/post/publish/video/init/` (Direct Post) |
 | inbox_init | `POST /v2/post/publish/inbox/video/init/` |
+| content_init | `POST /v2/post/publish/content/init/` (photo posts, below) |
 | upload | `PUT /upload/?upload_id=...` (the init's `upload_url`) |
 | status | `POST /v2/post/publish/status/fetch/` |
 | video_list | `POST /v2/video/list/?fields=...` |
@@ -46,6 +47,30 @@ Status timeline of a publish: `PROCESSING_UPLOAD` until the last chunk, `PROCESS
 (others never become publicly available, as at TikTok). With a `webhook_url`, a background thread sends the
 signed events post.publish.complete / inbox_delivered / failed / publicly_available as that happens.
 
+Processing checks the uploaded video as TikTok does (media.py): a container, codec, frame rate
+(23-60 fps), frame size (360-4096 px a side) or duration (over the creator's
+`max_video_post_duration_sec`) TikTok would not take ends the publish `FAILED` with
+`file_format_check_failed`, `frame_rate_check_failed`, `picture_size_check_failed` or
+`duration_check_failed`. Only the upload's first and last 4 MiB are kept for that.
+
+Photo posts (content_init), TikTok's contract for them: body `media_type: "PHOTO"`, `post_mode`
+`DIRECT_POST` (needs `video.publish`) or `MEDIA_UPLOAD` (the inbox; needs `video.upload`), `post_info`
+(`title` at most 90 and `description` at most 4,000 UTF-16 units, `privacy_level` from the creator's
+options for a direct post, `disable_comment`, `auto_add_music`, `brand_content_toggle`,
+`brand_organic_toggle`; `disable_duet`, `disable_stitch` or `video_cover_timestamp_ms` are
+`invalid_param`), `source_info` `{"source": "PULL_FROM_URL", "photo_images": [1-35 URLs],
+"photo_cover_index": <index>}`. Every URL must be https on a `verified_domains` host or start with one
+of the `verified_url_prefixes` (`url_ownership_unverified`, 403, otherwise); caps count as for video
+(direct: the daily cap and bans; inbox: 5 pending shares). The answer is `{"publish_id":
+"p_pub_url~v2.…"}` (inbox: `p_inbox_url~v2.…`). Then the fake DOWNLOADS each URL over HTTP, in order,
+in a background thread (status `PROCESSING_DOWNLOAD` meanwhile), following no redirect: an answer
+other than 200 (a redirect included) or no answer ends the publish `FAILED` with
+`photo_pull_failed`; a photo that is not JPEG or WebP by its bytes, or larger than 20 MB, with
+`file_format_check_failed`; one over 1080 px on its short side with `picture_size_check_failed`. One
+bad photo fails the whole post, without saying which (as TikTok). Otherwise processing runs as for a
+video: `PUBLISH_COMPLETE` (direct) or `SEND_TO_USER_INBOX`. `/_fake/publishes/<id>` shows each
+download (`photo_downloads`: url, status, bytes, sha256, content_type, location).
+
 An upload chunk answered 416 (out of order, or none expected) carries `Content-Range: bytes 0-LAST/TOTAL`
 (`bytes */TOTAL` before the first byte): what the upload has received so far.
 
@@ -54,7 +79,9 @@ Faults (`add_fault(endpoint, kind, count=, rate=, delay=, status=, code=)`, endp
 - `error`: answer `status` (default 400) with `code`, in the endpoint's shape (envelope, flat, page);
 - `http_429` (rate_limit_exceeded; `retry_after=N` adds a `Retry-After: N` header);
   `http_5xx` (`status` 500-599, default 500; internal_error or, for OAuth, server_error);
-- `slow` (sleep `delay`, then answer; adds to another fault); `drop` (close without answering);
+- `slow` (sleep `delay`, then answer; adds to another fault); `slow_receive` (upload: read the
+  chunk's body at one MB every `delay` seconds, so a large chunk takes long and a small one little;
+  adds to another fault); `drop` (close without answering);
   `timeout` (sleep `delay`, then drop);
 - `spam_risk` (init and inbox_init 403, creator_info 200: spam_risk_too_many_posts);
   `expired_token` (bearer endpoints: 401 access_token_invalid); `invalid_grant` (token);
@@ -79,14 +106,16 @@ Control API (JSON, never faulted nor recorded):
 | `GET /_fake/creators` | the fake creators |
 | `GET /_fake/publishes[/<publish_id>]` | what the fake knows of publishes (bytes received, sha256...) |
 | `GET`/`POST /_fake/config` | read/change `webhook_url`, `processing_seconds`, |
-| | `publicly_available_seconds`, `daily_post_cap`, `upload_origin` (where init's upload URLs point; |
-| | empty: the origin the API was called on) |
+| | `publicly_available_seconds`, `daily_post_cap`, `verified_url_prefixes`, |
+| | `upload_origin` (where init's upload URLs point; empty: the origin the API was called on) |
 | `GET /_fake/avatars/<username>.svg`, `/_fake/covers/<video_id>.svg` | placeholder images |
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import http.client
 import json
 import logging
 import socket
@@ -103,6 +132,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from . import webhooks
 from .creators import CREATORS, CREATORS_BY_OPEN_ID, CREATORS_BY_USERNAME, FakeCreator
+from .media import MAX_PHOTO_BYTES, photo_fail_reason
 from .pages import authorize_page, avatar_svg, cover_svg, error_page
 from .state import (
     CREATE_POST_ENDPOINTS,
@@ -128,6 +158,7 @@ ROUTES: dict[str, tuple[str, tuple[str, ...]]] = {
     "/v2/post/publish/creator_info/query/": ("creator_info", ("POST",)),
     "/v2/post/publish/video/init/": ("init", ("POST",)),
     "/v2/post/publish/inbox/video/init/": ("inbox_init", ("POST",)),
+    "/v2/post/publish/content/init/": ("content_init", ("POST",)),
     "/upload/": ("upload", ("PUT",)),
     "/v2/post/publish/status/fetch/": ("status", ("POST",)),
     "/v2/video/list/": ("video_list", ("POST",)),
@@ -139,6 +170,7 @@ REQUIRED_SCOPES: dict[str, tuple[str, ...]] = {
     "creator_info": ("video.publish",),
     "init": ("video.publish",),
     "inbox_init": ("video.upload",),
+    "content_init": ("video.publish", "video.upload"),  # which one: by post_mode (state.py)
     "status": ("video.publish", "video.upload"),
     "video_list": ("video.list",),
     "video_query": ("video.list",),
@@ -148,6 +180,7 @@ MAX_JSON_BODY = 1_000_000
 # Bigger bodies than this are not read to be thrown away: the connection is closed instead.
 MAX_DISCARD = 256_000_000
 READ_PIECE = 1 << 20
+MB = 1_000_000  # decimal, as TikTok counts
 
 
 def new_log_id() -> str:
@@ -238,6 +271,33 @@ def fault_response(endpoint: str, fault: Fault) -> Response:
     if fault.retry_after is not None:
         response.headers.append(("Retry-After", str(fault.retry_after)))
     return response
+
+
+def _download(url: str) -> dict[str, object]:
+    """GET one photo URL like TikTok: no redirect followed, at most 20 MB (plus one byte) read."""
+    parts = urlsplit(url)
+    connection_class = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    result: dict[str, object] = {"url": url, "status": 0, "bytes": 0, "sha256": None, "content_type": None}
+    try:
+        connection = connection_class(parts.hostname or "", parts.port, timeout=10)
+        try:
+            connection.request("GET", target or "/", headers={"User-Agent": "fake-tiktok-photo-pull"})
+            response = connection.getresponse()
+            body = response.read(MAX_PHOTO_BYTES + 1)
+        finally:
+            connection.close()
+    except (OSError, http.client.HTTPException):
+        return result
+    result.update(
+        status=response.status,
+        bytes=len(body),
+        sha256=hashlib.sha256(body).hexdigest(),
+        content_type=response.getheader("Content-Type"),
+        location=response.getheader("Location"),
+        body=body,
+    )
+    return result
 
 
 def _first(values: dict[str, list[str]]) -> dict[str, str]:
@@ -499,6 +559,9 @@ class _Handler(BaseHTTPRequestHandler):
                 data = self.state.user_info(grant, fields, origin)
             elif endpoint == "creator_info":
                 data = self.state.creator_info(grant, origin)
+            elif endpoint == "content_init":
+                data = self.state.content_init(grant, payload, origin=origin)
+                self.fake.pull_photos_later(str(data["publish_id"]))
             elif endpoint in CREATE_POST_ENDPOINTS:
                 data = self.state.init(grant, payload, inbox=endpoint == "inbox_init", origin=origin)
             elif endpoint == "status":
@@ -592,11 +655,13 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(fault.delay)
             self._drop()
             return
-        response = self._receive_chunk(upload_id, fault)
+        response = self._receive_chunk(upload_id, fault, action.receive_delay)
         self.state.call_finish(record, response.status, publish_id=publish_id, open_id=open_id)
         self._send(response)
 
-    def _receive_chunk(self, upload_id: str | None, fault: Fault | None) -> Response:
+    def _receive_chunk(
+        self, upload_id: str | None, fault: Fault | None, receive_delay: float = 0.0
+    ) -> Response:
         if fault is not None:
             self._discard_body()
             return fault_response("upload", fault)
@@ -618,15 +683,18 @@ class _Handler(BaseHTTPRequestHandler):
                 done = f"0-{received - 1}" if isinstance(received, int) and received > 0 else "*"
                 response.headers.append(("Content-Range", f"bytes {done}/{total}"))
             return response
-        # Bytes are hashed as they arrive and never kept.
+        # Bytes are hashed as they arrive; only the file's first and last few MB are kept, for the
+        # processing checks (media.py).
         remaining = slot.length
         try:
             while remaining > 0:
                 piece = self.rfile.read(min(remaining, READ_PIECE))
                 if not piece:
                     break
-                slot.hasher.update(piece)
+                slot.receive(piece, slot.length - remaining)
                 remaining -= len(piece)
+                if receive_delay:
+                    time.sleep(receive_delay * len(piece) / MB)
         except OSError:
             pass
         if remaining:
@@ -766,12 +834,14 @@ class FakeTikTok:
         pending_share_cap: int = 5,
         upload_url_ttl: float = 3600.0,
         verified_domains: Iterable[str] = (),
+        verified_url_prefixes: Iterable[str] = (),
         clock: Callable[[], float] = time.time,
     ) -> None:
         """Beyond TikTok's lifetimes and timings: `seed` drives faults with a `rate`;
         `daily_post_cap` (Direct Posts per creator per rolling 24 h) and `pending_share_cap`
         (inbox shares) are TikTok's caps; `upload_url_ttl` is how long an upload_url works;
-        PULL_FROM_URL is accepted only from `verified_domains` (the fake never fetches it);
+        PULL_FROM_URL is accepted only from `verified_domains` (https) or `verified_url_prefixes`
+        (the fake never fetches a video URL; it downloads photo URLs);
         `clock` replaces time.time for every lifetime and timeline, so tests can move time."""
         self.state = FakeState(
             Config(
@@ -785,6 +855,7 @@ class FakeTikTok:
                 pending_share_cap=pending_share_cap,
                 upload_url_ttl=upload_url_ttl,
                 verified_domains=tuple(domain.lower() for domain in verified_domains),
+                verified_url_prefixes=tuple(verified_url_prefixes),
             ),
             seed=seed,
             clock=clock,
@@ -893,8 +964,16 @@ class FakeTikTok:
         publicly_available_seconds: float | None = None,
         daily_post_cap: int | None = None,
         upload_origin: str | None = None,
+        verified_url_prefixes: list[str] | None = None,
     ) -> None:
         """Change settings while running (publishes already processing keep their timeline)."""
+        if verified_url_prefixes is not None and not (
+            isinstance(verified_url_prefixes, list)
+            and all(isinstance(prefix, str) and "://" in prefix for prefix in verified_url_prefixes)
+        ):
+            raise ValueError(
+                "verified_url_prefixes must be a list of URL prefixes such as https://media.example/."
+            )
         if upload_origin is not None and not (
             isinstance(upload_origin, str) and (upload_origin == "" or "://" in upload_origin)
         ):
@@ -919,6 +998,8 @@ class FakeTikTok:
                 config.daily_post_cap = daily_post_cap
             if upload_origin is not None:
                 config.upload_origin = upload_origin.rstrip("/")
+            if verified_url_prefixes is not None:
+                config.verified_url_prefixes = tuple(verified_url_prefixes)
 
     def config_snapshot(self) -> dict[str, object]:
         config = self.state.config
@@ -934,7 +1015,30 @@ class FakeTikTok:
             "refresh_token_ttl": config.refresh_token_ttl,
             "upload_url_ttl": config.upload_url_ttl,
             "upload_origin": config.upload_origin,
+            "verified_url_prefixes": list(config.verified_url_prefixes),
         }
+
+    # --- Photo downloads ---
+
+    def pull_photos_later(self, publish_id: str) -> None:
+        """Download a photo post's images in the background, as TikTok does after content/init."""
+        thread = threading.Thread(
+            target=self._pull_photos, args=(publish_id,), name="fake-tiktok-photos", daemon=True
+        )
+        thread.start()
+
+    def _pull_photos(self, publish_id: str) -> None:
+        downloads: list[dict[str, object]] = []
+        reason: str | None = None
+        for url in self.state.photo_pull_targets(publish_id):
+            download = _download(url)
+            downloads.append({key: value for key, value in download.items() if key != "body"})
+            body = download.get("body")
+            if download["status"] != 200 or not isinstance(body, bytes):
+                reason = reason or "photo_pull_failed"  # unreachable, refused or redirected
+                continue
+            reason = reason or photo_fail_reason(body)
+        self.state.photo_pull_done(publish_id, downloads, reason)
 
     # --- Test helpers ---
 

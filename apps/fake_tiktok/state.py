@@ -24,6 +24,8 @@ from typing import Protocol
 from urllib.parse import urlencode, urlsplit
 
 from .creators import CREATORS, CREATORS_BY_OPEN_ID, FakeCreator
+from .media import KEEP_BYTES
+from .media import fail_reason as video_fail_reason
 from .rules import (
     SCOPES,
     USER_FIELD_SCOPES,
@@ -32,6 +34,8 @@ from .rules import (
     ChunkPlan,
     PrivacyMismatch,
     RuleError,
+    check_photo_post_info,
+    check_photo_source,
     check_post_info,
     chunk_plan,
 )
@@ -47,6 +51,7 @@ ENDPOINTS = (
     "creator_info",
     "init",
     "inbox_init",
+    "content_init",
     "upload",
     "status",
     "video_list",
@@ -54,15 +59,16 @@ ENDPOINTS = (
 )
 OAUTH_ENDPOINTS = frozenset({"token", "revoke"})
 BEARER_ENDPOINTS = frozenset(
-    {"user_info", "creator_info", "init", "inbox_init", "status", "video_list", "video_query"}
+    {"user_info", "creator_info", "init", "inbox_init", "content_init", "status", "video_list", "video_query"}
 )
-CREATE_POST_ENDPOINTS = frozenset({"init", "inbox_init"})
+CREATE_POST_ENDPOINTS = frozenset({"init", "inbox_init", "content_init"})
 
 FAULT_KINDS = (
     "error",
     "http_429",
     "http_5xx",
     "slow",
+    "slow_receive",
     "drop",
     "timeout",
     "spam_risk",
@@ -72,11 +78,14 @@ FAULT_KINDS = (
 )
 # Kinds that only make sense on some endpoints; the rest apply everywhere.
 _FAULT_ENDPOINTS: dict[str, frozenset[str]] = {
-    "spam_risk": frozenset({"init", "inbox_init", "creator_info"}),
+    "spam_risk": frozenset({"init", "inbox_init", "content_init", "creator_info"}),
     "expired_token": BEARER_ENDPOINTS,
     "fail_processing": CREATE_POST_ENDPOINTS,
     "invalid_grant": frozenset({"token"}),
+    "slow_receive": frozenset({"upload"}),
 }
+# Delays that add up instead of deciding the answer.
+_PACING_KINDS = frozenset({"slow", "slow_receive"})
 
 AUTH_CODE_TTL = 600.0
 DAY = 86_400.0
@@ -127,6 +136,10 @@ class Config:
     verified_domains: tuple[str, ...]
     # Where upload URLs point (TikTok: https://open-upload.tiktokapis.com); empty: the API's own origin.
     upload_origin: str = ""
+    # URL prefixes verified for PULL_FROM_URL (TikTok's "URL prefix" verification), besides the
+    # verified_domains, taken as configured (development and the tests verify an http prefix on
+    # a loopback address; TikTok itself only ever takes https).
+    verified_url_prefixes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -202,11 +215,19 @@ class Publish:
     in_flight: bool = False
     content_type: str | None = None
     hasher: _Hasher = field(default_factory=hashlib.sha256)
+    # The first and last bytes received (media.KEEP_BYTES each): what processing checks.
+    head: bytearray = field(default_factory=bytearray)
+    tail: bytearray = field(default_factory=bytearray)
     uploaded_at: float | None = None
     done_at: float | None = None
     public_at: float | None = None
     fail_reason: str | None = None
     sent_events: set[str] = field(default_factory=set)
+    media_type: str = "VIDEO"
+    # A photo post's URLs, and what each download gave (url, status, bytes, sha256, content_type).
+    photo_urls: list[str] = field(default_factory=list)
+    photo_cover_index: int = 0
+    photo_downloads: list[dict[str, object]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -217,6 +238,20 @@ class UploadSlot:
     index: int
     length: int
     hasher: _Hasher
+    first: int = 0
+    head: bytearray = field(default_factory=bytearray)
+    tail: bytearray = field(default_factory=bytearray)
+
+    def receive(self, piece: bytes, position: int) -> None:
+        """One piece of the chunk, `position` bytes into it: hashed, and its bytes kept where they
+        fall in the file's first or last media.KEEP_BYTES."""
+        self.hasher.update(piece)
+        offset = self.first + position
+        if offset < KEEP_BYTES:
+            self.head.extend(piece[: KEEP_BYTES - offset])
+        tail_from = self.length - KEEP_BYTES  # the chunk's own last bytes
+        if position + len(piece) > tail_from:
+            self.tail.extend(piece[max(0, tail_from - position) :])
 
 
 @dataclass
@@ -239,10 +274,12 @@ class Fault:
 
 @dataclass(frozen=True)
 class FaultAction:
-    """What the faults say about one call: wait `delay` seconds, then apply `fault` (if any)."""
+    """What the faults say about one call: wait `delay` seconds, then apply `fault` (if any); an
+    upload's body is read at one MB every `receive_delay` seconds."""
 
     delay: float = 0.0
     fault: Fault | None = None
+    receive_delay: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -431,22 +468,25 @@ class FakeState:
         return True
 
     def take_fault(self, endpoint: str) -> FaultAction:
-        """Which armed faults fire for this call: every firing "slow" adds its delay, and the first
-        firing fault of another kind decides the answer. fail_processing is taken at init instead."""
+        """Which armed faults fire for this call: every firing "slow" and "slow_receive" adds its
+        delay, and the first firing fault of another kind decides the answer. fail_processing is
+        taken at init instead."""
         with self.lock:
-            delay = 0.0
+            delay = receive_delay = 0.0
             chosen: Fault | None = None
             for fault in self.faults:
                 if fault.kind == "fail_processing" or fault.endpoint not in (endpoint, "*"):
                     continue
-                if not fault_applies(fault.kind, endpoint) or (fault.kind != "slow" and chosen):
+                if not fault_applies(fault.kind, endpoint) or (fault.kind not in _PACING_KINDS and chosen):
                     continue
                 if self._fires(fault):
                     if fault.kind == "slow":
                         delay += fault.delay
+                    elif fault.kind == "slow_receive":
+                        receive_delay += fault.delay
                     else:
                         chosen = fault
-            return FaultAction(delay=delay, fault=chosen)
+            return FaultAction(delay=delay, fault=chosen, receive_delay=receive_delay)
 
     def _take_fail_processing(self, endpoint: str) -> str | None:
         for fault in self.faults:
@@ -912,12 +952,89 @@ class FakeState:
             (self.inbox_times if inbox else self.post_times)[creator.open_id].append(now)
             return data
 
-    def _check_pull_url(self, video_url: object) -> None:
+    def content_init(self, grant: Grant, body: object, *, origin: str) -> dict[str, object]:
+        """A photo post (content/init, media_type PHOTO): validate, count, create the publish. The
+        server then downloads the photos (`photo_pull_targets`, `photo_pull_done`)."""
+        creator = CREATORS_BY_OPEN_ID[grant.open_id]
+        if not isinstance(body, dict):
+            raise ApiError(400, "invalid_param", "The request body must be a JSON object.")
+        mode = body.get("post_mode")
+        direct = mode == "DIRECT_POST"
+        try:
+            if body.get("media_type") != "PHOTO":
+                raise RuleError("media_type must be PHOTO.")
+            if mode not in ("DIRECT_POST", "MEDIA_UPLOAD"):
+                raise RuleError("post_mode must be DIRECT_POST or MEDIA_UPLOAD.")
+            post_info = check_photo_post_info(
+                body.get("post_info"), creator.privacy_level_options, direct=direct
+            )
+            urls, cover = check_photo_source(body.get("source_info"))
+        except PrivacyMismatch as exc:
+            raise ApiError(403, "privacy_level_option_mismatch", str(exc)) from exc
+        except RuleError as exc:
+            raise ApiError(400, "invalid_param", str(exc)) from exc
+        for url in urls:
+            self._check_pull_url(url, kind="photo_images")
+        if ("video.publish" if direct else "video.upload") not in grant.scopes:
+            raise ApiError(401, "scope_not_authorized", "The token lacks the scope for this post mode.")
+        with self.lock:
+            now = self.clock()
+            self._check_caps(creator, inbox=not direct, now=now)
+            publish = Publish(
+                publish_id=("p_pub_url~v2." if direct else "p_inbox_url~v2.") + _random_digits(18),
+                open_id=creator.open_id,
+                inbox=not direct,
+                source="PULL_FROM_URL",
+                created_at=now,
+                post_info=dict(post_info),
+                post_id="74" + _random_digits(17),
+                fail_reason=self._take_fail_processing("content_init"),
+                media_type="PHOTO",
+                photo_urls=urls,
+                photo_cover_index=cover,
+            )
+            self.publishes[publish.publish_id] = publish
+            (self.post_times if direct else self.inbox_times)[creator.open_id].append(now)
+            return {"publish_id": publish.publish_id}
+
+    def _check_caps(self, creator: FakeCreator, *, inbox: bool, now: float) -> None:
+        if inbox:
+            pending = [moment for moment in self.inbox_times[creator.open_id] if moment > now - DAY]
+            if len(pending) >= self.config.pending_share_cap:
+                raise ApiError(
+                    403, "spam_risk_too_many_pending_share", "The user has too many pending inbox shares."
+                )
+            return
+        if creator.banned_from_posting:
+            raise ApiError(403, "spam_risk_user_banned_from_posting", "The user is banned from posting.")
+        if self.posts_in_last_day(creator.open_id) >= self.config.daily_post_cap:
+            raise ApiError(403, "spam_risk_too_many_posts", "The daily post cap for this user is reached.")
+
+    def photo_pull_targets(self, publish_id: str) -> list[str]:
+        with self.lock:
+            publish = self.publishes.get(publish_id)
+            return list(publish.photo_urls) if publish is not None else []
+
+    def photo_pull_done(
+        self, publish_id: str, downloads: list[dict[str, object]], reason: str | None
+    ) -> None:
+        """The downloads are over: processing starts, failed with `reason` if one photo was refused."""
+        with self.lock:
+            publish = self.publishes.get(publish_id)
+            if publish is None:
+                return
+            publish.photo_downloads = downloads
+            publish.fail_reason = publish.fail_reason or reason
+            self._start_processing(publish, self.clock())
+
+    def _check_pull_url(self, video_url: object, kind: str = "video_url") -> None:
         if not isinstance(video_url, str):
-            raise RuleError("source_info.video_url is required.")
+            raise RuleError(f"source_info.{kind} is required.")
+        if any(video_url.startswith(prefix) for prefix in self.config.verified_url_prefixes):
+            return
         parts = urlsplit(video_url)
         if parts.scheme != "https" or not parts.hostname:
-            raise RuleError("source_info.video_url must be an https URL.")
+            raise ApiError(400, "invalid_param", f"source_info.{kind} must be https URLs.")
         host = parts.hostname.lower()
         if not any(host == domain or host.endswith("." + domain) for domain in self.config.verified_domains):
             raise ApiError(
@@ -986,6 +1103,7 @@ class FakeState:
                 index=publish.next_chunk,
                 length=last - first + 1,
                 hasher=publish.hasher.copy(),
+                first=first,
             )
 
     def upload_commit(self, slot: UploadSlot) -> tuple[int, int]:
@@ -998,8 +1116,20 @@ class FakeState:
             publish.received_bytes += slot.length
             publish.next_chunk += 1
             publish.hasher = slot.hasher
+            publish.head += slot.head[: KEEP_BYTES - len(publish.head)]
+            publish.tail = (publish.tail + slot.tail)[-KEEP_BYTES:]
             if publish.next_chunk < publish.plan.count:
                 return 206, publish.received_bytes
+            if publish.fail_reason is None:
+                # TikTok's processing checks the video it received (apps/fake_tiktok/media.py).
+                creator = CREATORS_BY_OPEN_ID[publish.open_id]
+                publish.fail_reason = video_fail_reason(
+                    bytes(publish.head),
+                    bytes(publish.tail),
+                    publish.plan.video_size,
+                    max_duration_sec=creator.max_video_post_duration_sec,
+                )
+            publish.head, publish.tail = bytearray(), bytearray()
             self._start_processing(publish, self.clock())
             return 201, publish.received_bytes
 
@@ -1067,6 +1197,10 @@ class FakeState:
                 "chunks_received": publish.next_chunk,
                 "received_bytes": publish.received_bytes,
                 "content_type": publish.content_type,
+                "media_type": publish.media_type,
+                "photo_urls": list(publish.photo_urls),
+                "photo_cover_index": publish.photo_cover_index,
+                "photo_downloads": [dict(download) for download in publish.photo_downloads],
                 "sha256": publish.hasher.hexdigest() if publish.done_at is not None else None,
                 "created_at": publish.created_at,
             }

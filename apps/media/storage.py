@@ -8,8 +8,8 @@ there is no media at all.
 
 Both backends offer, besides Django's storage API, what media needs to stay out of memory:
 `open_writer` (a streaming, multipart write), `iter_range`/`read_range` (ranged reads),
-`browser_url` (a short-lived presigned URL, or None: stream it through the gated view) and
-`delete_agency` (every object under an agency's prefix).
+`browser_url` (a short-lived presigned URL, or None: stream it through the gated view),
+`agency_objects` (every object under an agency's prefix, with its size) and `delete_agency`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import queue
 import shutil
 import threading
 from collections import OrderedDict
@@ -63,6 +64,7 @@ class MediaStorage(Protocol):
     def size(self, name: str) -> int: ...
     def delete_agency(self, schema_name: str) -> int: ...
     def agency_names(self, schema_name: str) -> list[str]: ...
+    def agency_objects(self, schema_name: str) -> list[tuple[str, int]]: ...
 
 
 def media_storage() -> MediaStorage:
@@ -276,7 +278,7 @@ class TenantS3Storage(S3Storage):
             ),
         )
 
-    def _agency_keys(self, schema_name: str) -> Iterator[str]:
+    def _agency_listing(self, schema_name: str) -> Iterator[tuple[str, int]]:
         prefix = safe_join(schema_name, "") if schema_name else ""
         if not prefix or prefix == "public/":
             raise SuspiciousFileOperation("An agency's prefix is its schema name.")
@@ -284,15 +286,22 @@ class TenantS3Storage(S3Storage):
         try:
             for page in pages:
                 for item in page.get("Contents", ()):
-                    yield item["Key"]
+                    yield item["Key"], int(item["Size"])
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "NoSuchBucket":
                 raise
 
+    def _agency_keys(self, schema_name: str) -> Iterator[str]:
+        return (key for key, _ in self._agency_listing(schema_name))
+
     def agency_names(self, schema_name: str) -> list[str]:
         """Every object under the agency's prefix, as names relative to it."""
+        return [name for name, _ in self.agency_objects(schema_name)]
+
+    def agency_objects(self, schema_name: str) -> list[tuple[str, int]]:
+        """Every object under the agency's prefix: (name relative to it, size in bytes), by name."""
         start = len(schema_name) + 1
-        return sorted(key[start:] for key in self._agency_keys(schema_name))
+        return sorted((key[start:], size) for key, size in self._agency_listing(schema_name))
 
     def delete_agency(self, schema_name: str) -> int:
         """Delete every object under the agency's prefix; returns how many."""
@@ -363,8 +372,11 @@ class TenantFileSystemStorage(_TenantFileSystemStorage):
         return Path(settings.MEDIA_ROOT) / schema_name
 
     def agency_names(self, schema_name: str) -> list[str]:
+        return [name for name, _ in self.agency_objects(schema_name)]
+
+    def agency_objects(self, schema_name: str) -> list[tuple[str, int]]:
         root = self._agency_root(schema_name)
-        return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
+        return sorted((str(p.relative_to(root)), p.stat().st_size) for p in root.rglob("*") if p.is_file())
 
     def delete_agency(self, schema_name: str) -> int:
         root = self._agency_root(schema_name)
@@ -378,7 +390,7 @@ class TenantFileSystemStorage(_TenantFileSystemStorage):
 
 class RangeReader(io.RawIOBase):
     """A read-only, seekable view of a stored object that fetches blocks by ranged reads and
-    keeps a few of them: enough for a parser that reads headers here and there (hachoir on an
+    keeps a few of them: enough for a parser that reads headers here and there (MediaInfo on an
     MP4 whose index sits at the end) without downloading the file."""
 
     BLOCK = 256 * 1024
@@ -431,3 +443,66 @@ class RangeReader(io.RawIOBase):
             done += len(piece)
             self.position += len(piece)
         return done
+
+
+# Pieces read ahead while the ones before them are being sent (READ_PIECE each).
+READ_AHEAD = 4
+
+
+def read_ahead(pieces: Iterator[bytes], depth: int = READ_AHEAD) -> Iterator[bytes]:
+    """`pieces`, read by a thread of their own up to `depth` ahead of the consumer: reading from
+    storage and sending to TikTok overlap instead of taking turns (a publish read the stored video
+    at 0.44 of a plain read with the two in turn). At most `depth` + 1 pieces are held; an error
+    while reading is raised here, at the piece it happened; a consumer that stops early stops the
+    reader."""
+    out: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: tuple[str, Any]) -> bool:
+        """Hand `item` to the consumer; False once it has stopped."""
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def read() -> None:
+        try:
+            for piece in pieces:
+                if not offer(("piece", piece)):
+                    break
+            else:
+                offer(("end", None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            offer(("error", exc))
+        finally:
+            close = getattr(pieces, "close", None)
+            if close is not None:
+                close()
+
+    # The first piece in the caller's thread: opening the object needs its agency (the
+    # connection's schema is the thread's own); the rest is plain reading.
+    try:
+        first = next(pieces)
+    except StopIteration:
+        return
+    try:
+        yield first
+    except GeneratorExit:
+        getattr(pieces, "close", lambda: None)()
+        raise
+    reader = threading.Thread(target=read, name="read-ahead", daemon=True)
+    reader.start()
+    try:
+        while True:
+            kind, value = out.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        reader.join(timeout=5)

@@ -9,10 +9,11 @@ from functools import cache
 from typing import Any
 
 from django import forms
+from django.http import QueryDict
 from django.utils import timezone
 
 from apps.accounts.models import TikTokAccount
-from apps.posts.models import PostMedia, PostStatus, PrivacyLevel, PublishMode
+from apps.posts.models import MediaType, PostMedia, PostStatus, PrivacyLevel, PublishMode
 from apps.posts.selectors import accounts_for_composer
 from apps.posts.services import CreatorCheck, PostContent, post_content_errors, publish_now_refusal
 
@@ -93,9 +94,20 @@ class ComposeForm(ScheduleFields):
     mode = forms.ChoiceField(choices=PublishMode.choices, initial=PublishMode.DIRECT)
     media_id = forms.UUIDField(required=False)
     video = forms.FileField(required=False)
+    media_type = forms.ChoiceField(required=False, choices=MediaType.choices, initial=MediaType.VIDEO)
+    description = forms.CharField(required=False, strip=False)
+    auto_add_music = forms.BooleanField(required=False)
+    # The cover: one of the photos (TikTok takes no other cover for a photo post), by its id, so
+    # that it follows its photo when the carousel is reordered. None: the first photo.
+    photo_cover = forms.UUIDField(required=False)
+    # Only where the photos' errors go; the photos themselves arrive as photo_ids.
+    photos = forms.Field(required=False)
     action = forms.ChoiceField(
         required=False, choices=[(DRAFT, "Save draft"), (SCHEDULE, "Schedule"), (NOW, "Publish now")]
     )
+    # The post's version (its `updated_at`) when this form was opened: a save over a newer one is
+    # refused instead of undoing someone else's work.
+    version = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(
         self,
@@ -104,15 +116,42 @@ class ComposeForm(ScheduleFields):
         post: Any = None,
         creator: CreatorCheck | None = None,
         media: PostMedia | None = None,
+        photos: list[PostMedia] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.photo_media: list[PostMedia] = photos or []
         self.fields["account"].queryset = accounts_for_composer(user, post)  # type: ignore[attr-defined]
         self.user = user
         self.creator = creator
         self.video_media = media
         self.when: dt.datetime | None = None
         self.content: PostContent | None = None
+
+    @property
+    def cover_index(self) -> int:
+        """The cover's place in the carousel (the first photo when none or a removed one is chosen)."""
+        ids = [photo.pk for photo in self.photo_media]
+        chosen = self.cleaned_data.get("photo_cover") if hasattr(self, "cleaned_data") else None
+        return ids.index(chosen) if chosen in ids else 0
+
+    @property
+    def seen_version(self) -> dt.datetime | None:
+        """The version the editor opened (None: the form sent none; a made-up one is out of date)."""
+        raw = self.cleaned_data.get("version") if hasattr(self, "cleaned_data") else ""
+        if not raw:
+            return None
+        try:
+            return dt.datetime.fromisoformat(raw)
+        except ValueError:
+            return dt.datetime.min.replace(tzinfo=dt.UTC)
+
+    def carry_version(self, version: dt.datetime) -> None:
+        """Show the form again at `version`: saving it once more replaces what is saved."""
+        data = QueryDict(mutable=True)
+        data.update(self.data)
+        data["version"] = version.isoformat()
+        self.data = data
 
     @property
     def chosen_action(self) -> str:
@@ -147,9 +186,17 @@ class ComposeForm(ScheduleFields):
             brand_content=data.get("brand_content", False),
             is_aigc=data.get("is_aigc", False),
             mode=data.get("mode") or PublishMode.DIRECT,
+            media_type=data.get("media_type") or MediaType.VIDEO,
+            description=data.get("description", ""),
+            auto_add_music=data.get("auto_add_music", False),
+            photo_cover_index=self.cover_index,
         )
         errors = post_content_errors(
-            self.content, media=self.video_media, creator=self.creator, publishing=action in (SCHEDULE, NOW)
+            self.content,
+            media=self.video_media,
+            creator=self.creator,
+            publishing=action in (SCHEDULE, NOW),
+            photos=self.photo_media,
         )
         for field, message in errors.items():
             if field not in self.errors:
@@ -157,6 +204,15 @@ class ComposeForm(ScheduleFields):
         if action == NOW and (refusal := publish_now_refusal(by=self.user, account=account)):
             self.add_error("action", refusal)
         return data
+
+    def errors_only(self, errors: dict[str, list[str]]) -> None:
+        """Parse the form but show only `errors` (field → messages): for the composer shown again
+        after a carousel change, where nothing else was asked to be checked yet."""
+        self.is_valid()
+        self.errors.clear()
+        for field, messages in errors.items():
+            for message in messages:
+                self.add_error(field, message)
 
     def add_service_errors(self, errors: dict[str, str]) -> None:
         for field, message in errors.items():
@@ -191,7 +247,11 @@ def compose_initial(*, user: Any, post: Any = None, account: TikTokAccount | Non
         "brand_content": post.brand_content,
         "is_aigc": post.is_aigc,
         "mode": post.mode,
+        "media_type": post.media_type,
+        "description": post.description,
+        "auto_add_music": post.auto_add_music,
         "time_zone": post.schedule_time_zone or zone,
+        "version": post.updated_at.isoformat(),
     }
     if post.scheduled_at is not None and post.status != PostStatus.FAILED:
         local = post.scheduled_at.astimezone(zoneinfo.ZoneInfo(initial["time_zone"]))

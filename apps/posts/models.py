@@ -3,23 +3,31 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import PurePosixPath
 from typing import Any, ClassVar, Self
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
+from django.db.models.functions import Coalesce
 from django.db.models.lookups import LessThanOrEqual
 
+from apps.accounts.models import SECRET_FIELDS
 from apps.common.expressions import Utf16Length
 from apps.common.models import SoftDeleteManager, SoftDeleteModel, SoftDeleteQuerySet, TimestampedModel
+from apps.common.pagination import Keyset
 from apps.tiktok.errors import human_message
 from apps.users.models import validate_time_zone
 
 CAPTION_MAX_UTF16 = 2200
 MAX_VIDEO_BYTES = 4_000_000_000  # TikTok: "up to 4 GB", decimal like its MB
+# Photo posts (content/init): a title of at most 90 UTF-16 units (the caption) and a description.
+PHOTO_TITLE_MAX_UTF16 = 90
+PHOTO_DESCRIPTION_MAX_UTF16 = 4000
+MAX_PHOTO_BYTES = 20_000_000
+MAX_PHOTOS = 35
 
 
 class PostStatus(models.TextChoices):
@@ -44,6 +52,19 @@ CANCELLABLE_STATUSES = frozenset(
 )
 
 
+# The posts list: newest scheduled first, posts without a time (drafts mostly) on top, then newest
+# created, then by id so that no two posts tie (apps.common.pagination). A post without a time
+# sorts as if scheduled at the end of time; `posts_list_idx` holds the same expression.
+UNSCHEDULED_SORTS_AT = datetime(9999, 12, 31, tzinfo=UTC)
+
+
+def list_time() -> Coalesce:
+    return Coalesce("scheduled_at", Value(UNSCHEDULED_SORTS_AT))
+
+
+POST_LIST_ORDER = Keyset(("list_time", "created_at", "id"), descending=True)
+
+
 class PrivacyLevel(models.TextChoices):
     PUBLIC_TO_EVERYONE = "PUBLIC_TO_EVERYONE", "Everyone"
     MUTUAL_FOLLOW_FRIENDS = "MUTUAL_FOLLOW_FRIENDS", "Friends"
@@ -60,6 +81,11 @@ class ReviewOutcome(models.TextChoices):
 class PublishMode(models.TextChoices):
     DIRECT = "direct", "Post directly"
     INBOX = "inbox", "Send to the creator's TikTok inbox as a draft"
+
+
+class MediaType(models.TextChoices):
+    VIDEO = "video", "Video"
+    PHOTO = "photo", "Photos"
 
 
 class PostQuerySet(SoftDeleteQuerySet):
@@ -81,12 +107,13 @@ class PostQuerySet(SoftDeleteQuerySet):
             return self.all()
         return self.filter(account_id__in=granted_account_ids(user, Perm(perm)))
 
+    def with_account(self) -> Self:
+        """Each post with its account in the same query, without the account's secrets."""
+        return self.select_related("account").defer(*(f"account__{name}" for name in SECRET_FIELDS))
+
     def for_list(self) -> Self:
-        """What the posts list shows, in one query whatever the number of rows: newest scheduled
-        first (posts without a time, drafts mostly, on top), then newest created."""
-        return self.select_related("account").order_by(
-            models.F("scheduled_at").desc(nulls_first=True), "-created_at"
-        )
+        """What the posts list shows, in POST_LIST_ORDER (apply it with apps.common.pagination)."""
+        return self.with_account().annotate(list_time=list_time())
 
 
 class PostManager(SoftDeleteManager.from_queryset(PostQuerySet)):  # type: ignore[misc]
@@ -105,6 +132,14 @@ class Post(SoftDeleteModel):
     brand_content = models.BooleanField("branded content", default=False)
     is_aigc = models.BooleanField("AI-generated content", default=False)
     mode = models.CharField(max_length=8, choices=PublishMode.choices, default=PublishMode.DIRECT)
+    media_type = models.CharField(max_length=8, choices=MediaType.choices, default=MediaType.VIDEO)
+    # Photo posts only: the caption is their title (at most 90 units), this their description.
+    description = models.TextField(blank=True)
+    auto_add_music = models.BooleanField(default=False)
+    photo_cover_index = models.PositiveSmallIntegerField(default=0)
+    # How many photos the carousel holds (kept by apps.posts.services._attach_photos), so that
+    # lists and the calendar say "3 photos" without reading the photos.
+    photo_count = models.PositiveSmallIntegerField(default=0)
     video_cover_timestamp_ms = models.PositiveIntegerField(null=True, blank=True)
     scheduled_at = models.DateTimeField(null=True, blank=True)
     schedule_time_zone = models.CharField(max_length=64, blank=True, validators=[validate_time_zone])
@@ -184,6 +219,23 @@ class Post(SoftDeleteModel):
             ),
             models.CheckConstraint(condition=Q(mode__in=PublishMode.values), name="posts_post_mode_valid"),
             models.CheckConstraint(
+                condition=Q(media_type__in=MediaType.values), name="posts_post_media_type_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(media_type=MediaType.VIDEO)
+                | Q(LessThanOrEqual(Utf16Length("caption"), PHOTO_TITLE_MAX_UTF16)),
+                name="posts_post_photo_title_max_90_utf16",
+            ),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Utf16Length("description"), PHOTO_DESCRIPTION_MAX_UTF16),
+                name="posts_post_description_max_4000_utf16",
+            ),
+            # Photos have no duet or stitch.
+            models.CheckConstraint(
+                condition=Q(media_type=MediaType.VIDEO) | Q(allow_duet=False, allow_stitch=False),
+                name="posts_post_photo_no_duet_or_stitch",
+            ),
+            models.CheckConstraint(
                 condition=Q(review_outcome="", reviewed_at__isnull=True, reviewed_by__isnull=True)
                 | Q(
                     review_outcome__in=[ReviewOutcome.APPROVED, ReviewOutcome.REJECTED],
@@ -205,6 +257,22 @@ class Post(SoftDeleteModel):
                 condition=Q(status=PostStatus.SCHEDULED, deleted_at__isnull=True),
             ),
             models.Index(fields=["account", "status", "scheduled_at"], name="posts_account_status_idx"),
+            # The posts list's pages (POST_LIST_ORDER), for everyone and for one account.
+            models.Index(
+                list_time().desc(),
+                models.F("created_at").desc(),
+                models.F("id").desc(),
+                name="posts_list_idx",
+                condition=Q(deleted_at__isnull=True),
+            ),
+            models.Index(
+                models.F("account"),
+                list_time().desc(),
+                models.F("created_at").desc(),
+                models.F("id").desc(),
+                name="posts_list_by_account_idx",
+                condition=Q(deleted_at__isnull=True),
+            ),
             models.Index(fields=["status", "scheduled_at"], name="posts_status_time_idx"),
             models.Index(fields=["publish_id"], name="posts_publish_id_idx", condition=~Q(publish_id="")),
             # The author's dashboard: decisions on their posts.
@@ -218,6 +286,13 @@ class Post(SoftDeleteModel):
     def __str__(self) -> str:
         caption = self.caption.strip().splitlines()[0] if self.caption.strip() else "(no caption)"
         return caption if len(caption) <= 60 else caption[:59].rstrip() + "…"
+
+    @property
+    def photos_label(self) -> str:
+        """What a photo post holds, as people read it ("3 photos"); "" for a video."""
+        if self.media_type != MediaType.PHOTO:
+            return ""
+        return "1 photo" if self.photo_count == 1 else f"{self.photo_count} photos"
 
     @property
     def status_label(self) -> str:
@@ -239,6 +314,10 @@ def media_upload_to(instance: PostMedia, filename: str) -> str:
 class MediaKind(models.TextChoices):
     VIDEO = "video", "Video"
     COVER = "cover", "Cover image"
+    PHOTO = "photo", "Photo"
+
+
+PHOTO_TYPES = ("image/jpeg", "image/webp")
 
 
 class PostMedia(SoftDeleteModel):
@@ -253,6 +332,12 @@ class PostMedia(SoftDeleteModel):
     duration_seconds = models.DecimalField(max_digits=9, decimal_places=3, null=True, blank=True)
     width = models.PositiveIntegerField(null=True, blank=True)
     height = models.PositiveIntegerField(null=True, blank=True)
+    # Probed once (apps.posts.media.probe_video) so that scheduling checks them without the file.
+    frame_rate = models.DecimalField(max_digits=7, decimal_places=3, null=True, blank=True)
+    video_codec = models.CharField(max_length=32, blank=True, help_text="H.264, H.265, VP8, VP9 or another")
+    probed_at = models.DateTimeField(null=True, blank=True, help_text="When codec and frame rate were read.")
+    # A photo's place in its post's carousel (0-based), once attached.
+    position = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         verbose_name_plural = "post media"
@@ -270,6 +355,17 @@ class PostMedia(SoftDeleteModel):
                 name="posts_media_video_type",
             ),
             models.CheckConstraint(condition=Q(kind__in=MediaKind.values), name="posts_media_kind_valid"),
+            models.CheckConstraint(
+                condition=~Q(kind=MediaKind.PHOTO)
+                | Q(mime_type__in=PHOTO_TYPES, size_bytes__lte=MAX_PHOTO_BYTES),
+                name="posts_media_photo_type_and_size",
+            ),
+            # One photo per place in a post's carousel.
+            models.UniqueConstraint(
+                fields=["post", "position"],
+                condition=Q(kind=MediaKind.PHOTO, deleted_at__isnull=True, post__isnull=False),
+                name="posts_media_one_photo_per_position",
+            ),
             # One video per post.
             models.UniqueConstraint(
                 fields=["post"],

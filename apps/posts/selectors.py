@@ -27,7 +27,15 @@ from apps.accounts.permissions import (
     may_publish_directly,
 )
 from apps.audit.models import AuditLog
-from apps.posts.models import MediaKind, Post, PostMedia, PostStatus, PublishAttempt, ReviewOutcome
+from apps.posts.models import (
+    MediaKind,
+    MediaType,
+    Post,
+    PostMedia,
+    PostStatus,
+    PublishAttempt,
+    ReviewOutcome,
+)
 
 # Who may send a post to TikTok without approval: a check on top of Perm.DRAFT.
 PUBLISH_DIRECTLY = "publish_directly"
@@ -86,17 +94,26 @@ TIKTOK_FIELDS = (
     "mode",
     "video_cover_timestamp_ms",
 )
+PHOTO_FIELDS = ("media_type", "description", "auto_add_music", "photo_cover_index")
 
 
 def post_content_hash(post: Post) -> str:
     """sha256 of what would go to TikTok for `post`: its account, every TikTok field and the
     checksums of its files. An approval records it; any change to any of them changes it."""
-    files = sorted(PostMedia.objects.filter(post=post).values_list("kind", "sha256"))
+    files: list[Any] = sorted(PostMedia.objects.filter(post=post).values_list("kind", "sha256"))
     payload = {
         "account": str(post.account_id),
         **{field: getattr(post, field) for field in TIKTOK_FIELDS},
         "files": files,
     }
+    if post.media_type == MediaType.PHOTO:
+        # (only for photo posts: a video post's hash, and so its approval, stays as it was)
+        payload.update({field: getattr(post, field) for field in PHOTO_FIELDS})
+        payload["files"] = list(
+            PostMedia.objects.filter(post=post)
+            .order_by("kind", "position")
+            .values_list("kind", "position", "sha256")
+        )
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 

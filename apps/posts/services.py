@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import logging
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any, cast
 
 from django.db import transaction
 from django.db.models import Max
@@ -14,19 +15,23 @@ from django.utils import timezone
 
 from apps.accounts.models import AccountStatus, TikTokAccount
 from apps.accounts.permissions import Perm, needs_approval, user_may
+from apps.audit.models import AuditLog
 from apps.audit.services import audit_record
 from apps.common.expressions import db_now, utf16_length
 from apps.common.outbox import notification_emit
-from apps.media.storage import media_storage
+from apps.media.storage import RangeReader, media_storage
 from apps.media.uploads import StoredUpload
-from apps.posts.media import MediaError, inspect_video
+from apps.posts.media import MediaError, VideoFacts, inspect_video, probe_video, video_problem
 from apps.posts.models import (
     CANCELLABLE_STATUSES,
     CAPTION_MAX_UTF16,
+    PHOTO_DESCRIPTION_MAX_UTF16,
+    PHOTO_TITLE_MAX_UTF16,
     SCHEDULABLE_STATUSES,
     AttemptKind,
     AttemptOutcome,
     MediaKind,
+    MediaType,
     Post,
     PostMedia,
     PostStatus,
@@ -35,8 +40,19 @@ from apps.posts.models import (
     PublishMode,
     ReviewOutcome,
 )
+from apps.posts.photos import (
+    NO_MEDIA_DOMAIN,
+    NOT_A_PHOTO,
+    media_base_url,
+    photo_problem,
+    photos_problem,
+    probe_photo,
+)
 from apps.posts.selectors import approval_is_current, is_own_work, post_content_hash
 from apps.tiktok.client import CreatorInfo, TikTokClient
+from tenants.models import current_agency
+
+logger = logging.getLogger(__name__)
 
 # A person may edit these in the composer: no worker holds them.
 EDITABLE_STATUSES = frozenset(
@@ -71,6 +87,66 @@ class PostStateError(Exception):
     """The post's current status does not allow the change; the message says why."""
 
 
+def _agency_may_publish() -> None:
+    """Scheduling and publishing wait until the agency's owner confirmed their email address
+    (apps.web.email_verification): PostStateError saying so."""
+    if refusal := current_agency().unverified_refusal:
+        raise PostStateError(refusal)
+
+
+class PostConflictError(Exception):
+    """Someone saved the post after the editor opened it: saving now would silently undo their
+    work. Says who, when and what they changed (from the post's audit entries)."""
+
+    def __init__(self, *, by: str, at: dt.datetime, changed: list[str], version: dt.datetime) -> None:
+        self.by, self.at, self.changed, self.version = by, at, changed, version
+        super().__init__(f"{by} saved this post at {at.isoformat()} ({', '.join(changed) or 'its state'})")
+
+
+# How the audit entries name what changed, in the words of the composer.
+_CHANGED_LABELS = {
+    "account": "account",
+    "caption": "caption",
+    "description": "description",
+    "privacy_level": "privacy",
+    "allow_comment": "comments",
+    "allow_duet": "duet",
+    "allow_stitch": "stitch",
+    "commercial_disclosure": "disclosure",
+    "brand_organic": "disclosure",
+    "brand_content": "disclosure",
+    "is_aigc": "AI-generated label",
+    "mode": "where it goes",
+    "media_type": "video or photos",
+    "auto_add_music": "music",
+    "photo_cover_index": "cover",
+    "photos": "photos",
+    "video": "video",
+    "status": "status",
+    "scheduled_at": "time",
+}
+
+
+def _conflict(post: Post, seen: dt.datetime) -> PostConflictError:
+    """What happened to `post` since the version `seen`."""
+    entries = list(
+        AuditLog.objects.filter(
+            object_type="posts.post", object_id=str(post.pk), created_at__gte=seen
+        ).order_by("created_at")
+    )
+    changed: list[str] = []
+    for entry in entries:
+        for field, value in (entry.changes or {}).items():
+            if isinstance(value, list) and len(value) == 2 and value[0] == value[1]:
+                continue  # recorded, but the same as before (a post scheduled again at its time)
+            label = _CHANGED_LABELS.get(field)
+            if label and label not in changed:
+                changed.append(label)
+    last = entries[-1] if entries else None
+    by = (last.actor_email if last else "") or (post.updated_by.email if post.updated_by else "") or "Someone"
+    return PostConflictError(by=by, at=post.updated_at, changed=changed, version=post.updated_at)
+
+
 class PostValidationError(Exception):
     """What a person entered breaks a rule; `errors` maps each field to its message."""
 
@@ -97,13 +173,21 @@ class PostContent:
     brand_content: bool = False
     is_aigc: bool = False
     mode: str = PublishMode.DIRECT
+    # Photo posts (the caption is then their title).
+    media_type: str = MediaType.VIDEO
+    description: str = ""
+    auto_add_music: bool = False
+    photo_cover_index: int = 0
 
     def normalized(self) -> PostContent:
         """Brand choices only count while disclosure is on; TikTok counts newlines as one unit."""
         caption = self.caption.replace("\r\n", "\n")
-        if self.commercial_disclosure:
-            return dataclasses.replace(self, caption=caption)
-        return dataclasses.replace(self, caption=caption, brand_organic=False, brand_content=False)
+        changes: dict[str, Any] = {"caption": caption, "description": self.description.replace("\r\n", "\n")}
+        if self.media_type == MediaType.PHOTO:
+            changes.update(allow_duet=False, allow_stitch=False)  # photos have neither
+        if not self.commercial_disclosure:
+            changes.update(brand_organic=False, brand_content=False)
+        return dataclasses.replace(self, **changes)
 
 
 CONTENT_FIELDS = tuple(f.name for f in dataclasses.fields(PostContent) if f.name != "account")
@@ -186,7 +270,12 @@ def creator_check(*, account: TikTokAccount, client: TikTokClient | None = None)
 
 
 def post_content_errors(
-    content: PostContent, *, media: PostMedia | None, creator: CreatorCheck | None, publishing: bool
+    content: PostContent,
+    *,
+    media: PostMedia | None,
+    creator: CreatorCheck | None,
+    publishing: bool,
+    photos: list[PostMedia] | None = None,
 ) -> dict[str, str]:
     """Every rule the composer enforces (the database's constraints and TikTok's audit rules),
     as field → message. `publishing` is True for Schedule and Publish now, False for a draft.
@@ -194,7 +283,9 @@ def post_content_errors(
     errors: dict[str, str] = {}
     content = content.normalized()
     length = utf16_length(content.caption)
-    if length > CAPTION_MAX_UTF16:
+    if content.media_type == MediaType.PHOTO:
+        errors.update(_photo_content_errors(content, photos=photos or [], publishing=publishing))
+    elif length > CAPTION_MAX_UTF16:
         errors["caption"] = (
             f"The caption is {length:,} characters long as TikTok counts them (emoji count as two); "
             f"TikTok allows at most {CAPTION_MAX_UTF16:,}."
@@ -225,27 +316,81 @@ def post_content_errors(
                 errors[field] = f"{what} turned off for this account on TikTok."
     if content.mode not in PublishMode.values:
         errors["mode"] = "Choose how to send the video to TikTok."
-    if publishing:
+    if publishing and content.media_type == MediaType.VIDEO:
         if media is None:
             errors["video"] = "Upload the video to post."
-        elif (
-            creator is not None
-            and info is not None
-            and info.max_video_post_duration_sec
-            and media.duration_seconds is not None
-            and media.duration_seconds > info.max_video_post_duration_sec
-        ):
-            from apps.posts.media import duration_text
-
-            errors["video"] = (
-                f"The video lasts {duration_text(media.duration_seconds)}; {creator.nickname} "
-                f"can post videos of at most {info.max_video_post_duration_sec} s."
-            )
-        if creator is not None and not creator.can_post:
-            errors["account"] = (
-                creator.blocked or creator.unavailable or "TikTok was not asked about this account."
-            )
+        else:
+            max_seconds = info.max_video_post_duration_sec if info is not None else None
+            name = creator.nickname if creator is not None else "this account"
+            problem = video_problem(media_facts(media), max_duration_seconds=max_seconds, account_name=name)
+            if problem:
+                errors["video"] = problem
+    if publishing and creator is not None and not creator.can_post:
+        errors["account"] = (
+            creator.blocked or creator.unavailable or "TikTok was not asked about this account."
+        )
     return errors
+
+
+def _photo_content_errors(
+    content: PostContent, *, photos: list[PostMedia], publishing: bool
+) -> dict[str, str]:
+    errors: dict[str, str] = {}
+    title = utf16_length(content.caption)
+    if title > PHOTO_TITLE_MAX_UTF16:
+        errors["caption"] = (
+            f"The title is {title:,} characters long as TikTok counts them (emoji count as two); "
+            f"a photo post's title is at most {PHOTO_TITLE_MAX_UTF16}. Put the rest in the description."
+        )
+    described = utf16_length(content.description)
+    if described > PHOTO_DESCRIPTION_MAX_UTF16:
+        errors["description"] = (
+            f"The description is {described:,} characters long as TikTok counts them; "
+            f"TikTok allows at most {PHOTO_DESCRIPTION_MAX_UTF16:,}."
+        )
+    if photos and not 0 <= content.photo_cover_index < len(photos):
+        errors["photos"] = "Choose one of the photos as the cover."
+    if publishing:
+        problem = photos_problem(photos) or (NO_MEDIA_DOMAIN if not media_base_url() else "")
+        if problem:
+            errors["photos"] = problem
+    return errors
+
+
+def media_facts(media: PostMedia) -> VideoFacts:
+    """What TikTok checks about a stored video, from its row (no file is read)."""
+    return VideoFacts(
+        mime_type=media.mime_type,
+        size_bytes=media.size_bytes,
+        duration_seconds=media.duration_seconds,
+        width=media.width,
+        height=media.height,
+        frame_rate=media.frame_rate,
+        codec=media.video_codec,
+    )
+
+
+def media_probe_if_needed(*, media: PostMedia) -> PostMedia:
+    """Read codec and frame rate of a video uploaded before we kept them (a few ranged reads of
+    the stored object) and store them, once. A video probed already is returned as it is."""
+    if media.kind != MediaKind.VIDEO or media.probed_at is not None or not media.file.name:
+        return media
+    storage = media_storage()
+    name = str(media.file.name)
+    try:
+        if not storage.exists(name):
+            return media  # nothing to read: checked on what is known
+        reader = cast(IO[bytes], RangeReader(storage, name, media.size_bytes))
+        facts = probe_video(reader, mime_type=media.mime_type, size=media.size_bytes)
+    except Exception:  # storage unreachable: checked on what is known, probed next time
+        logger.warning("Could not probe stored video %s", media.pk, exc_info=True)
+        return media
+    media.frame_rate, media.video_codec = facts.frame_rate, facts.codec
+    media.probed_at = timezone.now()
+    PostMedia.objects.filter(pk=media.pk).update(
+        frame_rate=media.frame_rate, video_codec=media.video_codec, probed_at=media.probed_at
+    )
+    return media
 
 
 def media_upload(
@@ -268,6 +413,9 @@ def media_upload(
         duration_seconds=info.duration_seconds,
         width=info.width,
         height=info.height,
+        frame_rate=info.frame_rate,
+        video_codec=info.codec,
+        probed_at=timezone.now(),
         created_by=by,
         updated_by=by,
     )
@@ -286,12 +434,95 @@ def media_upload(
                     "sha256": media.sha256,
                     "duration_seconds": str(media.duration_seconds),
                     "frame": f"{media.width}x{media.height}",
+                    "frame_rate": str(media.frame_rate) if media.frame_rate is not None else None,
+                    "codec": media.video_codec,
                 },
             )
     except Exception:
         file.discard()
         raise
     return media
+
+
+def photo_upload(*, file: StoredUpload, by: Any, request: Any = None, which: str = "The photo") -> PostMedia:
+    """Check a photo already streamed to the agency's storage (JPEG or WebP by content, at most
+    20 MB, at most 1080 px on its short side, read from its header) and record it, not yet in a
+    post. A refused photo is deleted from storage. Raises apps.posts.media.MediaError, its message
+    naming the photo as `which` ("Photo 4 (loaf.jpg)")."""
+    size = file.size or 0
+    facts = probe_photo(file, size=size) if size > 0 else None
+    problem = f"{which} is empty. Choose it again." if size <= 0 else photo_problem(facts, which=which)
+    if problem or facts is None:
+        file.discard()
+        raise MediaError(problem or NOT_A_PHOTO)
+    media = PostMedia(
+        kind=MediaKind.PHOTO,
+        original_name=(file.name or "")[:255],
+        size_bytes=facts.size_bytes,
+        mime_type=facts.mime_type,
+        sha256=file.sha256,
+        width=facts.width,
+        height=facts.height,
+        probed_at=timezone.now(),
+        created_by=by,
+        updated_by=by,
+    )
+    media.file.name = file.storage_name
+    try:
+        with transaction.atomic():
+            media.save()
+            audit_record(
+                action="media.uploaded",
+                actor=by,
+                obj=media,
+                request=request,
+                changes={
+                    "kind": MediaKind.PHOTO,
+                    "size_bytes": media.size_bytes,
+                    "mime_type": media.mime_type,
+                    "sha256": media.sha256,
+                    "frame": f"{media.width}x{media.height}",
+                },
+            )
+    except Exception:
+        file.discard()
+        raise
+    return media
+
+
+def _attach_photos(post: Post, photos: list[PostMedia], by: Any) -> bool:
+    """Make `photos`, in this order, the post's carousel; returns whether anything changed."""
+    ids = [photo.pk for photo in photos]
+    locked = {m.pk: m for m in PostMedia.objects.select_for_update().filter(pk__in=ids, kind=MediaKind.PHOTO)}
+    current = list(
+        PostMedia.objects.filter(post=post, kind=MediaKind.PHOTO)
+        .order_by("position")
+        .values_list("pk", flat=True)
+    )
+    if current == ids:
+        return False
+    for pk in ids:
+        media = locked.get(pk)
+        if media is None or (media.post_id is not None and media.post_id != post.pk):
+            raise PostValidationError({"photos": "A photo belongs to another post. Upload it again."})
+    removed = PostMedia.objects.filter(post=post, kind=MediaKind.PHOTO).exclude(pk__in=ids)
+    names = [name for name in removed.values_list("file", flat=True) if name]
+    removed.delete(by=by)
+    transaction.on_commit(lambda: _remove_files(names))
+    # Places are unique per post: clear them, then set them in the new order.
+    PostMedia.objects.filter(pk__in=ids).update(position=None)
+    for position, pk in enumerate(ids):
+        PostMedia.objects.filter(pk=pk).update(
+            post=post, position=position, updated_by=by, updated_at=timezone.now()
+        )
+    Post.objects.filter(pk=post.pk).update(photo_count=len(ids))
+    post.photo_count = len(ids)
+    return True
+
+
+def post_photos(post: Post) -> list[PostMedia]:
+    """A photo post's photos, in carousel order."""
+    return list(PostMedia.objects.filter(post=post, kind=MediaKind.PHOTO).order_by("position"))
 
 
 def _remove_files(names: list[str]) -> None:
@@ -338,8 +569,17 @@ def post_save(
     publish_now: bool = False,
     creator: CreatorCheck | None = None,
     request: Any = None,
+    photos: list[PostMedia] | None = None,
+    seen: dt.datetime | None = None,
 ) -> Post:
     """Create (`post=None`) or edit a post from the composer, all or nothing.
+
+    `seen` is the post's `updated_at` when the editor opened it: if someone saved it since,
+    PostConflictError (nothing saved) instead of overwriting their work. None: no check (the
+    API's PATCH without a version).
+
+    A photo post (`content.media_type` PHOTO) takes `photos`, in carousel order (None: keep the
+    post's own).
 
     With `schedule`, the post is also scheduled at `scheduled_at`; `publish_now` (with
     `schedule`, `scheduled_at` now) says the person pressed Publish now, refused (as `action`) to
@@ -347,10 +587,18 @@ def post_save(
     draft that remembers the time entered. A new `media` becomes the post's video. Raises
     PostValidationError (field → message) and PostStateError (a worker already took the post).
     """
+    if schedule:
+        _agency_may_publish()
     content = content.normalized()
     if media is None and post is not None:
         media = PostMedia.objects.filter(post=post, kind=MediaKind.VIDEO).first()
-    errors = post_content_errors(content, media=media, creator=creator, publishing=schedule)
+    if schedule and media is not None:
+        media = media_probe_if_needed(media=media)
+    if content.media_type == MediaType.PHOTO:
+        media = None
+        if photos is None:
+            photos = post_photos(post) if post is not None else []
+    errors = post_content_errors(content, media=media, creator=creator, publishing=schedule, photos=photos)
     refusal = publish_now_refusal(by=by, account=content.account) if schedule and publish_now else ""
     if refusal:
         errors["action"] = refusal
@@ -394,6 +642,8 @@ def post_save(
                 raise PostStateError(
                     f"This post is {post.get_status_display().lower()} and can no longer be edited."
                 )
+            if seen is not None and seen != post.updated_at:
+                raise _conflict(post, seen)
             changes: dict[str, Any] = {}
             if post.account_id != content.account.pk:
                 changes["account"] = [str(post.account_id), str(content.account.pk)]
@@ -422,6 +672,14 @@ def post_save(
             post.save()
             if changes:
                 audit_record(action="post.edited", actor=by, obj=post, request=request, changes=changes)
+        if photos is not None and content.media_type == MediaType.PHOTO and _attach_photos(post, photos, by):
+            audit_record(
+                action="post.edited",
+                actor=by,
+                obj=post,
+                request=request,
+                changes={"photos": [str(photo.pk) for photo in photos]},
+            )
         if media is not None:
             replaced = _attach_video(post, media, by)
             if replaced is not None:
@@ -484,8 +742,12 @@ def post_schedule(
 
     if scheduled_at.tzinfo is None:
         raise ValueError("scheduled_at must be timezone-aware")
+    _agency_may_publish()
     if scheduled_at < timezone.now() - dt.timedelta(seconds=5):
         raise PostStateError("That time has already passed. Choose a time in the future.")
+    refusal = _video_refusal(post)
+    if refusal:
+        raise PostStateError(refusal)
     with transaction.atomic():
         locked = _locked(post)
         if locked.status not in SCHEDULABLE_STATUSES or locked.status not in only_from:
@@ -537,6 +799,21 @@ def post_schedule(
     return locked
 
 
+def _video_refusal(post: Post) -> str:
+    """Why TikTok would refuse the post's video, from its stored facts ("" when it would take it, or
+    there is none yet: the composer says that). The creator's maximum duration is checked where
+    creator_info is asked (the composer, the worker)."""
+    media = PostMedia.objects.filter(post=post, kind=MediaKind.VIDEO).first()
+    if media is None:
+        return ""
+    problem = video_problem(media_facts(media_probe_if_needed(media=media)))
+    return (
+        f"TikTok would refuse this post's video. {problem} Open the post to choose another video."
+        if problem
+        else ""
+    )
+
+
 def _clear_review(post: Post) -> None:
     post.review_outcome = ReviewOutcome.NONE
     post.review_comment = ""
@@ -558,6 +835,8 @@ def post_approve(*, post: Post, by: Any, seen: dt.datetime | None, request: Any 
     from apps.publishing.jobs import job_set
     from apps.publishing.models import JobKind
 
+    _agency_may_publish()
+    refusal = _video_refusal(post)
     with transaction.atomic():
         locked = _locked(post)
         _may_review(by, locked)
@@ -565,6 +844,8 @@ def post_approve(*, post: Post, by: Any, seen: dt.datetime | None, request: Any 
             raise PostStateError(
                 f"This post is {locked.get_status_display().lower()}: there is nothing to approve."
             )
+        if refusal:
+            raise PostStateError(refusal)
         if is_own_work(by, locked):
             raise PostStateError(OWN_WORK)
         if seen != locked.updated_at:
@@ -697,6 +978,7 @@ def post_retry(*, post: Post, by: Any, request: Any = None) -> Post:
     from apps.publishing.jobs import job_set
     from apps.publishing.models import JobKind
 
+    _agency_may_publish()
     with transaction.atomic():
         locked = _locked(post)
         if locked.status not in (PostStatus.NEEDS_ATTENTION, PostStatus.FAILED):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+import zoneinfo
+from collections.abc import Iterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -12,18 +14,19 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import Prefetch
-from django.http import FileResponse, Http404, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
+from django_tenants.utils import schema_context
 
-from apps.accounts.models import TikTokAccount
+from apps.accounts.models import SECRET_FIELDS, TikTokAccount
 from apps.accounts.permissions import (
     ROLE_DEFAULTS,
     Perm,
@@ -37,21 +40,37 @@ from apps.accounts.permissions import (
 from apps.accounts.posting_limits import DAILY_CAP, WARN_AT
 from apps.common.expressions import utf16_length
 from apps.common.http import HtmxHttpRequest
+from apps.common.pagination import keyset_page
 from apps.media.storage import media_storage
-from apps.media.uploads import EMPTY, NOT_ACCEPTED, TOO_LARGE, StoredUpload, streams_upload, upload_handler
+from apps.media.uploads import (
+    EMPTY,
+    NOT_ACCEPTED,
+    TOO_LARGE,
+    TOO_MANY,
+    AlsoUpload,
+    StoredUpload,
+    discard_uploads,
+    streams_upload,
+    upload_handler,
+)
 from apps.posts.forms import NOW, SCHEDULE, ComposeForm, MarkPublishedForm, RescheduleForm, compose_initial
 from apps.posts.media import NOT_A_VIDEO, MediaError, duration_text, video_name_for
 from apps.posts.models import (
     CANCELLABLE_STATUSES,
     CAPTION_MAX_UTF16,
+    MAX_PHOTO_BYTES,
+    MAX_PHOTOS,
     MAX_VIDEO_BYTES,
+    POST_LIST_ORDER,
     RESCHEDULABLE_STATUSES,
     MediaKind,
+    MediaType,
     Post,
     PostMedia,
     PostStatus,
     PublishMode,
 )
+from apps.posts.photos import photo_name_for, photo_token_read
 from apps.posts.selectors import (
     PUBLISH_DIRECTLY,
     account_for_user,
@@ -69,13 +88,16 @@ from apps.posts.services import (
     EDITABLE_STATUSES,
     OWN_WORK,
     CreatorCheck,
+    PostConflictError,
     PostStateError,
     PostValidationError,
     creator_check,
     media_upload,
+    photo_upload,
     post_approve,
     post_cancel,
     post_mark_published,
+    post_photos,
     post_reject,
     post_retry,
     post_save,
@@ -84,6 +106,7 @@ from apps.posts.services import (
 )
 from apps.publishing.services import POLL_GIVE_UP_AFTER, account_posts_last_24h
 from apps.users.models import User
+from tenants.models import Agency, AgencyStatus
 
 PAGE_SIZE = 25
 # The post page polls while something is about to happen or is happening.
@@ -96,6 +119,16 @@ REFUSALS = {
     NOT_ACCEPTED: NOT_A_VIDEO,
     EMPTY: "The file is empty. Choose the video again.",
 }
+# Why a photo was refused before it was read whole; `which` names it ("Photo 4 (loaf.jpg)").
+PHOTO_REFUSALS = {
+    TOO_LARGE: "{which} is larger than TikTok's limit of 20 MB a photo. Save it smaller and upload it again.",
+    NOT_ACCEPTED: (
+        "{which} is not a JPEG or WebP image (we check what the file contains, not its name). "
+        "Save it as JPEG and upload it again."
+    ),
+    EMPTY: "{which} is empty. Choose it again.",
+}
+NO_PHOTO_CHOSEN = "Choose one or more JPEG or WebP photos to add."
 
 
 def _user(request: HtmxHttpRequest) -> User:
@@ -114,6 +147,7 @@ def _uuid(value: str | None) -> uuid.UUID | None:
 
 @require_GET
 @login_required
+@vary_on_headers("HX-Request")
 def post_list(request: HtmxHttpRequest) -> HttpResponse:
     user = _user(request)
     posts = Post.objects.visible_to(user).for_list()
@@ -122,29 +156,24 @@ def post_list(request: HtmxHttpRequest) -> HttpResponse:
         posts = posts.filter(status=status)
     else:
         status = ""
-    accounts = list(accounts_with(user))
+    accounts = list(accounts_with(user).defer(*SECRET_FIELDS))
     account_id = _uuid(request.GET.get("account"))
     if account_id is not None and any(a.pk == account_id for a in accounts):
         posts = posts.filter(account_id=account_id)
     else:
         account_id = None
-    page = Paginator(posts, PAGE_SIZE).get_page(request.GET.get("page"))
-    query = {"status": status, "account": str(account_id) if account_id else ""}
-    filters = "&".join(f"{key}={value}" for key, value in query.items() if value)
-    return render(
-        request,
-        "posts/list.html",
-        {
-            "page": page,
-            "statuses": PostStatus.choices,
-            "accounts": accounts,
-            "status": status,
-            "account_id": account_id,
-            "filters": filters,
-            "time_zone": user.time_zone or "UTC",
-            "may_compose": accounts_with(user, Perm.DRAFT).exists(),
-        },
-    )
+    context = {
+        "page": keyset_page(posts, POST_LIST_ORDER, request.GET, size=PAGE_SIZE),
+        "statuses": PostStatus.choices,
+        "accounts": accounts,
+        "status": status,
+        "account_id": account_id,
+        "time_zone": user.time_zone or "UTC",
+        "may_compose": accounts_with(user, Perm.DRAFT).exists(),
+    }
+    if request.htmx and not request.htmx.history_restore_request:
+        return render(request, "posts/list.html#list", context)
+    return render(request, "posts/list.html", context)
 
 
 # --- Composer ---
@@ -190,6 +219,10 @@ def _compose_context(
         "caption_max_text": f"{CAPTION_MAX_UTF16:,}",
         "media": media,
         "video_errors": form["video"].errors,
+        "photos": form.photo_media,
+        "photo_errors": form["photos"].errors,
+        "cover_id": _cover_id(form.photo_media, form["photo_cover"].value()),
+        "media_type": values.get("media_type") or MediaType.VIDEO,
         "branded": disclosure and _checked(form, "brand_content"),
         "disclosure": disclosure,
         "caption_max": CAPTION_MAX_UTF16,
@@ -201,6 +234,87 @@ def _compose_context(
         **_creator_context(form, creator, _user(request)),
         **({} if accounts else _no_account_context(_user(request))),
     }
+
+
+def _cover_id(photos: list[PostMedia], chosen: Any) -> str:
+    """The cover's id, as the carousel's radio buttons and the preview mark it: the photo chosen
+    if it is still in the carousel, else the first one ("" without photos)."""
+    ids = [str(photo.pk) for photo in photos]
+    return str(chosen) if str(chosen or "") in ids else (ids[0] if ids else "")
+
+
+def _photo_which(place: int, file_name: str) -> str:
+    """How a message names a photo: its place in the carousel and the name of its file."""
+    name = file_name if len(file_name) <= 60 else file_name[:59] + "…"
+    return f"Photo {place} ({name})" if name else f"Photo {place}"
+
+
+def _photos_added(request: HtmxHttpRequest, photos: list[PostMedia]) -> list[str]:
+    """Check the photos sent in the `photo` field (one or several; by the carousel's upload with
+    JavaScript or with the whole form without it) and add those TikTok takes at the end of
+    `photos`. Returns why each other one was refused, naming it by the place it would have had
+    and its file name; the carousel as it was, and the photos added, stay."""
+    handler = upload_handler(request, "photo")
+    errors: list[str] = []
+    for received in handler.received if handler is not None else []:
+        which = _photo_which(len(photos) + 1, received.file_name)
+        if received.refusal == TOO_MANY or (received.upload is not None and len(photos) >= MAX_PHOTOS):
+            if received.upload is not None:
+                received.upload.discard()
+            name = received.file_name or "A photo"
+            errors.append(f"{name} was not added: a photo post holds at most {MAX_PHOTOS} photos.")
+        elif received.upload is None:
+            errors.append(PHOTO_REFUSALS[received.refusal].format(which=which))
+        else:
+            try:
+                photos.append(
+                    photo_upload(file=received.upload, by=_user(request), request=request, which=which)
+                )
+            except MediaError as exc:
+                errors.append(str(exc))
+    return errors
+
+
+def _carousel_edited(request: HtmxHttpRequest, photos: list[PostMedia]) -> tuple[list[PostMedia], bool]:
+    """The carousel after the change its buttons ask for (`move` "<id>:left" or "<id>:right",
+    `remove` an id), and whether one was asked. Nothing is saved until the post is."""
+    ids = [str(photo.pk) for photo in photos]
+    photos = list(photos)
+    target, _, direction = request.POST.get("move", "").partition(":")
+    if target in ids:
+        at = ids.index(target)
+        to = at - 1 if direction == "left" else at + 1
+        if 0 <= to < len(photos):
+            photos[at], photos[to] = photos[to], photos[at]
+    removed = request.POST.get("remove", "")
+    photos = [photo for photo in photos if str(photo.pk) != removed]
+    return photos, bool(target or removed)
+
+
+def _photos_from(request: HtmxHttpRequest) -> list[PostMedia]:
+    """The photos a composer request names (photo_ids, in carousel order), each through the
+    media gate (404 for one the person may not see)."""
+    user = _user(request)
+    photos = []
+    for value in request.POST.getlist("photo_ids")[: MAX_PHOTOS + 1]:
+        media_id = _uuid(value)
+        if media_id is None:
+            raise Http404("No such photo.")
+        media = get_media_for_user(user, media_id)
+        if media.kind != MediaKind.PHOTO:
+            raise Http404("No such photo.")
+        if media not in photos:
+            photos.append(media)
+    return photos
+
+
+def _photos_in_carousel(request: HtmxHttpRequest) -> list[PostMedia]:
+    """`_photos_from` for a view that received files: a 404 leaves none of them in storage."""
+    try:
+        return _photos_from(request)
+    except Http404:
+        discard_uploads(request)
+        raise
 
 
 def _no_account_context(user: User) -> dict[str, Any]:
@@ -245,6 +359,10 @@ def _compose(request: HtmxHttpRequest, post: Post | None) -> HttpResponse:
         initial = compose_initial(user=user, post=post, account=account)
         form = ComposeForm(initial=initial, user=user, post=post)
         form.video_media = post_video(post) if post is not None else None
+        form.photo_media = post_photos(post) if post is not None else []
+        if post is not None and form.photo_media:
+            cover = min(post.photo_cover_index, len(form.photo_media) - 1)
+            form.initial["photo_cover"] = form.photo_media[cover].pk
         return render(request, "posts/compose.html", _compose_context(request, form, post, creator))
 
     account = _account_from(request, request.POST.get("account"), post)
@@ -252,10 +370,23 @@ def _compose(request: HtmxHttpRequest, post: Post | None) -> HttpResponse:
     media, media_error = _media_from(request, creator)
     if media is None and post is not None and not media_error:
         media = post_video(post)
-    form = ComposeForm(request.POST, request.FILES, user=user, post=post, creator=creator, media=media)
+    # Photos: those in the carousel, those sent with the form (without JavaScript), then the
+    # change a carousel button asked for, which only shows the composer again, unsaved.
+    photos = _photos_in_carousel(request)
+    photo_errors = _photos_added(request, photos)
+    photos, carousel_changed = _carousel_edited(request, photos)
+    form = ComposeForm(
+        request.POST, request.FILES, user=user, post=post, creator=creator, media=media, photos=photos
+    )
+    if carousel_changed or "add_photos" in request.POST:
+        form.errors_only({"video": [media_error] if media_error else [], "photos": photo_errors})
+        return render(request, "posts/compose.html", _compose_context(request, form, post, creator))
     valid = form.is_valid()
     if media_error:
         form.add_error("video", media_error)
+        valid = False
+    for error in photo_errors:
+        form.add_error("photos", error)
         valid = False
     if valid and form.content is not None:
         try:
@@ -270,7 +401,12 @@ def _compose(request: HtmxHttpRequest, post: Post | None) -> HttpResponse:
                 publish_now=form.chosen_action == NOW,
                 creator=creator,
                 request=request,
+                photos=photos if form.content.media_type == MediaType.PHOTO else None,
+                seen=form.seen_version if post is not None else None,
             )
+        except PostConflictError as exc:
+            form.add_error(None, _conflict_message(exc, user))
+            form.carry_version(exc.version)
         except PostValidationError as exc:
             form.add_service_errors(exc.errors)
         except PostStateError as exc:
@@ -282,6 +418,19 @@ def _compose(request: HtmxHttpRequest, post: Post | None) -> HttpResponse:
             messages.success(request, _saved_message(saved, form.chosen_action))
             return redirect("posts:detail", pk=saved.pk)
     return render(request, "posts/compose.html", _compose_context(request, form, post, creator))
+
+
+def _conflict_message(conflict: PostConflictError, user: User) -> str:
+    """Who saved the post since this form was opened, when, and what they changed."""
+    at = conflict.at.astimezone(zoneinfo.ZoneInfo(user.time_zone or "UTC"))
+    who = "You" if conflict.by == user.email else conflict.by
+    where = " (in another tab, or before going back to this page)" if who == "You" else ""
+    what = f", changing the {', '.join(conflict.changed)}" if conflict.changed else ""
+    return (
+        f"Not saved: {who} saved this post at {at:%H:%M:%S} {at.tzname()}{where}{what}, after this page "
+        "was opened. What you entered is kept below: compare it with the saved post (open it in "
+        "another tab), then save again to replace it with yours."
+    )
 
 
 def _saved_message(post: Post, action: str) -> str:
@@ -343,10 +492,26 @@ def _may_edit(request: HtmxHttpRequest, pk: uuid.UUID) -> None:
     get_post_for_user(_user(request), pk, Perm.DRAFT)
 
 
-def _receives_video(gate: Any) -> Any:
+def _receives_video(gate: Any, *, photos: bool = False) -> Any:
     """For views that receive a video: streamed to storage, at most TikTok's 4 GB, read only
-    once the person is signed in and passed `gate` (apps.media.uploads.streams_upload)."""
-    return streams_upload(field="video", name_for=video_name_for, max_bytes=_max_video_bytes, gate=gate)
+    once the person is signed in and passed `gate` (apps.media.uploads.streams_upload); with
+    `photos`, also a photo post's photos sent with the form (the composer without JavaScript)."""
+    return streams_upload(
+        field="video",
+        name_for=video_name_for,
+        max_bytes=_max_video_bytes,
+        gate=gate,
+        also=[_PHOTOS_FIELD] if photos else [],
+    )
+
+
+def _max_photo_bytes() -> int:
+    return MAX_PHOTO_BYTES
+
+
+_PHOTOS_FIELD = AlsoUpload(
+    field="photo", name_for=photo_name_for, max_bytes=_max_photo_bytes, many=MAX_PHOTOS
+)
 
 
 def _max_video_bytes() -> int:
@@ -354,15 +519,17 @@ def _max_video_bytes() -> int:
 
 
 @require_http_methods(["GET", "POST"])
+@never_cache
 @login_required
-@_receives_video(_may_upload)
+@_receives_video(_may_upload, photos=True)
 def post_compose(request: HtmxHttpRequest) -> HttpResponse:
     return _compose(request, None)
 
 
 @require_http_methods(["GET", "POST"])
+@never_cache
 @login_required
-@_receives_video(_may_edit)
+@_receives_video(_may_edit, photos=True)
 def post_edit(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     post = get_post_for_user(_user(request), pk, Perm.DRAFT)
     if post.status not in EDITABLE_STATUSES:
@@ -421,6 +588,44 @@ def media_upload_view(request: HtmxHttpRequest) -> HttpResponse:
     )
 
 
+def _carousel(request: HtmxHttpRequest, photos: list[PostMedia], errors: list[str]) -> HttpResponse:
+    """The carousel fragment, with the preview's photos out of band; 200 even with refusals
+    (the carousel, with them in it, replaces the one on the page)."""
+    return render(
+        request,
+        "posts/compose.html#photos",
+        {
+            "photos": photos,
+            "photo_errors": errors,
+            "cover_id": _cover_id(photos, request.POST.get("photo_cover")),
+            "oob": True,
+        },
+    )
+
+
+@require_POST
+@login_required
+@streams_upload(
+    field="photo", name_for=photo_name_for, max_bytes=_max_photo_bytes, many=MAX_PHOTOS, gate=_may_upload
+)
+def photo_upload_view(request: HtmxHttpRequest) -> HttpResponse:
+    """Add one or more photos at the end of the composer's carousel (htmx): answers the carousel
+    with those TikTok takes, and why each other one was refused (its place and file name)."""
+    photos = _photos_in_carousel(request)
+    handler = upload_handler(request, "photo")
+    errors = _photos_added(request, photos) if handler is not None and handler.received else [NO_PHOTO_CHOSEN]
+    return _carousel(request, photos, errors)
+
+
+@require_POST
+@login_required
+def photo_carousel(request: HtmxHttpRequest) -> HttpResponse:
+    """Reorder or remove a photo of the composer's carousel (htmx; without JavaScript the same
+    buttons send the whole form to the composer). Nothing is saved until the post is."""
+    photos, _ = _carousel_edited(request, _photos_from(request))
+    return _carousel(request, photos, [])
+
+
 @require_GET
 @login_required
 def media_file(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponseBase:
@@ -442,6 +647,43 @@ def media_file(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponseBase:
     streamed = FileResponse(handle, content_type=media.mime_type)
     streamed["Cache-Control"] = "private, max-age=3600"
     return streamed
+
+
+# --- Photos for TikTok (root domain) ---
+
+
+@require_GET
+def tiktok_photo(request: HtmxHttpRequest, token: str) -> HttpResponseBase:
+    """One photo of a post being published, for TikTok to download (content/init PULL_FROM_URL):
+    the exact stored bytes, never a redirect. The signed, expiring token is the gate (TikTok has
+    no session): it names the agency and the photo; anything else, an expired token, another
+    agency's or a post not being published answers 404."""
+    found = photo_token_read(token)
+    if found is None:
+        raise Http404("No such photo.")
+    schema_name, media_id = found
+    if not Agency.objects.filter(schema_name=schema_name, status=AgencyStatus.ACTIVE).exists():
+        raise Http404("No such photo.")
+    with schema_context(schema_name):
+        media = PostMedia.objects.filter(
+            pk=media_id,
+            kind=MediaKind.PHOTO,
+            post__status__in=(PostStatus.PUBLISHING, PostStatus.PROCESSING),
+            post__deleted_at__isnull=True,
+        ).first()
+        if media is None or not media_storage().exists(str(media.file.name)):
+            raise Http404("No such photo.")
+    name, size = str(media.file.name), media.size_bytes
+
+    def body() -> Iterator[bytes]:
+        with schema_context(schema_name):  # the storage reads under the agency's prefix
+            yield from media_storage().iter_range(name, 0, size - 1)
+
+    response = StreamingHttpResponse(body(), content_type=media.mime_type)
+    response["Content-Length"] = str(size)
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 # --- The post's page ---
@@ -523,7 +765,8 @@ def post_detail(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponse:
     if request.htmx and not request.htmx.history_restore_request:
         # The status, and the attempt history swapped out of band (it sits lower on the page).
         return render(request, "posts/detail.html#status", _detail_context(request, post, oob=True))
-    return render(request, "posts/detail.html", _detail_context(request, post, media=post_video(post)))
+    context = _detail_context(request, post, media=post_video(post), photos=post_photos(post))
+    return render(request, "posts/detail.html", context)
 
 
 @require_POST
@@ -621,7 +864,12 @@ def _approvals_context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]
     user = _user(request)
     posts = list(
         posts_awaiting_review(user).prefetch_related(
-            Prefetch("media", queryset=PostMedia.objects.filter(kind=MediaKind.VIDEO), to_attr="videos")
+            Prefetch("media", queryset=PostMedia.objects.filter(kind=MediaKind.VIDEO), to_attr="videos"),
+            Prefetch(
+                "media",
+                queryset=PostMedia.objects.filter(kind=MediaKind.PHOTO).order_by("position"),
+                to_attr="photo_list",
+            ),
         )
     )
     return {"posts": posts, "time_zone": user.time_zone or "UTC", "review_form": None, **extra}

@@ -228,6 +228,35 @@ class TikTokClient:
         )
         return InitResult(publish_id=str(data["publish_id"]), upload_url=str(data.get("upload_url") or ""))
 
+    def init_photo(
+        self,
+        *,
+        access_token: Secret | str,
+        post_info: dict[str, Any],
+        photo_urls: list[str],
+        cover_index: int,
+        inbox: bool,
+    ) -> InitResult:
+        """A photo post (content/init, media_type PHOTO): TikTok pulls `photo_urls` itself.
+        `inbox` sends it to the creator's inbox (MEDIA_UPLOAD) instead of posting it."""
+        data = self._data(
+            "content_init",
+            "POST",
+            "/v2/post/publish/content/init/",
+            access_token,
+            json_body={
+                "media_type": "PHOTO",
+                "post_mode": "MEDIA_UPLOAD" if inbox else "DIRECT_POST",
+                "post_info": post_info,
+                "source_info": {
+                    "source": "PULL_FROM_URL",
+                    "photo_images": photo_urls,
+                    "photo_cover_index": cover_index,
+                },
+            },
+        )
+        return InitResult(publish_id=str(data["publish_id"]), upload_url="")
+
     @observed_call("upload")
     def upload_chunk(
         self,

@@ -96,6 +96,7 @@ _RATE_LIMITED_WHAT = {
     "creator_info": "20 checks a minute of what an account may post",
     "init": "6 new posts a minute",
     "inbox_init": "6 new posts a minute",
+    "content_init": "6 new posts a minute",
     "status": "30 status checks a minute",
 }
 
@@ -124,6 +125,7 @@ _RETRYABLE_CODES = {
     "server_error",
     "temporarily_unavailable",
     "video_pull_failed",
+    "photo_pull_failed",
     "network_error",
     "timeout",
 }
@@ -189,6 +191,8 @@ _MESSAGES = {
     "duration_check_failed": "The video is longer or shorter than TikTok allows for this account.",
     "frame_rate_check_failed": "TikTok needs a video between 23 and 60 frames per second.",
     "picture_size_check_failed": "TikTok needs a video between 360 and 4096 pixels on each side.",
+    "photo_pull_failed": "TikTok could not download the photos from Postline's media address "
+    "(TIKTOK_MEDIA_BASE_URL). Retry the post; if it happens again, contact support.",
     "publish_cancelled": "The post was cancelled on TikTok.",
     "upload_url_expired": "The upload took too long and TikTok's upload link expired.",
     "upload_url_untrusted": "TikTok's answer named an upload address Postline does not send videos to, so "

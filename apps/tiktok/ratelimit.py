@@ -27,9 +27,9 @@ WINDOW_SECONDS = 60
 # window after the first could still land inside TikTok's. Each slot is kept this much longer.
 SAFETY_MARGIN_SECONDS = 3
 # Requests per minute per user token (TIKTOK_API.md, "Caps and limits").
-LIMITS = {"creator_info": 20, "init": 6, "inbox_init": 6, "status": 30}
-# Direct and inbox init share one budget.
-BUCKETS = {"inbox_init": "init"}
+LIMITS = {"creator_info": 20, "init": 6, "inbox_init": 6, "content_init": 6, "status": 30}
+# Direct, inbox and photo init share one budget.
+BUCKETS = {"inbox_init": "init", "content_init": "init"}
 
 _ACQUIRE = """
 local now_parts = redis.call('TIME')

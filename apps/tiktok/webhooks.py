@@ -1,8 +1,8 @@
 """TikTok webhooks: verify, deduplicate, route to the agencies concerned, act.
 
 One callback URL serves the whole app, so events arrive on the root domain and are routed
-by `user_openid` through the public routing table. TikTok may deliver an event twice and
-retries for 72 hours: each verified body is applied once.
+by `user_openid` through the public routing table, to the agencies that are active. TikTok may
+deliver an event twice and retries for 72 hours: each verified body is applied once.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from django_tenants.utils import schema_context
 
 from apps.tiktok.models import TikTokRoute, WebhookDelivery
 from tenants.db import connection
+from tenants.models import AgencyStatus
 
 logger = logging.getLogger(__name__)
 
@@ -96,9 +97,14 @@ def webhook_apply(event: WebhookEvent) -> bool:
         except IntegrityError:
             logger.info("Duplicate webhook %s ignored", event.event)
             return False
+        routes = TikTokRoute.objects.filter(open_id=event.open_id)
+        # A suspended or deleted agency does nothing in the background: the delivery is recorded
+        # (above) but not applied in its schema.
         schemas = list(
-            TikTokRoute.objects.filter(open_id=event.open_id).values_list("agency__schema_name", flat=True)
+            routes.filter(agency__status=AgencyStatus.ACTIVE).values_list("agency__schema_name", flat=True)
         )
+        if skipped := routes.exclude(agency__status=AgencyStatus.ACTIVE).count():
+            logger.info("Webhook %s not applied in %d agency(ies) that are not active", event.event, skipped)
         for schema in schemas:
             with schema_context(schema):
                 _apply_in_agency(event)

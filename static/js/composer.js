@@ -17,14 +17,30 @@
     function byId(id) { return document.getElementById(id); }
     function checked(id) { var el = byId(id); return !!(el && el.checked); }
 
+    // Text is only written when it changes. A write that changes nothing still mutates the page,
+    // and Chromium's scroll anchoring then scrolls toward the focused field: on a phone, the
+    // "change" that fires as "Publish now" is pressed (leaving a field scrolled out of view)
+    // moved the page between press and release, and the click landed elsewhere.
+    function setText(el, text) {
+      if (el && el.textContent !== text) el.textContent = text;
+    }
+
+    function setHidden(el, hidden) {
+      if (el && el.hidden !== hidden) el.hidden = hidden;
+    }
+
+    function setDisabled(el, disabled) {
+      if (el && el.disabled !== disabled) el.disabled = disabled;
+    }
+
     // An error the script wrote (data-client) is rewritten on every check; one the server
     // wrote stays until the person changes that field.
     function setClientError(el, message) {
       if (!el) return;
       if (message) {
-        el.textContent = message;
-        el.hidden = false;
-        el.setAttribute("data-client", "1");
+        setText(el, message);
+        setHidden(el, false);
+        if (!el.hasAttribute("data-client")) el.setAttribute("data-client", "1");
       } else if (el.hasAttribute("data-client")) {
         el.textContent = "";
         el.hidden = true;
@@ -37,9 +53,9 @@
       if (!wrapper) return;
       var errors = wrapper.querySelectorAll(".field-error");
       for (var i = 0; i < errors.length; i++) {
-        if (!errors[i].hasAttribute("data-client") && errors[i].id !== "video-error") {
-          errors[i].textContent = "";
-          errors[i].hidden = true;
+        if (!errors[i].hasAttribute("data-client") && errors[i].id !== "video-error" && errors[i].id !== "photos-error") {
+          setText(errors[i], "");
+          setHidden(errors[i], true);
         }
       }
     }
@@ -48,7 +64,7 @@
       var caption = byId("id_caption");
       var used = caption ? caption.value.length : 0; // JS strings count UTF-16 code units, as TikTok does
       var usedEl = byId("caption-used");
-      if (usedEl) usedEl.textContent = used.toLocaleString("en");
+      setText(usedEl, used.toLocaleString("en"));
       var over = used > captionMax;
       byId("caption-count").classList.toggle("over", over);
       setClientError(byId("caption-error"), over
@@ -58,7 +74,7 @@
       var disclosure = checked("id_commercial_disclosure");
       var own = checked("id_brand_organic");
       var branded = disclosure && checked("id_brand_content");
-      byId("disclosure-brands").hidden = !disclosure;
+      setHidden(byId("disclosure-brands"), !disclosure);
       var needsBrand = disclosure && !own && !branded;
       setClientError(byId("commercial_disclosure-error"), needsBrand ? DISCLOSURE_NEEDS_A_BRAND : "");
 
@@ -68,12 +84,12 @@
         brandedPrivate = branded && privacy.value === "SELF_ONLY";
         var selfOnly = privacy.querySelector("option[value='SELF_ONLY']");
         // TikTok's guideline: with branded content, "Only me" is greyed out.
-        if (selfOnly) selfOnly.disabled = branded && !selfOnly.selected;
+        if (selfOnly) setDisabled(selfOnly, branded && !selfOnly.selected);
         setClientError(byId("privacy_level-error"), brandedPrivate ? BRANDED_CONTENT_NOT_PRIVATE : "");
       }
 
       var consent = byId("consent");
-      consent.textContent = consent.getAttribute(branded ? "data-branded" : "data-plain");
+      setText(consent, consent.getAttribute(branded ? "data-branded" : "data-plain"));
 
       var creator = byId("creator-info");
       var canPost = !!creator && creator.getAttribute("data-can-post") === "true";
@@ -98,16 +114,47 @@
         nowNote.textContent = nowUnavailable;
         nowNote.className = "notice";
       }
-      nowNote.hidden = !nowUnavailable;
-      byId("btn-draft").disabled = blockedAll;
-      byId("btn-schedule").disabled = blockedAll || !canPost;
-      byId("btn-now").disabled = blockedAll || !canPost || !!nowUnavailable;
+      setHidden(nowNote, !nowUnavailable);
+      setDisabled(byId("btn-draft"), blockedAll);
+      setDisabled(byId("btn-default"), blockedAll);
+      setDisabled(byId("btn-schedule"), blockedAll || !canPost);
+      setDisabled(byId("btn-now"), blockedAll || !canPost || !!nowUnavailable);
       var blocked = byId("publish-blocked");
-      blocked.textContent = reasons.join(" ");
-      blocked.hidden = reasons.length === 0;
+      setText(blocked, reasons.join(" "));
+      setHidden(blocked, reasons.length === 0);
 
-      byId("preview-account").textContent = creator ? (creator.getAttribute("data-nickname") || "") : "";
-      byId("preview-caption").textContent = caption ? caption.value : "";
+      setText(byId("preview-account"), creator ? (creator.getAttribute("data-nickname") || "") : "");
+      setText(byId("preview-caption"), caption ? caption.value : "");
+      refreshPhotos();
+    }
+
+    // A photo post's preview: its photos in order (the server sends them with every carousel
+    // change), the cover marked, the caption as its title and the description under it.
+    function refreshPhotos() {
+      var chosenType = form.querySelector("input[name=media_type]:checked");
+      var photoMode = !!chosenType && chosenType.value === "photo";
+      var phone = byId("preview-phone");
+      var mediaType = photoMode ? "photo" : "video";
+      if (phone && phone.getAttribute("data-media-type") !== mediaType) phone.setAttribute("data-media-type", mediaType);
+      setHidden(byId("preview-video-part"), photoMode);
+      // TikTok has no duet or stitch for photos (and they are never sent for them).
+      var videoOnly = form.querySelectorAll("[data-video-only]");
+      for (var k = 0; k < videoOnly.length; k++) setHidden(videoOnly[k], photoMode);
+      setHidden(byId("preview-photo-part"), !photoMode);
+      var description = byId("id_description");
+      setText(byId("preview-description"), description ? description.value : "");
+      setHidden(byId("preview-description"), !photoMode);
+      var cover = form.querySelector("input[name=photo_cover]:checked");
+      var coverId = cover ? cover.value : "";
+      var shown = document.querySelectorAll("#preview-photos li[data-photo]");
+      for (var i = 0; i < shown.length; i++) {
+        shown[i].classList.toggle("is-cover", shown[i].getAttribute("data-photo") === coverId);
+      }
+      var items = document.querySelectorAll("#carousel-list .carousel-item");
+      for (var j = 0; j < items.length; j++) {
+        var id = items[j].querySelector("input[name=photo_ids]");
+        items[j].classList.toggle("is-cover", !!id && id.value === coverId);
+      }
     }
 
     function showPreview() {
@@ -203,16 +250,15 @@
     }
 
     form.addEventListener("input", function (event) {
-      if (event.target.id === "id_caption") clearServerError(event.target);
+      if (event.target.id === "id_caption" || event.target.id === "id_description") clearServerError(event.target);
       refresh();
     });
     form.addEventListener("change", function (event) {
       if (event.target !== fileInput) clearServerError(event.target);
       refresh();
     });
-    document.body.addEventListener("htmx:afterSettle", function (event) {
-      if (event.target && event.target.id === "creator") refresh();
-    });
+    // After the creator fragment or the carousel is swapped in (refresh writes only what changed).
+    document.body.addEventListener("htmx:afterSettle", refresh);
 
     refresh();
     showPreview();

@@ -27,6 +27,12 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=8765)
         parser.add_argument("--webhook-url", default=None, help="Where to POST signed webhooks.")
         parser.add_argument(
+            "--verified-url-prefix",
+            action="append",
+            default=[],
+            help="A URL prefix verified for PULL_FROM_URL (photo posts are downloaded from it); repeatable.",
+        )
+        parser.add_argument(
             "--processing-seconds",
             type=float,
             default=2.0,
@@ -49,6 +55,7 @@ class Command(BaseCommand):
                 webhook_url=options["webhook_url"],
                 processing_seconds=options["processing_seconds"],
                 publicly_available_seconds=options["publicly_available_seconds"],
+                verified_url_prefixes=options["verified_url_prefix"],
             )
             fake.start()
         except (OSError, ValueError) as exc:
