@@ -267,7 +267,11 @@ def run(args: argparse.Namespace, processes: list[subprocess.Popen[bytes]]) -> i
         "MEDIA_ROOT": str(settings.MEDIA_ROOT),
     }
     publishing = agencies[: args.agencies]
-    video = b"\0" * 200_000
+    # A video TikTok's processing takes (the fake checks codec, frame rate and size as TikTok does).
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from tests.mp4 import mp4_bytes
+
+    video = mp4_bytes(duration=5, padding=200_000)
     due = timezone.now() + dt.timedelta(seconds=30 + args.agencies * 0.15)
     print(f"Preparing {args.agencies * 10} posts...", flush=True)
     for agency in publishing:
@@ -290,6 +294,11 @@ def run(args: argparse.Namespace, processes: list[subprocess.Popen[bytes]]) -> i
                         mime_type="video/mp4",
                         sha256="0" * 64,
                         duration_seconds=5,
+                        width=1080,
+                        height=1920,
+                        frame_rate=30,
+                        video_codec="H.264",
+                        probed_at=timezone.now(),
                     )
                     media.file.save("clip.mp4", ContentFile(video), save=True)
                     post_schedule(post=post, scheduled_at=due, time_zone="UTC", by=None)

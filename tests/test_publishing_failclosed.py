@@ -23,11 +23,12 @@ from django_tenants.utils import schema_context
 
 from apps.accounts.tasks import accounts_sync_stats
 from apps.analytics.models import AccountSnapshot
+from apps.common.expressions import db_in, db_now
 from apps.fake_tiktok.server import FakeTikTok
 from apps.posts.models import AttemptKind, Post, PostStatus, PublishAttempt
 from apps.posts.services import post_schedule
 from apps.publishing.dispatcher import MAX_SENDS, dispatch_due
-from apps.publishing.jobs import job_take
+from apps.publishing.jobs import job_renew, job_take
 from apps.publishing.models import DueJob
 from apps.publishing.services import post_publish
 from apps.users.models import User
@@ -196,6 +197,7 @@ def test_a_message_waiting_in_a_long_queue_is_not_counted_as_an_interruption(
 
     # Then it is not handed to a person: no worker ever started on it
     assert Post.objects.get(pk=post.pk).status == PostStatus.PUBLISHING
+    settings.PUBLISH_LEASE_SECONDS = 30  # (the worker that takes it holds a lease it can renew)
     post_publish(post_id=str(post.pk))
     assert Post.objects.get(pk=post.pk).status == PostStatus.PROCESSING
     assert len(tiktok.create_post_calls()) == 1
@@ -209,14 +211,15 @@ def test_a_long_upload_keeps_its_job_and_a_stopped_worker_loses_it(
     broker_namespace: str,
     django_db_blocker: Any,
 ) -> None:
-    # Given a 2-second lease and a 40 MB video (four 10 MB chunks) that TikTok receives slowly
+    # Given a 2-second lease and a 20 MB video (two 10 MB chunks) that TikTok receives so slowly
+    # that each chunk streams for 3 s, longer than the lease
     settings.PUBLISH_LEASE_SECONDS = 2
     agency = make_agency()
     with django_db_blocker.unblock(), schema_context(agency.schema_name):
-        post = scheduled(tiktok, size=40_000_000)
+        post = scheduled(tiktok, size=20_000_000)
     with django_db_blocker.unblock():
         assert [d.post_id for d in dispatch_due()] == [str(post.pk)]
-    tiktok.add_fault("upload", "slow", count=4, delay=1.2)
+    tiktok.add_fault("upload", "slow_receive", delay=0.3)
 
     # When a worker publishes it while the dispatcher keeps ticking
     def publish() -> None:
@@ -238,7 +241,7 @@ def test_a_long_upload_keeps_its_job_and_a_stopped_worker_loses_it(
     with django_db_blocker.unblock(), schema_context(agency.schema_name):
         assert Post.objects.get(pk=post.pk).status == PostStatus.PROCESSING
         uploads = PublishAttempt.objects.filter(post=post, kind=AttemptKind.UPLOAD)
-        assert list(uploads.values_list("outcome", flat=True)) == ["ok"] * 4
+        assert list(uploads.values_list("outcome", flat=True)) == ["ok"] * 2
     assert len(tiktok.create_post_calls()) == 1
 
     # And a worker that took a job and stopped loses it once its lease runs out
@@ -251,3 +254,55 @@ def test_a_long_upload_keeps_its_job_and_a_stopped_worker_loses_it(
         connection.set_schema_to_public()
         again = wait_for(dispatch_due, timeout=10)
     assert [d.post_id for d in again] == [str(stopped.pk)]
+
+
+@pytest.mark.django_db
+def test_only_the_run_holding_a_job_renews_its_lease(
+    in_alpha: Agency, tiktok: FakeTikTok, media_root: Path
+) -> None:
+    # Given a post whose job the dispatcher handed out, taken by a worker
+    post = scheduled(tiktok)
+    claim(post)
+    first = job_take(post_id=post.pk, kind="publish", lease_seconds=0.5)
+    assert first is not None and first.start == 1
+
+    # Then no other worker takes it while that worker's lease runs, and that worker renews it
+    assert job_take(post_id=post.pk, kind="publish", lease_seconds=0.5) is None
+    assert job_renew(first)
+
+    # When the worker stops renewing and the dispatcher hands the job to another worker
+    time.sleep(0.6)
+    claim(post)
+    second = job_take(post_id=post.pk, kind="publish", lease_seconds=30)
+    assert second is not None and second.start == 2
+
+    # Then the first worker can no longer renew the lease, and the second keeps it
+    leased_until = DueJob.objects.get(post_id=post.pk).leased_until
+    assert not job_renew(first)
+    assert DueJob.objects.get(post_id=post.pk).leased_until == leased_until
+    assert job_renew(second)
+    # And a message for the post that comes meanwhile changes nothing: the job is the second worker's
+    post_publish(post_id=str(post.pk))
+    assert Post.objects.get(pk=post.pk).status == PostStatus.PUBLISHING
+    assert tiktok.create_post_calls() == []
+
+
+@pytest.mark.django_db
+def test_a_message_waiting_in_a_long_queue_is_sent_again_less_and_less_often(
+    in_alpha: Agency, tiktok: FakeTikTok, media_root: Path, settings: Any
+) -> None:
+    # Given a due post whose message no worker takes: each time its lease runs out, it is sent again
+    settings.PUBLISH_LEASE_SECONDS = 10
+    post = scheduled(tiktok)
+
+    def send_after_its_lease() -> int:
+        DueJob.objects.filter(post_id=post.pk).update(leased_until=db_in(-1))
+        claim(post)
+        return round((DueJob.objects.get(post_id=post.pk).leased_until - db_now()).total_seconds())
+
+    # Then the queue is not flooded with copies: each copy waits twice as long as the one before
+    assert [send_after_its_lease() for _ in range(5)] == [10, 20, 40, 80, 80]
+
+    # And once a worker took it, the job is handed to another one lease after that worker stopped
+    assert job_take(post_id=post.pk, kind="publish", lease_seconds=10) is not None
+    assert send_after_its_lease() == 10

@@ -27,6 +27,13 @@ class DueJob(models.Model):
     # Set by the dispatcher when it hands the job out and renewed by the worker while it makes
     # progress; while in the future, a worker owns the job; once past, the dispatcher resends it.
     leased_until = models.DateTimeField(null=True, blank=True)
+    # Which worker run holds the lease: set when a worker takes the job (jobs.job_take), cleared
+    # when the dispatcher hands it out again or the job is rescheduled. Only the run holding this
+    # token renews the lease, and only before it runs out.
+    lease_token = models.UUIDField(null=True, blank=True)
+    # Times the dispatcher sent the job since a worker last took it: a job sent again and again
+    # without being taken has its message waiting in a long queue, and is sent again less often.
+    dispatches = models.PositiveIntegerField(default=0)
     # How many times a worker started on the job since it was last (re)scheduled.
     sends = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -38,7 +45,15 @@ class DueJob(models.Model):
             ),
             models.CheckConstraint(condition=Q(kind__in=JobKind.values), name="publishing_job_kind_valid"),
         ]
-        indexes = [models.Index(fields=["due_at"], name="publishing_job_due_idx")]
+        indexes = [
+            models.Index(fields=["due_at"], name="publishing_job_due_idx"),
+            # The leases workers hold, renewed by their token (jobs.job_renew_all).
+            models.Index(
+                fields=["lease_token"],
+                name="publishing_job_lease_idx",
+                condition=Q(lease_token__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {self.schema_name}/{self.post_id} at {self.due_at:%Y-%m-%d %H:%M:%S}"

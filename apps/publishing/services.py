@@ -11,6 +11,7 @@ upload resumes from TikTok's reported progress, and status is polled by its own 
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -33,14 +34,16 @@ from apps.accounts.services import (
 )
 from apps.audit.services import audit_record
 from apps.common.crypto import Secret
-from apps.common.expressions import ClockTimestamp, db_now
+from apps.common.expressions import ClockTimestamp, db_in, db_now
 from apps.common.metrics import post_final_count, publish_lateness_observe
 from apps.common.outbox import notification_emit
-from apps.media.storage import media_storage
+from apps.media.storage import media_storage, read_ahead
+from apps.posts.media import video_problem
 from apps.posts.models import (
     AttemptKind,
     AttemptOutcome,
     MediaKind,
+    MediaType,
     Post,
     PostMedia,
     PostStatus,
@@ -48,8 +51,11 @@ from apps.posts.models import (
     PublishAttempt,
     PublishMode,
 )
-from apps.publishing.jobs import job_delete, job_renew, job_set, job_take
-from apps.publishing.models import JobKind
+from apps.posts.photos import NO_MEDIA_DOMAIN, media_base_url, photo_url, photos_problem
+from apps.posts.services import media_facts, media_probe_if_needed, post_photos
+from apps.publishing.jobs import Lease, job_delete, job_held, job_set, job_take
+from apps.publishing.leases import Held, LeaseLost, lease_kept
+from apps.publishing.models import DueJob, JobKind
 from apps.tiktok.client import CreatorInfo, TikTokClient
 from apps.tiktok.errors import (
     NOT_SENT_CODES,
@@ -220,15 +226,16 @@ def _with_token[T](post: Post, client: TikTokClient, call: Callable[[Secret], T]
 # --- Publish ---
 
 
-def _take(post: Post, kind: str) -> bool:
+def _take(post: Post, kind: str) -> Lease | None:
     lease = settings.PUBLISH_LEASE_SECONDS if kind == JobKind.PUBLISH else settings.POLL_LEASE_SECONDS
     return job_take(post_id=post.pk, kind=kind, lease_seconds=lease)
 
 
-def _still_working(post: Post) -> None:
-    """Renew the publish job's lease after each step (a TikTok call, an uploaded chunk): however
-    long an upload takes, only a worker that has stopped loses its job to another."""
-    job_renew(post_id=post.pk, kind=JobKind.PUBLISH, lease_seconds=settings.PUBLISH_LEASE_SECONDS)
+def _still_working(held: Held) -> None:
+    """Renew the publish job's lease after each step (a TikTok call, an uploaded chunk), besides
+    the keeper's renewals during a step (leases.py): however long an upload takes, only a worker
+    that has stopped loses its job to another. Raises LeaseLost once the lease is not this run's."""
+    held.renew_now()
 
 
 @contextmanager
@@ -257,27 +264,41 @@ def post_publish(*, post_id: str, client: TikTokClient | None = None) -> None:
         post = Post.objects.select_related("account").filter(pk=post_id).first()
         # Only a message for a claimed post whose job the dispatcher handed out is worked on: an
         # early, replayed or forged one changes nothing (the post keeps its job and its time).
-        if post is None or post.status != PostStatus.PUBLISHING or not _take(post, JobKind.PUBLISH):
+        lease = None
+        if post is not None and post.status == PostStatus.PUBLISHING:
+            lease = _take(post, JobKind.PUBLISH)
+        if post is None or lease is None:
             logger.info("Publish message for post %s ignored: the post is not waiting for it", post_id)
             return
-        if post.publish_id:
-            _upload(post, client)
-            return
-        # An init of this attempt was sent and the run that sent it stopped before settling the
-        # post (a worker killed between TikTok's answer and our commit): init is never sent twice.
-        sent_init = (
-            PublishAttempt.objects.filter(
-                post=post, attempt_number=max(1, post.publish_attempts), kind=AttemptKind.INIT
-            )
-            .exclude(error_code__in=NOT_SENT_CODES)
-            .exclude(http_status=429)  # refused by TikTok's rate limit: nothing was created
-            .order_by("-started_at")
-            .first()
+        logger.info("Publishing post %s (start %d)", post_id, lease.start)
+        with lease_kept(lease) as held:
+            try:
+                _publish_taken(post, client, held)
+            except LeaseLost:
+                # The job may be another worker's by now: this run changes nothing more.
+                logger.warning("Stopped publishing post %s: its lease ran out", post_id)
+
+
+def _publish_taken(post: Post, client: TikTokClient, held: Held) -> None:
+    """Publish a post whose job this run holds, from wherever an earlier run stopped."""
+    if post.publish_id:
+        _upload(post, client, held)
+        return
+    # An init of this attempt was sent and the run that sent it stopped before settling the
+    # post (a worker killed between TikTok's answer and our commit): init is never sent twice.
+    sent_init = (
+        PublishAttempt.objects.filter(
+            post=post, attempt_number=max(1, post.publish_attempts), kind=AttemptKind.INIT
         )
-        if sent_init is not None:
-            _settle_sent_init(post, sent_init)
-            return
-        _prepare_and_init(post, client)
+        .exclude(error_code__in=NOT_SENT_CODES)
+        .exclude(http_status=429)  # refused by TikTok's rate limit: nothing was created
+        .order_by("-started_at")
+        .first()
+    )
+    if sent_init is not None:
+        _settle_sent_init(post, sent_init)
+        return
+    _prepare_and_init(post, client, held)
 
 
 def _settle_sent_init(post: Post, attempt: PublishAttempt) -> None:
@@ -314,7 +335,7 @@ def _init_refused_message(kind: ErrorKind, code: str, detail: str = "") -> str:
     )
 
 
-def _prepare_and_init(post: Post, client: TikTokClient) -> None:
+def _prepare_and_init(post: Post, client: TikTokClient, held: Held) -> None:
     agency = Agency.objects.filter(schema_name=connection.schema_name).first()
     if agency is None or agency.status != AgencyStatus.ACTIVE:
         _fail(
@@ -323,15 +344,36 @@ def _prepare_and_init(post: Post, client: TikTokClient) -> None:
             "agency_suspended",
         )
         return
+    if refusal := agency.unverified_refusal:
+        _fail(post, refusal, "agency_email_unverified")
+        return
     account = post.account
     if account.is_deleted or account.status != AccountStatus.ACTIVE:
         reason = account.status_reason or "The TikTok account is disconnected."
         _fail(post, f"{reason} Reconnect {account} and retry the post.", f"account_{account.status}")
         return
-    media = PostMedia.objects.filter(post=post, kind=MediaKind.VIDEO).first()
-    if media is None:
-        _fail(post, "The post has no video.", "no_video")
-        return
+    media: PostMedia | None = None
+    photos: list[PostMedia] = []
+    if post.media_type == MediaType.PHOTO:
+        photos = post_photos(post)
+        problem = photos_problem(photos) or ("" if media_base_url() else NO_MEDIA_DOMAIN)
+        if problem:
+            _fail(
+                post, f"TikTok would refuse the photos, so nothing was sent. {problem}", "photo_check_failed"
+            )
+            return
+    else:
+        media = PostMedia.objects.filter(post=post, kind=MediaKind.VIDEO).first()
+        if media is None:
+            _fail(post, "The post has no video.", "no_video")
+            return
+        problem = video_problem(media_facts(media_probe_if_needed(media=media)))
+        if problem:
+            # Checked when it was scheduled too; a video from before those checks is caught here.
+            _fail(
+                post, f"TikTok would refuse the video, so nothing was sent. {problem}", "video_check_failed"
+            )
+            return
     limit = posting_limit_for(account, now=db_now())
     if limit is not None:
         # TikTok refused this account (or the whole app) lately: no call until the recheck.
@@ -345,13 +387,15 @@ def _prepare_and_init(post: Post, client: TikTokClient) -> None:
             AttemptKind.CREATOR_INFO,
         )
         posting_limit_lift(account=account)  # creator_info answers a banned or capped creator with the code
-        _still_working(post)
+        _still_working(held)
         refusal = _creator_refusal(post, media, creator)
         if refusal:
             _fail(post, refusal, "creator_check_failed")
             return
-        plan = chunk_plan(media.size_bytes)
-        init_call = _init_call(post, creator, plan.source_info(), client)
+        if media is None:
+            init_call = _photo_init_call(post, creator, photos, client)
+        else:
+            init_call = _init_call(post, creator, chunk_plan(media.size_bytes).source_info(), client)
         # creator_info just proved the token good: init is called once, with no refresh-and-retry.
         token = account_access_token(account=post.account, client=client)
         answer: dict[str, Any] = {}
@@ -369,7 +413,7 @@ def _prepare_and_init(post: Post, client: TikTokClient) -> None:
             answer["init"] = init_call(token)
         result = answer["init"]
         posting_limit_lift(account=account, app_wide=True)
-        _still_working(post)
+        _still_working(held)
         if post.scheduled_at is not None:
             publish_lateness_observe((db_now() - post.scheduled_at).total_seconds())
     except AccountNeedsReauth as exc:
@@ -388,7 +432,10 @@ def _prepare_and_init(post: Post, client: TikTokClient) -> None:
         _init_or_prepare_failed(post, exc)
         return
     post.publish_id, post.upload_url = result.publish_id, result.upload_url
-    _upload(post, client)
+    if media is None:
+        _processing(post, "TikTok is downloading and processing the photos; this can take a few minutes.")
+    else:
+        _upload(post, client, held)
 
 
 def _init_call(
@@ -411,14 +458,42 @@ def _init_call(
     return lambda t: client.init_direct_post(access_token=t, post_info=post_info, source_info=source_info)
 
 
-def _creator_refusal(post: Post, media: PostMedia, creator: CreatorInfo) -> str:
+def _photo_init_call(
+    post: Post, creator: CreatorInfo, photos: list[PostMedia], client: TikTokClient
+) -> Callable[[Secret], Any]:
+    """content/init for a photo post: TikTok pulls each photo from its signed URL on our media
+    address (apps.posts.photos), in carousel order."""
+    post_info: dict[str, Any] = {
+        "title": post.caption,
+        "description": post.description,
+        "disable_comment": not post.allow_comment or creator.comment_disabled,
+        "auto_add_music": post.auto_add_music,
+        "brand_content_toggle": post.brand_content,
+        "brand_organic_toggle": post.brand_organic,
+    }
+    inbox = post.mode == PublishMode.INBOX
+    if not inbox:
+        post_info["privacy_level"] = post.privacy_level
+    urls = [photo_url(schema_name=connection.schema_name, media=photo) for photo in photos]
+    cover = min(post.photo_cover_index, len(urls) - 1)
+    return lambda t: client.init_photo(
+        access_token=t, post_info=post_info, photo_urls=urls, cover_index=cover, inbox=inbox
+    )
+
+
+def _creator_refusal(post: Post, media: PostMedia | None, creator: CreatorInfo) -> str:
     if post.mode == PublishMode.DIRECT and post.privacy_level not in creator.privacy_level_options:
         return (
             f"{post.account} no longer offers the privacy level “{post.get_privacy_level_display()}”. "
             "Choose one of its current options and retry."
         )
     max_seconds = creator.max_video_post_duration_sec
-    if max_seconds and media.duration_seconds is not None and media.duration_seconds > max_seconds:
+    if (
+        media is not None
+        and max_seconds
+        and media.duration_seconds is not None
+        and media.duration_seconds > max_seconds
+    ):
         seconds = f"{media.duration_seconds:.0f}"
         return f"The video lasts {seconds} s; {post.account} can post at most {max_seconds} s."
     return ""
@@ -431,7 +506,7 @@ def _init_or_prepare_failed(post: Post, exc: TikTokError) -> None:
     if exc.code in NOT_SENT_CODES:
         _retry_later(post, exc)
         return
-    if exc.endpoint in ("init", "inbox_init"):
+    if exc.endpoint in ("init", "inbox_init", "content_init"):
         if exc.http_status == 429 and not exc.maybe_applied:
             # TikTok's rate limit refused the call, so nothing was created: send it after the window.
             _retry_later(post, exc)
@@ -452,7 +527,7 @@ def _init_or_prepare_failed(post: Post, exc: TikTokError) -> None:
 # --- Upload ---
 
 
-def _upload(post: Post, client: TikTokClient) -> None:
+def _upload(post: Post, client: TikTokClient, held: Held) -> None:
     """Send the chunks TikTok has not received yet; on success hand the post to status checks."""
     media = PostMedia.objects.filter(post=post, kind=MediaKind.VIDEO).first()
     if media is None:
@@ -467,16 +542,19 @@ def _upload(post: Post, client: TikTokClient) -> None:
     for first, last in ranges:
         for tries in range(1, UPLOAD_TRIES_PER_CHUNK + 1):
             try:
-                with _attempt(post, AttemptKind.UPLOAD, client=client):
+                # Sent only while this run holds the lease (the keeper renews it meanwhile), and
+                # closed when the PUT ends however it ends, so its pieces are freed at once.
+                pieces = held.pieces(read_ahead(storage.iter_range(media.file.name, first, last)))
+                with _attempt(post, AttemptKind.UPLOAD, client=client), contextlib.closing(pieces):
                     client.upload_chunk(
                         upload_url=post.upload_url,
-                        data=storage.iter_range(media.file.name, first, last),
+                        data=pieces,
                         first=first,
                         last=last,
                         total=plan.video_size,
                         content_type=media.mime_type,
                     )
-                _still_working(post)
+                _still_working(held)
                 break
             except TikTokError as exc:
                 if not exc.retryable:
@@ -487,7 +565,7 @@ def _upload(post: Post, client: TikTokClient) -> None:
                     with transaction.atomic():
                         job_set(post_id=post.pk, kind=JobKind.PUBLISH, due_in=60)
                     return
-                _still_working(post)
+                _still_working(held)
                 time.sleep(min(2.0, 0.25 * 2**tries))
                 # TikTok's progress: from its answer's Content-Range when it gave one.
                 received = exc.received_bytes
@@ -495,15 +573,15 @@ def _upload(post: Post, client: TikTokClient) -> None:
                     received = _uploaded_bytes(post, client)
                 if received > last:
                     break  # TikTok had it after all
+    _processing(post, "TikTok is processing the video; this can take a few minutes.")
+
+
+def _processing(post: Post, message: str) -> None:
+    """TikTok has what it needs: the post waits for its status checks."""
     with transaction.atomic():
         job_delete(post_id=post.pk, kind=JobKind.PUBLISH)
         job_set(post_id=post.pk, kind=JobKind.POLL, due_in=settings.PUBLISH_POLL_BACKOFF[0])
-        _finish(
-            post,
-            PostStatus.PROCESSING,
-            message="TikTok is processing the video; this can take a few minutes.",
-            only_from=(PostStatus.PUBLISHING,),
-        )
+        _finish(post, PostStatus.PROCESSING, message=message, only_from=(PostStatus.PUBLISHING,))
 
 
 def _has_upload_attempts(post: Post) -> bool:
@@ -538,8 +616,17 @@ def post_poll_status(*, post_id: str, client: TikTokClient | None = None) -> Non
         job_delete(post_id=uuid.UUID(str(post_id)), kind=JobKind.POLL)
         return
     # Asking early is harmless (a status check changes nothing at TikTok): any message is served,
-    # and the start of a dispatched one is counted.
-    _take(post, JobKind.POLL)
+    # and the start of a dispatched one is counted (and its lease kept while TikTok answers); but
+    # not while another worker is asking (a copy of the message, sent while the first waited).
+    lease = _take(post, JobKind.POLL)
+    if lease is None and job_held(post_id=post.pk, kind=JobKind.POLL):
+        logger.info("Status check of post %s skipped: another worker is checking it", post_id)
+        return
+    with contextlib.nullcontext() if lease is None else lease_kept(lease):
+        _poll_status(post, client)
+
+
+def _poll_status(post: Post, client: TikTokClient) -> None:
     try:
         status = _with_token(
             post,
@@ -659,3 +746,24 @@ def account_posts_last_24h(*, account_id: Any) -> int:
 
 def next_attempt_number(post: Post) -> int:
     return (post.attempts.aggregate(n=Max("attempt_number"))["n"] or 0) + 1
+
+
+def posts_fail_missed(*, late_by_seconds: float, message: str, code: str) -> int:
+    """Fail this agency's scheduled posts whose time passed more than `late_by_seconds` ago (on the
+    database's clock) without a worker taking them: the agency was not active then, nothing was sent
+    to TikTok, and a post that late is rarely still wanted. Returns how many were failed.
+
+    Locks each job row, then its post (the dispatcher's order)."""
+    failed = 0
+    with transaction.atomic():
+        jobs = DueJob.objects.select_for_update().filter(
+            schema_name=connection.schema_name, kind=JobKind.PUBLISH, due_at__lt=db_in(-late_by_seconds)
+        )
+        for job in jobs.order_by("due_at"):
+            post = (
+                Post.objects.select_for_update().filter(pk=job.post_id, status=PostStatus.SCHEDULED).first()
+            )
+            if post is not None:
+                _fail(post, message, code)
+                failed += 1
+    return failed

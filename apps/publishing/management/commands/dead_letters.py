@@ -1,4 +1,7 @@
-"""List and requeue Dramatiq messages that ended in a dead-letter queue."""
+"""List and requeue Dramatiq messages that ended in a dead-letter queue.
+
+Each line shows the message id Dramatiq logs, its queue, actor, arguments and agency; a message
+that cannot be read is shown by its Redis id, its size and first bytes, and is never requeued."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ from typing import Any
 import dramatiq
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from dramatiq import Message
+from dramatiq.errors import DecodeError
 
 from config.tasks import TASK_MODULES
 
@@ -31,8 +35,14 @@ class Command(BaseCommand):
                 continue
             dead = f"{broker.namespace}:{queue}.XQ"
             for redis_id, raw in client.hgetall(f"{dead}.msgs").items():
-                message = Message.decode(raw)
                 found += 1
+                try:
+                    message = Message.decode(raw)
+                except DecodeError:
+                    # Bytes that are not a message (forged, corrupted): listed, never requeued.
+                    rid = redis_id.decode(errors="replace")
+                    self.stdout.write(f"{rid}  {queue}  unreadable ({len(raw)} bytes: {raw[:40]!r})")
+                    continue
                 mid = message.message_id  # the id Dramatiq logs; the Redis key is internal
                 self.stdout.write(
                     f"{mid}  {queue}  {message.actor_name}{tuple(message.args)}  "
