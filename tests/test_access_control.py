@@ -26,9 +26,11 @@ from django_tenants.utils import schema_context
 from apps.accounts.models import AccountStatus, TikTokAccount
 from apps.accounts.permissions import Perm, access_set
 from apps.analytics.models import AccountSnapshot, VideoSnapshot
+from apps.api.keys import api_key_create
+from apps.api.models import ApiKey
 from apps.audit.models import AuditLog
 from apps.common.outbox import notification_emit
-from apps.notifications.models import ChatWebhook, Notification
+from apps.notifications.models import ChatDelivery, ChatWebhook, DeliveryStatus, Notification
 from apps.posts.models import AttemptKind, AttemptOutcome, Post, PostMedia, PostStatus, PublishAttempt
 from apps.team.models import Invitation
 from apps.users.models import Role, User
@@ -47,7 +49,8 @@ SECRET_INVITEE = "future.hire.7q2x@alpha.example"
 MARKERS = (SECRET_CAPTION, SECRET_USERNAME, SECRET_CLIENT, SECRET_FILE, SECRET_INVITEE)
 # Signing out is walked too; the person then signs in again.
 SIGNS_OUT = {"logout", "admin:logout"}
-DENIED = {403, 404, 405}
+# (401: the API, which takes no session, asks for a key)
+DENIED = {401, 403, 404, 405}
 
 
 @dataclass
@@ -64,6 +67,8 @@ class Objects:
     audit_entry: AuditLog
     notification: Notification
     webhook: ChatWebhook
+    delivery: ChatDelivery
+    api_key: ApiKey
 
 
 def _objects(alpha: Agency) -> Objects:
@@ -110,6 +115,10 @@ def _objects(alpha: Agency) -> Objects:
         webhook = ChatWebhook.objects.create(
             name=SECRET_CLIENT, style="slack", url="https://chat.example/hook"
         )
+        delivery = ChatDelivery.objects.create(
+            webhook=webhook, is_test=True, status=DeliveryStatus.FAILED, next_attempt_at=now
+        )
+        api_key, _ = api_key_create(name=SECRET_CLIENT, role=Role.EDITOR, expires_at=None, by=owner)
         return Objects(
             account,
             other_account,
@@ -123,6 +132,8 @@ def _objects(alpha: Agency) -> Objects:
             entry,
             notification,
             webhook,
+            delivery,
+            api_key,
         )
 
 
@@ -169,6 +180,14 @@ def _value(name: str, kwarg: str, objects: Objects) -> str:
             return str(objects.invitation.pk if "invitation" in name else objects.member.pk)
         if app == "notifications":
             return str(objects.webhook.pk if "webhook" in name else objects.notification.pk)
+        if app == "api_keys":
+            return str(objects.api_key.pk)
+    if kwarg == "account_id":
+        return str(objects.account.pk)
+    if kwarg == "post_id":
+        return str(objects.post.pk)
+    if kwarg == "delivery_pk":
+        return str(objects.delivery.pk)
     if kwarg == "object_id":
         return _admin_object(name, objects) if name != "admin:view_on_site" else str(objects.post.pk)
     if kwarg == "content_type_id":

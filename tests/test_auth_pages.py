@@ -9,14 +9,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from django.core import mail
 from django.test import Client
 from django_tenants.utils import schema_context
 
 from apps.audit.models import AuditLog
 from apps.users.models import Role, User
 from tenants.models import Agency
-from tests.conftest import OWNER_PASSWORD, client_for
+from tests.conftest import OWNER_PASSWORD, SMTPServer, client_for, mail_text, mail_to
 from tests.test_signup import without_per_response_values
 
 pytestmark = pytest.mark.django_db
@@ -150,21 +149,21 @@ def test_the_sign_in_page_links_to_password_reset_and_find_my_agency(alpha: Agen
 # --- Password reset ---
 
 
-def test_password_reset_end_to_end(alpha: Agency, beta: Agency, jobs: Any) -> None:
+def test_password_reset_end_to_end(alpha: Agency, beta: Agency, jobs: Any, smtp_server: SMTPServer) -> None:
     client = client_for(alpha)
     # Given the owner asks for a reset on alpha
     asked = client.post("/password-reset/", {"email": "Owner@Shared.example"}, follow=True)
     assert asked.redirect_chain == [("/password-reset/sent/", 302)]
     assert b"we've emailed it a link to choose a new password" in asked.content
     # The email is a worker's job, after the answer
-    assert mail.outbox == []
+    assert smtp_server.messages == []
     assert jobs("web") == 1
 
     # Then one email carries a link on alpha's own subdomain
-    assert len(mail.outbox) == 1
-    assert mail.outbox[0].to == [OWNER]
-    assert "Alpha Agency" in mail.outbox[0].subject
-    match = re.search(r"https?://\S+", mail.outbox[0].body)
+    assert len(smtp_server.messages) == 1
+    assert mail_to(smtp_server.messages[0]) == [OWNER]
+    assert "Alpha Agency" in smtp_server.messages[0]["Subject"]
+    match = re.search(r"https?://\S+", mail_text(smtp_server.messages[0]))
     assert match is not None
     link = urlsplit(match.group(0))
     assert link.hostname == alpha.primary_host
@@ -192,18 +191,20 @@ def test_password_reset_end_to_end(alpha: Agency, beta: Agency, jobs: Any) -> No
         assert AuditLog.objects.filter(action="password.reset", actor_email=OWNER).count() == 1
 
 
-def test_password_reset_answers_the_same_for_an_unknown_email(alpha: Agency, jobs: Any) -> None:
+def test_password_reset_answers_the_same_for_an_unknown_email(
+    alpha: Agency, jobs: Any, smtp_server: SMTPServer
+) -> None:
     known = client_for(alpha).post("/password-reset/", {"email": OWNER}, follow=True)
     unknown = client_for(alpha).post("/password-reset/", {"email": "ghost@nowhere.example"}, follow=True)
     assert known.redirect_chain == unknown.redirect_chain
     assert without_per_response_values(known.content) == without_per_response_values(unknown.content)
     # Neither answer waited for a look-up or an email: both are a worker's job
-    assert mail.outbox == []
+    assert smtp_server.messages == []
     assert jobs("web") == 2
-    assert [message.to for message in mail.outbox] == [[OWNER]]
+    assert [mail_to(message) for message in smtp_server.messages] == [[OWNER]]
 
 
-def test_a_password_reset_lifts_the_lock(alpha: Agency, jobs: Any) -> None:
+def test_a_password_reset_lifts_the_lock(alpha: Agency, jobs: Any, smtp_server: SMTPServer) -> None:
     for _ in range(5):
         sign_in(client_for(alpha), OWNER, "not-the-password")
     assert sign_in(client_for(alpha), OWNER, OWNER_PASSWORD).status_code == 429
@@ -211,7 +212,7 @@ def test_a_password_reset_lifts_the_lock(alpha: Agency, jobs: Any) -> None:
     client = client_for(alpha)
     client.post("/password-reset/", {"email": OWNER})
     jobs("web")
-    match = re.search(r"https?://\S+", mail.outbox[0].body)
+    match = re.search(r"https?://\S+", mail_text(smtp_server.messages[0]))
     assert match is not None
     form = client.get(urlsplit(match.group(0)).path, follow=True)
     client.post(form.redirect_chain[-1][0], {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})

@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 
 import dramatiq
 import pytest
-from django.core import mail
 from django.test import Client
 from django_tenants.utils import schema_context
 
@@ -17,7 +16,7 @@ from apps.audit.models import AuditLog
 from apps.team.models import Invitation
 from apps.users.models import Role, User
 from tenants.models import Agency
-from tests.conftest import OWNER_PASSWORD, client_for
+from tests.conftest import OWNER_PASSWORD, SMTPServer, client_for, mail_text
 
 pytestmark = pytest.mark.django_db
 
@@ -100,7 +99,7 @@ def test_a_fullwidth_spelling_signs_in_like_the_address(alpha: Agency) -> None:
 
 
 def test_reset_links_that_do_not_work_lock_the_network_out_of_reset_links(
-    alpha: Agency, jobs: Any, settings: Any
+    alpha: Agency, jobs: Any, settings: Any, smtp_server: SMTPServer
 ) -> None:
     settings.LOGIN_LOCKOUT_IP_FAILURES = 3
     guesser = from_ip(alpha, "198.51.100.20")
@@ -113,7 +112,7 @@ def test_reset_links_that_do_not_work_lock_the_network_out_of_reset_links(
     # Then even a real link is refused from that network, and works from another
     client_for(alpha).post("/password-reset/", {"email": OWNER})
     jobs("web")
-    match = re.search(r"https?://\S+", mail.outbox[0].body)
+    match = re.search(r"https?://\S+", mail_text(smtp_server.messages[0]))
     assert match is not None
     path = urlsplit(match.group(0)).path
     refused = guesser.get(path)
@@ -142,7 +141,9 @@ def test_password_reset_is_throttled_per_address_across_networks(alpha: Agency, 
     assert ghost.status_code == 429
 
 
-def test_password_reset_is_throttled_per_network(alpha: Agency, jobs: Any, settings: Any) -> None:
+def test_password_reset_is_throttled_per_network(
+    alpha: Agency, jobs: Any, settings: Any, smtp_server: SMTPServer
+) -> None:
     settings.THROTTLES = {**settings.THROTTLES, "password-reset": {"ip": 2, "address": 3, "window": 900}}
     client = client_for(alpha)
     for n in range(2):
@@ -151,7 +152,7 @@ def test_password_reset_is_throttled_per_network(alpha: Agency, jobs: Any, setti
     assert refused.status_code == 429
     assert b"Too many reset requests from your network" in refused.content
     jobs("web")
-    assert mail.outbox == []
+    assert smtp_server.messages == []
 
 
 def test_find_my_agency_is_throttled_per_address(jobs: Any) -> None:
@@ -170,7 +171,7 @@ def signed_in_owner(agency: Agency) -> Client:
 
 
 def test_invitations_are_throttled_per_address(
-    alpha: Agency, jobs: Any, django_capture_on_commit_callbacks: Any
+    alpha: Agency, jobs: Any, django_capture_on_commit_callbacks: Any, smtp_server: SMTPServer
 ) -> None:
     owner = signed_in_owner(alpha)
     with django_capture_on_commit_callbacks(execute=True):
@@ -186,16 +187,16 @@ def test_invitations_are_throttled_per_address(
         refused = owner.post(f"/team/invitations/{invitation.pk}/resend/", follow=True)
     assert b"Too many invitations for this address" in refused.content
     assert jobs("team") == 0
-    assert len(mail.outbox) == 3
+    assert len(smtp_server.messages) == 3
 
 
 def test_the_invitation_email_is_a_workers_job_and_its_message_holds_no_link(
-    alpha: Agency, django_capture_on_commit_callbacks: Any, jobs: Any
+    alpha: Agency, django_capture_on_commit_callbacks: Any, jobs: Any, smtp_server: SMTPServer
 ) -> None:
     owner = signed_in_owner(alpha)
     with django_capture_on_commit_callbacks(execute=True):
         owner.post("/team/invite/", {"email": "nora@example.com", "role": Role.EDITOR})
-    assert mail.outbox == []  # the page did not wait for the mail server
+    assert smtp_server.messages == []  # the page did not wait for the mail server
 
     broker = dramatiq.get_broker()
     queued = broker.client.lrange(f"{broker.namespace}:team", 0, -1)  # type: ignore[attr-defined]
@@ -203,8 +204,8 @@ def test_the_invitation_email_is_a_workers_job_and_its_message_holds_no_link(
     assert len(messages) == 1 and b"/team/join/" not in messages[0]
 
     assert jobs("team") == 1
-    (sent,) = mail.outbox
-    match = re.search(r"/team/join/[^/\s]+/", sent.body)
+    (sent,) = smtp_server.messages
+    match = re.search(r"/team/join/[^/\s]+/", mail_text(sent))
     assert match is not None and match.group(0).encode() not in messages[0]
     assert client_for(alpha).get(match.group(0)).status_code == 200
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
+import pytest
+import redis
 from django_tenants.utils import schema_context
+from dramatiq import Message
 
 from apps.accounts.models import TikTokAccount
 from apps.accounts.tasks import accounts_sync_all_agencies, accounts_sync_stats
@@ -63,3 +67,35 @@ def test_a_message_without_an_agency_is_refused(
     wait_for(lambda: snapshot_in(agency.schema_name, django_db_blocker), timeout=30)
     user_info_calls = [c for c in tiktok.calls if c["endpoint"] == "user_info"]
     assert len(user_info_calls) == 1  # only the stamped message did any work
+
+
+@pytest.mark.django_db
+def test_the_daily_sync_spreads_accounts_over_the_window_each_at_the_same_moment_every_day(
+    in_alpha: Any, broker_namespace: str, settings: Any
+) -> None:
+    # Given 40 connected accounts and a one-hour window
+    settings.STATS_SYNC_SPREAD_SECONDS = 3600
+    accounts = [str(TikTokAccountFactory().pk) for _ in range(40)]
+
+    def queued() -> dict[str, int]:
+        """Account id -> seconds from now its snapshot is due, from the broker's delay queue."""
+        client = redis.Redis.from_url(settings.DRAMATIQ_BROKER_URL)
+        due = {}
+        for data in client.hvals(f"{broker_namespace}:stats.DQ.msgs"):
+            message = Message.decode(data)
+            due[message.args[0]] = round(message.options["eta"] / 1000 - time.time())
+        client.delete(f"{broker_namespace}:stats.DQ.msgs", f"{broker_namespace}:stats.DQ")
+        return due
+
+    # When the daily job runs on two days
+    accounts_sync_all_agencies.fn()
+    first = queued()
+    accounts_sync_all_agencies.fn()
+    second = queued()
+
+    # Then every account is queued once, at its own moment in the hour, the same on both days
+    assert set(first) >= set(accounts)
+    moments = [first[a] for a in accounts]
+    assert all(0 <= m <= 3600 for m in moments)
+    assert max(moments) - min(moments) > 1800, "the snapshots bunch up instead of spreading"
+    assert all(abs(first[a] - second[a]) <= 2 for a in accounts)

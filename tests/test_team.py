@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from django.core import mail
 from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test import Client
@@ -23,7 +22,7 @@ from apps.team import services
 from apps.team.models import Invitation
 from apps.users.models import Role, User
 from tenants.models import Agency
-from tests.conftest import OWNER_PASSWORD, client_for
+from tests.conftest import OWNER_PASSWORD, SMTPServer, client_for, mail_text, mail_to
 from tests.factories import TikTokAccountFactory
 
 pytestmark = pytest.mark.django_db
@@ -70,9 +69,9 @@ def invite(
         )
 
 
-def last_link() -> re.Match[str]:
-    match = LINK.search(mail.outbox[-1].body)
-    assert match is not None, mail.outbox[-1].body
+def last_link(smtp_server: SMTPServer) -> re.Match[str]:
+    match = LINK.search(mail_text(smtp_server.messages[-1]))
+    assert match is not None, mail_text(smtp_server.messages[-1])
     return match
 
 
@@ -86,7 +85,7 @@ def join(agency: Agency, path: str, name: str = "Nora Quinn", password: str = NE
 
 
 def test_an_invited_person_joins_this_agency_only(
-    alpha: Agency, beta: Agency, django_capture_on_commit_callbacks: Any
+    alpha: Agency, beta: Agency, django_capture_on_commit_callbacks: Any, smtp_server: SMTPServer
 ) -> None:
     # Given an account to grant
     with schema_context(alpha.schema_name):
@@ -102,9 +101,9 @@ def test_an_invited_person_joins_this_agency_only(
     html = response.content.decode()
     assert "Invitation sent to nora@example.com as Editor. The link works once, for 7 days." in html
     assert "<strong>nora@example.com</strong>" in html
-    assert [message.to for message in mail.outbox] == [["nora@example.com"]]
-    assert "Alpha Agency" in mail.outbox[0].subject
-    link = last_link()
+    assert [mail_to(message) for message in smtp_server.messages] == [["nora@example.com"]]
+    assert "Alpha Agency" in smtp_server.messages[0]["Subject"]
+    link = last_link(smtp_server)
     assert link["host"].startswith(alpha.primary_host)
     token = link["token"]
     with schema_context(alpha.schema_name):
@@ -173,10 +172,10 @@ def test_an_invited_person_joins_this_agency_only(
 
 
 def test_a_link_presented_on_another_agency_is_refused(
-    alpha: Agency, beta: Agency, django_capture_on_commit_callbacks: Any
+    alpha: Agency, beta: Agency, django_capture_on_commit_callbacks: Any, smtp_server: SMTPServer
 ) -> None:
     invite(signed_in(alpha), django_capture_on_commit_callbacks, "nora@example.com")
-    path = last_link()["path"]
+    path = last_link(smtp_server)["path"]
 
     for response in (client_for(beta).get(path), join(beta, path)):
         assert response.status_code == 400
@@ -188,9 +187,11 @@ def test_a_link_presented_on_another_agency_is_refused(
     assert client_for(alpha).get(path).status_code == 200
 
 
-def test_an_expired_link_is_refused(alpha: Agency, django_capture_on_commit_callbacks: Any) -> None:
+def test_an_expired_link_is_refused(
+    alpha: Agency, django_capture_on_commit_callbacks: Any, smtp_server: SMTPServer
+) -> None:
     invite(signed_in(alpha), django_capture_on_commit_callbacks, "nora@example.com")
-    path = last_link()["path"]
+    path = last_link(smtp_server)["path"]
     with schema_context(alpha.schema_name):
         eight_days_ago = timezone.now() - timezone.timedelta(days=8)
         Invitation.objects.update(
@@ -211,13 +212,15 @@ def test_an_expired_link_is_refused(alpha: Agency, django_capture_on_commit_call
         invitation = Invitation.objects.get()
     with django_capture_on_commit_callbacks(execute=True):
         owner.post(f"/team/invitations/{invitation.pk}/resend/")
-    assert join(alpha, last_link()["path"]).status_code == 302
+    assert join(alpha, last_link(smtp_server)["path"]).status_code == 302
 
 
-def test_a_revoked_link_is_refused(alpha: Agency, django_capture_on_commit_callbacks: Any) -> None:
+def test_a_revoked_link_is_refused(
+    alpha: Agency, django_capture_on_commit_callbacks: Any, smtp_server: SMTPServer
+) -> None:
     owner = signed_in(alpha)
     invite(owner, django_capture_on_commit_callbacks, "nora@example.com")
-    path = last_link()["path"]
+    path = last_link(smtp_server)["path"]
     with schema_context(alpha.schema_name):
         invitation = Invitation.objects.get()
 
@@ -234,11 +237,11 @@ def test_a_revoked_link_is_refused(alpha: Agency, django_capture_on_commit_callb
 
 
 def test_resending_sends_a_new_link_and_the_old_one_stops_working(
-    alpha: Agency, django_capture_on_commit_callbacks: Any
+    alpha: Agency, django_capture_on_commit_callbacks: Any, smtp_server: SMTPServer
 ) -> None:
     owner = signed_in(alpha)
     invite(owner, django_capture_on_commit_callbacks, "nora@example.com")
-    old = last_link()["path"]
+    old = last_link(smtp_server)["path"]
     with schema_context(alpha.schema_name):
         invitation = Invitation.objects.get()
 
@@ -248,8 +251,8 @@ def test_resending_sends_a_new_link_and_the_old_one_stops_working(
     assert "Sent a new invitation link to nora@example.com; the previous link no longer works." in (
         response.content.decode()
     )
-    assert len(mail.outbox) == 2
-    new = last_link()["path"]
+    assert len(smtp_server.messages) == 2
+    new = last_link(smtp_server)["path"]
     assert new != old
     refused = client_for(alpha).get(old)
     assert refused.status_code == 400
@@ -259,7 +262,7 @@ def test_resending_sends_a_new_link_and_the_old_one_stops_working(
 
 
 def test_an_existing_members_email_gets_a_clear_message(
-    alpha: Agency, django_capture_on_commit_callbacks: Any
+    alpha: Agency, django_capture_on_commit_callbacks: Any, smtp_server: SMTPServer
 ) -> None:
     owner = signed_in(alpha)
     response = invite(owner, django_capture_on_commit_callbacks, "OWNER@shared.example")
@@ -267,11 +270,11 @@ def test_an_existing_members_email_gets_a_clear_message(
     assert response.status_code == 200
     assert "owner@shared.example is already a member of this agency." in response.content.decode()
     assert 'value="OWNER@shared.example"' in response.content.decode()  # what was typed stays
-    assert mail.outbox == []
+    assert smtp_server.messages == []
 
     # Someone who became a member after being invited is told to sign in instead
     invite(owner, django_capture_on_commit_callbacks, "nora@example.com")
-    path = last_link()["path"]
+    path = last_link(smtp_server)["path"]
     member(alpha, "nora@example.com")
     refused = join(alpha, path)
     assert refused.status_code == 400
@@ -281,10 +284,10 @@ def test_an_existing_members_email_gets_a_clear_message(
 
 
 def test_a_weak_password_is_refused_and_the_name_kept(
-    alpha: Agency, django_capture_on_commit_callbacks: Any
+    alpha: Agency, django_capture_on_commit_callbacks: Any, smtp_server: SMTPServer
 ) -> None:
     invite(signed_in(alpha), django_capture_on_commit_callbacks, "nora@example.com")
-    response = join(alpha, last_link()["path"], password="12345678")
+    response = join(alpha, last_link(smtp_server)["path"], password="12345678")
 
     assert response.status_code == 200
     html = response.content.decode()
@@ -295,14 +298,14 @@ def test_a_weak_password_is_refused_and_the_name_kept(
 
 
 def test_inviting_a_deactivated_person_reactivates_them(
-    alpha: Agency, django_capture_on_commit_callbacks: Any
+    alpha: Agency, django_capture_on_commit_callbacks: Any, smtp_server: SMTPServer
 ) -> None:
     gone = member(alpha, "nora@example.com", Role.EDITOR)
     owner = signed_in(alpha)
     owner.post(f"/team/members/{gone.pk}/deactivate/", CONFIRMED)
     invite(owner, django_capture_on_commit_callbacks, "nora@example.com", Role.VIEWER)
 
-    assert join(alpha, last_link()["path"], name="Nora Back").status_code == 302
+    assert join(alpha, last_link(smtp_server)["path"], name="Nora Back").status_code == 302
 
     with schema_context(alpha.schema_name):
         back = User.objects.get(email="nora@example.com")
@@ -400,14 +403,14 @@ def test_saving_the_access_matrix_leaves_an_account_connected_meanwhile_alone(al
 
 @pytest.mark.parametrize("change", ["deactivate", "demote"])
 def test_an_inviter_who_no_longer_manages_the_team_leaves_no_working_link(
-    alpha: Agency, django_capture_on_commit_callbacks: Any, change: str
+    alpha: Agency, django_capture_on_commit_callbacks: Any, change: str, smtp_server: SMTPServer
 ) -> None:
     # Given an admin who invited someone as admin
     admin = member(alpha, "ad@example.com", Role.ADMIN)
     invite(
         signed_in(alpha, "ad@example.com"), django_capture_on_commit_callbacks, "nora@example.com", Role.ADMIN
     )
-    path = last_link()["path"]
+    path = last_link(smtp_server)["path"]
 
     # When an owner deactivates them, or makes them an editor
     owner = signed_in(alpha)
@@ -431,12 +434,12 @@ def test_an_inviter_who_no_longer_manages_the_team_leaves_no_working_link(
 
 
 def test_a_link_from_an_inviter_who_lost_the_role_another_way_is_refused(
-    alpha: Agency, django_capture_on_commit_callbacks: Any
+    alpha: Agency, django_capture_on_commit_callbacks: Any, smtp_server: SMTPServer
 ) -> None:
     # Given an invitation whose sender is no longer an admin, however that came about
     admin = member(alpha, "ad@example.com", Role.ADMIN)
     invite(signed_in(alpha, "ad@example.com"), django_capture_on_commit_callbacks, "nora@example.com")
-    path = last_link()["path"]
+    path = last_link(smtp_server)["path"]
     with schema_context(alpha.schema_name):
         User.objects.filter(pk=admin.pk).update(role=Role.VIEWER)
 
@@ -605,11 +608,11 @@ def test_every_team_url_sends_signed_out_visitors_to_sign_in(alpha: Agency) -> N
 
 
 def test_a_signed_in_person_opening_someone_elses_invitation_is_told(
-    alpha: Agency, django_capture_on_commit_callbacks: Any
+    alpha: Agency, django_capture_on_commit_callbacks: Any, smtp_server: SMTPServer
 ) -> None:
     owner = signed_in(alpha)
     invite(owner, django_capture_on_commit_callbacks, "nora@example.com")
-    page = owner.get(last_link()["path"]).content.decode()
+    page = owner.get(last_link(smtp_server)["path"]).content.decode()
     assert "You are signed in as owner@shared.example, but this invitation is for nora@example.com." in page
 
 

@@ -28,6 +28,11 @@ class TokenStatus(models.TextChoices):
     MISSING = "missing", "No token"
 
 
+# Columns that pages never show: a list that joins accounts leaves them out (each is decrypted on
+# load, which costs more than the rest of the row).
+SECRET_FIELDS = ("access_token", "refresh_token")
+
+
 class TikTokAccount(SoftDeleteModel):
     open_id = models.CharField(max_length=128)
     username = models.CharField(max_length=64, blank=True)

@@ -399,6 +399,59 @@ def account_authorization_removed(*, open_id: str) -> TikTokAccount | None:
     return account
 
 
+class TokensNotRevoked(Exception):
+    """TikTok could not be reached (or asked us to wait) for some accounts: try again later."""
+
+
+def accounts_revoke_all(*, reason: str, client: TikTokClient | None = None) -> int:
+    """Revoke every connected account's grant at TikTok and wipe its tokens here (offboarding:
+    the agency was deleted). Each outcome is recorded in the agency's audit log.
+
+    An account TikTok refused to revoke for good (its token already dead, say) is wiped all the
+    same. When TikTok could not be reached for some, their tokens are kept, so that a retry can
+    revoke them, and TokensNotRevoked is raised. Returns how many accounts were revoked."""
+    client = client or TikTokClient()
+    revoked = 0
+    pending: list[str] = []
+    for account in TikTokAccount.all_objects.exclude(access_token="", refresh_token="").order_by("pk"):
+        error: TikTokError | None = None
+        try:
+            client.revoke(token=account.access_token or account.refresh_token)
+        except TikTokError as exc:
+            error = exc
+            logger.warning("Revoking account %s at TikTok failed: %s", account.pk, exc.code)
+        later = error is not None and error.retryable
+        with transaction.atomic():
+            if not later:
+                previous = account.status
+                TikTokAccount.all_objects.filter(pk=account.pk).update(
+                    status=AccountStatus.REVOKED,
+                    status_reason=reason,
+                    access_token=Secret(""),
+                    refresh_token=Secret(""),
+                    access_expires_at=None,
+                    refresh_expires_at=None,
+                    updated_at=timezone.now(),
+                )
+                revoked += 1
+            audit_record(
+                action="account.revoked" if not later else "account.revoke_failed",
+                obj=account,
+                changes={
+                    "reason": reason,
+                    "revoked_at_tiktok": error is None,
+                    "revoke_error": error.code if error else "",
+                    **({"status": [previous, AccountStatus.REVOKED]} if not later else {}),
+                    **({"retried": True} if later else {}),
+                },
+            )
+        if later:
+            pending.append(str(account.pk))
+    if pending:
+        raise TokensNotRevoked(f"{len(pending)} account(s) not revoked yet: {', '.join(pending)}")
+    return revoked
+
+
 def account_sync_stats(*, account: TikTokAccount, client: TikTokClient | None = None) -> AccountSnapshot:
     """Take today's snapshot: profile counts from user info, video totals from the video list,
     and one row per video (linked to our post when we published it) for the per-video charts."""

@@ -82,6 +82,9 @@ def account_connect_start(request: HttpRequest) -> HttpResponse:
     if not may_connect(user):
         messages.error(request, "Only owners, admins and managers can connect accounts.")
         return redirect("accounts:list")
+    if refusal := request.tenant.unverified_refusal:  # type: ignore[attr-defined]
+        messages.error(request, refusal)
+        return redirect("email_verification")
     started = state_issue(
         schema=request.tenant.schema_name,  # type: ignore[attr-defined]
         user_id=str(user.pk),
@@ -248,6 +251,9 @@ def account_connect_finish(request: HttpRequest) -> HttpResponse:
         return _refusal_page(request, f"{exc} Start again from your agency's Accounts page.")
     if not isinstance(user, User):  # state_consume refuses anonymous visitors; this is for mypy
         raise Http404
+    if refusal := request.tenant.unverified_refusal:  # type: ignore[attr-defined]
+        # Nothing is exchanged: TikTok's code is left to expire unused.
+        return _refusal_page(request, f"Nothing was connected. {refusal}")
 
     def back(level: str, text: str) -> HttpResponse:
         messages.add_message(

@@ -9,6 +9,8 @@ _LABELS = {
     "admin.added": "Admin: object added",
     "admin.changed": "Admin: object changed",
     "admin.deleted": "Admin: object deleted",
+    "agency.email_verification_sent": "Email confirmation link sent",
+    "agency.email_verified": "Owner's email address confirmed",
     "audit.exported": "Audit log exported",
     "login.locked": "Sign-in locked",
     "login.failed": "Sign-in failed",

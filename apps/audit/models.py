@@ -43,11 +43,20 @@ class AuditLog(models.Model):
         verbose_name = "audit entry"
         verbose_name_plural = "audit log"
         indexes = [
-            models.Index(fields=["actor", "-created_at"], name="audit_by_actor_idx"),
+            # The page's keyset order (newest first, then by id: apps.audit.selectors.AUDIT_ORDER)
+            # after each filter, so that a page deep in the log is read like the first.
+            models.Index(fields=["actor", "-created_at", "-id"], name="audit_by_actor_idx"),
             models.Index(fields=["object_type", "object_id", "-created_at"], name="audit_by_object_idx"),
-            models.Index(fields=["action", "-created_at"], name="audit_by_action_idx"),
-            models.Index(fields=["-created_at"], name="audit_by_time_idx"),
-            models.Index(fields=["account_id", "-created_at"], name="audit_by_account_idx"),
+            models.Index(fields=["action", "-created_at", "-id"], name="audit_by_action_idx"),
+            models.Index(fields=["-created_at", "-id"], name="audit_by_time_idx"),
+            models.Index(fields=["account_id", "-created_at", "-id"], name="audit_by_account_idx"),
+            # Who wrote or changed a post (apps.posts.selectors: four eyes on approvals), asked
+            # for every post of the approvals queue.
+            models.Index(
+                fields=["object_id", "actor"],
+                name="audit_post_authors_idx",
+                condition=models.Q(object_type="posts.post", action__in=["post.created", "post.edited"]),
+            ),
         ]
         constraints = [
             models.CheckConstraint(condition=~models.Q(action=""), name="audit_action_set"),

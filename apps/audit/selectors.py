@@ -12,9 +12,12 @@ from django.db.models import QuerySet
 
 from apps.accounts.models import TikTokAccount
 from apps.audit.models import AuditLog
+from apps.common.pagination import Keyset
 from apps.posts.models import Post
 from apps.users.models import User
 
+# Newest first; entries of the same instant by id, so that pages never tie (apps.common.pagination).
+AUDIT_ORDER = Keyset(("created_at", "id"), descending=True)
 # The actor filter's value for entries nobody signed in made (the system, or a signed-out visitor).
 SYSTEM = "system"
 
@@ -32,7 +35,8 @@ class AuditFilters:
 
 
 def audit_entries(filters: AuditFilters) -> QuerySet[AuditLog]:
-    """The matching entries, newest first (each filter has an index that leads with it)."""
+    """The matching entries in AUDIT_ORDER (each filter has an index that leads with it, then
+    follows that order)."""
     entries = AuditLog.objects.all()
     if filters.actor == SYSTEM:
         entries = entries.filter(actor__isnull=True)
@@ -46,7 +50,7 @@ def audit_entries(filters: AuditFilters) -> QuerySet[AuditLog]:
         entries = entries.filter(created_at__gte=filters.since)
     if filters.before is not None:
         entries = entries.filter(created_at__lt=filters.before)
-    return entries.order_by("-created_at", "-id")
+    return entries.order_by(*AUDIT_ORDER.order())
 
 
 def audit_actions_present() -> list[str]:

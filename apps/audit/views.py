@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import Http404, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import render
@@ -25,6 +24,7 @@ from apps.audit.changes import change_lines, changes_text
 from apps.audit.forms import AuditFilterForm
 from apps.audit.models import AuditLog
 from apps.audit.selectors import (
+    AUDIT_ORDER,
     audit_accounts,
     audit_actions_present,
     audit_actors,
@@ -33,6 +33,7 @@ from apps.audit.selectors import (
 )
 from apps.audit.services import audit_record
 from apps.common.http import HtmxHttpRequest
+from apps.common.pagination import keyset_page
 from apps.users.models import User
 
 PAGE_SIZE = 50
@@ -90,8 +91,10 @@ def _actor(entry: AuditLog) -> str:
 
 
 def _query_string(request: HtmxHttpRequest) -> str:
+    """The filters alone (for the export link): without the page's position."""
     query = request.GET.copy()
-    query.pop("page", None)
+    for name in ("page", "after", "before"):
+        query.pop(name, None)
     return query.urlencode()
 
 
@@ -117,8 +120,8 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
     rows: list[Row] = []
     if form.is_valid():
         entries = audit_entries(form.filters(user.time_zone or "UTC"))
-        page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
-        posts = existing_post_ids(e.object_id for e in page.object_list if e.object_type == "posts.post")
+        page = keyset_page(entries, AUDIT_ORDER, request.GET, size=PAGE_SIZE)
+        posts = existing_post_ids(e.object_id for e in page.rows if e.object_type == "posts.post")
         rows = [
             Row(
                 entry=entry,
@@ -128,7 +131,7 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
                 changes=change_lines(entry.changes, entry.action, account_labels),
                 post_link=entry.object_id in posts,
             )
-            for entry in page.object_list
+            for entry in page.rows
         ]
     context = _context(request, user, form, page=page, rows=rows)
     if request.htmx and not request.htmx.history_restore_request:

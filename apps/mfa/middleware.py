@@ -40,6 +40,8 @@ class TwoStepMiddleware:
         user: Any = getattr(request, "user", None)
         if user is None or not user.is_authenticated or user.is_verified():
             return None
+        if getattr(request, "api_request", False):
+            return None  # signed with an API key, not a session (apps.api.middleware)
         if request.path.startswith(f"/{settings.STATIC_URL.lstrip('/')}"):
             return None
         if request.session.get(MFA_SESSION_KEY):

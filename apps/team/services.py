@@ -42,7 +42,7 @@ from apps.common.outbox import notification_emit
 from apps.team.invitation_email import INVITATION_DAYS, token_hash
 from apps.team.models import Invitation
 from apps.team.tasks import team_send_invitation_email
-from apps.users.models import Role, User
+from apps.users.models import SERVICE_DOMAIN, Role, User
 from tenants.dramatiq import send_on_commit
 
 logger = logging.getLogger(__name__)
@@ -110,6 +110,10 @@ def invitation_send(
     if role == Role.OWNER or role not in Role.values:
         raise ValidationError(
             {"role": "Choose a role other than owner (ownership is transferred, not given)."}
+        )
+    if email.endswith(f"@{SERVICE_DOMAIN}"):
+        raise ValidationError(
+            {"email": "That address belongs to an API key: make keys on the API keys page."}
         )
     if User.objects.filter(email__iexact=email, is_active=True).exists():
         raise ValidationError({"email": f"{email} is already a member of this agency."})
@@ -444,6 +448,8 @@ def ownership_transfer_check(*, to: User, by: User) -> None:
         raise ValidationError("You already own this agency; choose someone else.")
     if to.role == Role.OWNER:
         raise ValidationError(f"{to.email} is already an owner.")
+    if to.is_service:
+        raise ValidationError("An API key cannot own the agency; choose a person.")
 
 
 @transaction.atomic
@@ -481,6 +487,8 @@ def ownership_transfer(*, to: User, by: User, request: HttpRequest | None = None
     to = _lock_member(to)
     if to.role == Role.OWNER:
         raise ValidationError(f"{to.email} is already an owner.")
+    if to.is_service:
+        raise ValidationError("An API key cannot own the agency; choose a person.")
     old_role = to.role
     for person, role in ((to, Role.OWNER), (owners[by.pk], Role.ADMIN)):
         person.role = role

@@ -27,6 +27,10 @@ def email_normalize(value: str | None) -> str:
     return unicodedata.normalize("NFKC", str(value or "")).strip().lower()
 
 
+# The domain of API keys' service members (apps.api): reserved (RFC 2606), so no mail reaches it.
+SERVICE_DOMAIN = "api-keys.invalid"
+
+
 class Role(models.TextChoices):
     OWNER = "owner", "Owner"
     ADMIN = "admin", "Admin"
@@ -101,6 +105,11 @@ class User(AbstractBaseUser, PermissionsMixin, SoftDeleteModel):
 
     def get_short_name(self) -> str:
         return self.name.split(" ")[0] if self.name else self.email
+
+    @property
+    def is_service(self) -> bool:
+        """An API key's member: it never signs in, is never invited and never owns the agency."""
+        return self.email.endswith(f"@{SERVICE_DOMAIN}")
 
     @property
     def is_agency_admin(self) -> bool:

@@ -100,6 +100,8 @@ def stack(
         f"{broker_namespace}-stack",
         SITE_PORT=str(port),
         TIKTOK_AUTH_URL=f"{fake_tiktok.base_url}/v2/auth/authorize/",
+        # Photo posts: TikTok (the fake, once a test verifies this prefix) downloads from here.
+        TIKTOK_MEDIA_BASE_URL=f"http://localhost:{port}/tiktok-media/",
         DEBUG="true",
     )
     fake_tiktok.webhook_url = f"http://localhost:{port}/webhooks/tiktok/"

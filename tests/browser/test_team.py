@@ -232,7 +232,9 @@ def test_an_owner_filters_and_exports_the_audit_log_in_their_time_zone(
     page.get_by_role("button", name="Filter").click()
 
     # Then they see those two, at Auckland times
-    expect(page.get_by_text("2 entries match these filters. Times in Pacific/Auckland.")).to_be_visible()
+    expect(
+        page.get_by_text("Entries that match these filters, newest first. Times in Pacific/Auckland.")
+    ).to_be_visible()
     rows = page.get_by_role("table").get_by_role("row").filter(has=page.get_by_role("cell"))
     assert rows.count() == 2
     for row, entry in zip(rows.all(), expected, strict=True):
