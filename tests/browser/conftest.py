@@ -211,3 +211,15 @@ def snap(page: Any, name: str) -> None:
     page.set_viewport_size(PHONE)
     page.screenshot(path=SCREENSHOTS / f"{name}-phone.png", full_page=True)
     page.set_viewport_size(DESKTOP)
+
+
+def images_loaded(locator: Any) -> list[bool]:
+    """For each image the locator matches: whether it loaded with a size, once it has finished
+    loading or failing (an image still on its way is waited for, not counted as broken)."""
+    result: list[bool] = locator.evaluate_all(
+        """els => Promise.all(els.map(i => i.complete ? i.naturalWidth > 0 : new Promise(done => {
+            i.addEventListener('load', () => done(i.naturalWidth > 0), {once: true});
+            i.addEventListener('error', () => done(false), {once: true});
+        })))"""
+    )
+    return result

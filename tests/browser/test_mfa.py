@@ -13,7 +13,7 @@ from django_tenants.utils import schema_context
 from playwright.sync_api import expect
 
 from apps.users.models import User
-from tests.browser.conftest import Stack, snap
+from tests.browser.conftest import Stack, images_loaded, snap
 from tests.browser.test_team import another_browser, fits_the_phone
 from tests.conftest import OWNER_PASSWORD, totp_from_secret, totp_next
 
@@ -47,7 +47,7 @@ def set_up_authenticator(page: Any, name: str) -> list[str]:
     expect(page.get_by_role("heading", name="Two-step sign-in")).to_be_visible()
     qr = page.get_by_role("img", name="QR code to add Postline to your authenticator app")
     expect(qr).to_be_visible()
-    assert qr.evaluate("img => img.naturalWidth") > 0  # the SVG loaded under the CSP
+    assert images_loaded(qr) == [True]  # the SVG loaded under the CSP
     assert fits_the_phone(page)
     snap(page, f"{name}-two-step-setup")
     secret = page.locator("[data-secret]").inner_text()
