@@ -148,6 +148,7 @@ TENANT_APPS = [
     "apps.schedule",
     "apps.notifications",
     "apps.api",
+    "apps.exports",
 ]
 INSTALLED_APPS = list(dict.fromkeys(SHARED_APPS + TENANT_APPS))
 
@@ -456,6 +457,8 @@ for _item in env(
     RETENTION_DAYS[_label.strip().lower()] = int(_days)
 # The daily run starts at this hour (UTC).
 RETENTION_HOUR_UTC = int(env("RETENTION_HOUR_UTC", "4"))
+# How long an agency export's download link lasts; the retention run removes the archive after.
+EXPORT_LINK_DAYS = int(env("EXPORT_LINK_DAYS", "7"))
 
 # --- Backups ---
 # A folder holding PostgreSQL's pg_dump and pg_restore, looked at before PATH, Debian's

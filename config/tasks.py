@@ -2,6 +2,7 @@
 
 TASK_MODULES = [
     "apps.accounts.tasks",
+    "apps.exports.tasks",
     "apps.notifications.tasks",
     "apps.publishing.tasks",
     "apps.team.tasks",

@@ -20,6 +20,7 @@ urlpatterns = [
     path("notifications/", include("apps.notifications.urls")),
     path("api/v1/", api.urls),
     path("settings/api-keys/", include("apps.api.urls")),
+    path("settings/export/", include("apps.exports.urls")),
     # Before the admin's own: its shortcut would reach public-schema tables.
     path("admin/r/<int:content_type_id>/<path:object_id>/", admin.site.admin_view(agency_view_on_site)),
     path("account/two-step/", include("apps.mfa.urls")),

@@ -52,10 +52,11 @@ class PurgeReport:
     removed: Counter[str] = field(default_factory=Counter)  # model label -> rows, cascades included
     media: list[str] = field(default_factory=list)
     kept: Counter[str] = field(default_factory=Counter)  # model label -> expired rows something protects
+    exports: int = 0  # agency exports whose link expired: their archives
 
     @property
     def anything(self) -> bool:
-        return bool(self.removed or self.media or self.kept)
+        return bool(self.removed or self.media or self.kept or self.exports)
 
     def describe(self, *, dry_run: bool) -> str:
         verb = "would remove" if dry_run else "removed"
@@ -63,6 +64,8 @@ class PurgeReport:
         line = f"{self.slug}: {verb} " + (", ".join(parts) or "nothing")
         if self.media:
             line += f" and {len(self.media)} media object(s)"
+        if self.exports:
+            line += f"; {self.exports} expired export archive(s)"
         if self.kept:
             kept = ", ".join(f"{count} {label}" for label, count in sorted(self.kept.items()))
             line += f"; kept {kept} (still referred to: a post's account, a person the audit log names)"
@@ -109,6 +112,7 @@ def agency_purge_expired(
             )
             for start in range(0, len(expired), BATCH):
                 _purge_batch(agency, model, expired[start : start + BATCH], report, dry_run)
+        report.exports = _expire_exports(now, dry_run)
         if report.removed and not dry_run:
             from apps.audit.services import audit_record
 
@@ -118,9 +122,19 @@ def agency_purge_expired(
                 changes={"removed": dict(report.removed), "media": len(report.media), "cutoffs": cutoffs},
             )
     connection.set_schema_to_public()
-    if report.removed and not dry_run:
+    if (report.removed or report.exports) and not dry_run:
         logger.info("Retention: %s", report.describe(dry_run=False))
     return report
+
+
+def _expire_exports(now: dt.datetime, dry_run: bool) -> int:
+    """The agency's exports whose download link expired lose their archive."""
+    from apps.exports.models import AgencyExport, ExportStatus
+    from apps.exports.services import exports_expire
+
+    if dry_run:
+        return AgencyExport.objects.filter(status=ExportStatus.READY, expires_at__lte=now).count()
+    return exports_expire(now)
 
 
 def _purge_batch(

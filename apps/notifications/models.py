@@ -34,6 +34,7 @@ class Kind(models.TextChoices):
     ACCOUNT_BANNED = "account_banned", "TikTok banned an account from posting"
     INVITATION_ACCEPTED = "invitation_accepted", "Someone accepted your invitation"
     WEBHOOK_DISABLED = "webhook_disabled", "A webhook was turned off after a day of failures"
+    EXPORT_FINISHED = "export_finished", "Your agency export finished"
     DIGEST = "digest", "Daily digest"
 
 

@@ -23,6 +23,7 @@ from django.utils import timezone
 from apps.accounts.models import TikTokAccount
 from apps.accounts.permissions import ADMIN_ROLES, Perm, user_may, users_with
 from apps.common.outbox import Emitted
+from apps.exports.models import AgencyExport
 from apps.notifications.models import (
     OFF_BY_DEFAULT,
     Channel,
@@ -37,7 +38,7 @@ from apps.notifications.models import (
 )
 from apps.posts.models import Post
 from apps.team.models import Invitation
-from apps.users.models import User
+from apps.users.models import Role, User
 
 
 def reverse(name: str, **kwargs: Any) -> str:
@@ -83,6 +84,11 @@ def recipients(kind: str, obj: Any, actor: Any) -> list[User]:
         people = list(users_with(Perm.DRAFT if kind in limits else Perm.MANAGE, account))
     elif isinstance(obj, Invitation):
         people = [obj.invited_by] if obj.invited_by is not None else []
+    elif isinstance(obj, AgencyExport):
+        # The owner who asked for it, while they are still an owner (the archive holds everything).
+        people = (
+            [obj.requested_by] if obj.requested_by is not None and obj.requested_by.role == Role.OWNER else []
+        )
     elif isinstance(obj, ChatWebhook):
         # Webhooks are the owners' and admins' to set up: they hear when one is turned off.
         people = list(User.objects.filter(is_active=True, role__in=ADMIN_ROLES))
@@ -107,6 +113,8 @@ def may_still_see(user: User, event: Event) -> bool:
         return account is not None and user_may(user, Perm.VIEW, account)
     if event.kind in (Kind.INVITATION_ACCEPTED, Kind.WEBHOOK_DISABLED):
         return user.is_agency_admin
+    if event.kind == Kind.EXPORT_FINISHED:
+        return bool(user.role == Role.OWNER)
     return True
 
 
@@ -192,6 +200,13 @@ def _describe(emitted: Emitted) -> dict[str, Any]:
             "title": f"Webhook “{obj.name}” was turned off: its deliveries failed for a day",
             "body": obj.disabled_reason,
             "path": reverse("notifications:webhook", kwargs={"pk": obj.pk}),
+        }
+    if isinstance(obj, AgencyExport):
+        ready = bool(data.get("ready"))
+        return {
+            "title": "Your agency export is ready to download" if ready else "Your agency export failed",
+            "body": (f"The download link lasts {settings.EXPORT_LINK_DAYS} days." if ready else obj.error),
+            "path": reverse("exports:page"),
         }
     if isinstance(obj, Invitation):
         who = obj.accepted_user.get_full_name() if obj.accepted_user else obj.email
