@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dramatiq
+from django_tenants.utils import schema_context
 
 from tenants.db import connection
 from tenants.dramatiq import SCHEMA_OPTION
@@ -24,4 +25,9 @@ def tenants_purge_expired_all() -> None:
 # Suspended agencies keep their retention too.
 @dramatiq.actor(queue_name="maintenance", inactive_agency_ok=True, max_retries=3)
 def tenants_purge_expired() -> None:
-    agency_purge_expired(agency=current_agency())
+    agency = current_agency()
+    agency_purge_expired(agency=agency)
+    from apps.api.uploads import uploads_abandon
+
+    with schema_context(agency.schema_name):  # API uploads not finished within 24 hours
+        uploads_abandon()

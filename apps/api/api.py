@@ -27,7 +27,9 @@ from apps.accounts.models import TikTokAccount
 from apps.accounts.permissions import Perm, accounts_with, get_account_for_user, holds_every_account
 from apps.analytics.models import AccountSnapshot
 from apps.api import schemas as s
+from apps.api import uploads
 from apps.api.errors import error_response
+from apps.api.models import MediaUpload
 from apps.audit.models import AuditLog
 from apps.posts.models import Post, PostMedia, PostStatus
 from apps.posts.selectors import (
@@ -71,7 +73,21 @@ class KeyAuth(APIKeyHeader):
         return getattr(request, "api_key", None)
 
 
-api = NinjaAPI(
+class PostlineAPI(NinjaAPI):
+    """NinjaAPI whose upload URL takes chunk-sized bodies (RequestBodyLimitMiddleware reads a
+    view's `request_body_limit`; every other URL keeps REQUEST_BODY_MAX_BYTES)."""
+
+    def _get_urls(self) -> list[Any]:
+        urls = super()._get_urls()
+        for pattern in urls:
+            if str(getattr(pattern, "pattern", "")).startswith(UPLOAD_ROUTE):
+                pattern.callback.request_body_limit = uploads.chunk_body_limit  # type: ignore[union-attr]
+        return urls
+
+
+UPLOAD_ROUTE = "media/uploads/<"
+
+api = PostlineAPI(
     title="Postline API",
     version="1",
     description=(
@@ -134,6 +150,13 @@ def _changed(request: HttpRequest, exc: PostConflictError) -> HttpResponse:
 @api.exception_handler(PostStateError)
 def _conflict(request: HttpRequest, exc: PostStateError) -> HttpResponse:
     return error_response(409, "post_state", str(exc))
+
+
+@api.exception_handler(uploads.UploadError)
+def _upload_refused(request: HttpRequest, exc: uploads.UploadError) -> HttpResponse:
+    headers = {"Upload-Offset": str(exc.offset)} if exc.offset is not None else {}
+    extra: dict[str, object] = {"offset": exc.offset} if exc.offset is not None else {}
+    return error_response(exc.status, exc.code, str(exc), headers=headers, extra=extra)
 
 
 @api.exception_handler(HttpError)
@@ -390,7 +413,105 @@ def audit_list(
     return {"items": rows, "next_cursor": next_cursor}
 
 
+# --- Media: resumable uploads, and reading a video's facts ---
+
+media = Router(tags=["media"])
+
+UPLOAD_FLOW = (
+    "A video of up to 4 GB is sent in chunks, each a request of its own, so that a broken "
+    "connection costs one chunk: (1) `POST /media/uploads` with its `filename`, `content_type` "
+    "(video/mp4, video/quicktime or video/webm) and `size`; (2) `PUT /media/uploads/{id}` each "
+    "chunk in order, its bytes as the body (any Content-Type), with `Content-Range: bytes "
+    "FIRST-LAST/TOTAL` and its exact Content-Length. FIRST must be the upload's `offset` "
+    "(else 409 `offset_mismatch`, the error's `offset` saying where to go on from); every chunk "
+    "but the last must be a multiple of `chunk_size` bytes (S3 multipart parts are at least 5 MiB, "
+    "all of one size but the last) and none more than `max_chunk_size`. (3) The answer to the last "
+    "chunk, once the video is checked as the composer checks it (type by content, duration, frame "
+    "size, codec, SHA-256), has `state` `complete` and its `media_id`, for `POST /posts`; a file "
+    "that fails the check is deleted and answered 422 `invalid_media` (or `not_a_video` at its first "
+    "chunk). After a lost connection, `GET /media/uploads/{id}` says the `offset` to resume from. "
+    "An upload not complete within 24 hours is abandoned and its parts deleted."
+)
+
+
+def _upload_out(upload: MediaUpload) -> dict[str, Any]:
+    return {
+        "id": upload.pk,
+        "state": upload.state,
+        "filename": upload.filename,
+        "content_type": upload.content_type,
+        "size": upload.size,
+        "offset": upload.offset,
+        "chunk_size": upload.part_bytes,
+        "max_chunk_size": upload.part_bytes * uploads.chunk_parts(),
+        "expires_at": uploads.upload_expires_at(upload),
+        "media_id": upload.media_id,
+        "error": upload.error,
+    }
+
+
+@media.post(
+    "/uploads",
+    response={201: s.UploadOut},
+    summary="Start a resumable video upload",
+    description=UPLOAD_FLOW,
+)
+def media_upload_start(request: HttpRequest, body: s.UploadIn) -> Status[dict[str, Any]]:
+    upload = uploads.upload_start(
+        user=_user(request),
+        filename=body.filename,
+        content_type=body.content_type,
+        size=body.size,
+        account_id=body.account_id,
+    )
+    return Status(201, _upload_out(upload))
+
+
+@media.get("/uploads/{upload_id}", response=s.UploadOut, summary="Where an upload is: its offset and state")
+def media_upload_detail(request: HttpRequest, upload_id: uuid.UUID) -> dict[str, Any]:
+    return _upload_out(uploads.upload_for_user(_user(request), upload_id))
+
+
+@media.put(
+    "/uploads/{upload_id}",
+    response=s.UploadOut,
+    summary="Send the next chunk of an upload",
+    description=UPLOAD_FLOW,
+    openapi_extra={
+        "parameters": [
+            {
+                "name": "Content-Range",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string", "pattern": r"^bytes \d+-\d+/\d+$"},
+                "description": "The chunk's place in the file: `bytes FIRST-LAST/TOTAL` (LAST included).",
+            }
+        ],
+        "requestBody": {
+            "required": True,
+            "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        },
+    },
+)
+def media_upload_chunk(request: HttpRequest, upload_id: uuid.UUID) -> dict[str, Any]:
+    upload = uploads.upload_for_user(_user(request), upload_id)
+    received = uploads.upload_receive(
+        upload=upload,
+        stream=request,
+        content_range=request.headers.get("Content-Range", ""),
+        content_length=request.META.get("CONTENT_LENGTH"),
+        request=request,
+    )
+    return _upload_out(received)
+
+
+@media.get("/{media_id}", response=s.MediaOut, summary="A video's (or photo's) facts")
+def media_detail(request: HttpRequest, media_id: uuid.UUID) -> PostMedia:
+    return get_media_for_user(_user(request), media_id)
+
+
 api.add_router("/accounts", accounts)
 api.add_router("/posts", posts)
 api.add_router("/approvals", approvals)
 api.add_router("/audit", audit)
+api.add_router("/media", media)

@@ -74,3 +74,59 @@ class IdempotentAnswer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.status or 'running'})"
+
+
+class UploadState(models.TextChoices):
+    RECEIVING = "receiving", "Receiving"
+    COMPLETE = "complete", "Complete"
+    FAILED = "failed", "Failed"
+
+
+class MediaUpload(TimestampedModel):
+    """A video sent through the API in chunks (apps.api.uploads): a multipart upload in storage
+    that grows part by part, across as many requests as the client needs, until its last byte
+    arrives; the video is then checked like the composer's and becomes a PostMedia.
+
+    Only its `created_by` (a key's member) sees it; `account`, when given, must stay one the key
+    may draft for. Every part but the last is `part_bytes` long, so part N starts at
+    (N - 1) * part_bytes and `etags[N - 1]` is its ETag."""
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", editable=False
+    )
+    account = models.ForeignKey(
+        "accounts.TikTokAccount", null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    filename = models.CharField(max_length=255, blank=True)
+    content_type = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+    offset = models.PositiveBigIntegerField(default=0)
+    part_bytes = models.PositiveIntegerField()
+    state = models.CharField(max_length=12, choices=UploadState.choices, default=UploadState.RECEIVING)
+    error = models.TextField(blank=True)
+    # Set by the first part: the object's name (from the file's first bytes) and the storage's id
+    # of its multipart upload.
+    storage_name = models.CharField(max_length=255, blank=True)
+    storage_upload_id = models.CharField(max_length=1024, blank=True)
+    etags = models.JSONField(default=list, blank=True)
+    # A request sending a chunk holds this until it is done (renewed at each part): another one
+    # meanwhile is refused rather than interleaved; a crashed one's claim runs out.
+    receiving_until = models.DateTimeField(null=True, blank=True)
+    media = models.ForeignKey(
+        "posts.PostMedia", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(offset__lte=models.F("size")), name="api_media_upload_offset_in_file"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(state__in=UploadState.values), name="api_media_upload_state_valid"
+            ),
+        ]
+        indexes = [models.Index(fields=["state", "created_at"], name="api_media_upload_age_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.filename or self.pk} ({self.offset}/{self.size})"

@@ -172,3 +172,44 @@ class AuditOut(Schema):
 class AuditPage(Schema):
     items: list[AuditOut]
     next_cursor: str | None
+
+
+class UploadIn(Schema):
+    filename: str = Field("", max_length=255, description="The file's name, kept with the video.")
+    content_type: str = Field(max_length=64, description="video/mp4, video/quicktime or video/webm.")
+    size: int = Field(ge=0, description="The file's size in bytes (at most 4 GB).")
+    account_id: uuid.UUID | None = Field(
+        None, description="The account the video is for, if known: the key must be able to draft for it."
+    )
+
+
+class UploadOut(Schema):
+    id: uuid.UUID
+    state: str = Field(description="`receiving`, `complete` (see `media_id`) or `failed` (see `error`).")
+    filename: str
+    content_type: str
+    size: int
+    offset: int = Field(description="Bytes received so far: the next chunk starts here.")
+    chunk_size: int = Field(
+        description="Every chunk but the last must be a multiple of this many bytes (an S3 part)."
+    )
+    max_chunk_size: int = Field(description="The most bytes one chunk may carry.")
+    expires_at: dt.datetime = Field(description="An upload not complete by then is abandoned.")
+    media_id: uuid.UUID | None = Field(description="The video, once complete: use it in `POST /posts`.")
+    error: str
+
+
+class MediaOut(Schema):
+    id: uuid.UUID
+    kind: str
+    post_id: uuid.UUID | None
+    original_name: str
+    mime_type: str
+    size_bytes: int
+    sha256: str
+    duration_seconds: float | None
+    width: int | None
+    height: int | None
+    frame_rate: float | None
+    video_codec: str
+    created_at: dt.datetime

@@ -7,7 +7,8 @@ name that tries to climb out (`../beta/...`) is refused. Outside an agency (the 
 there is no media at all.
 
 Both backends offer, besides Django's storage API, what media needs to stay out of memory:
-`open_writer` (a streaming, multipart write), `iter_range`/`read_range` (ranged reads),
+`open_writer` (a streaming, multipart write), `multipart_*` (the same multipart write spread over
+several requests: the API's resumable uploads), `iter_range`/`read_range` (ranged reads),
 `browser_url` (a short-lived presigned URL, or None: stream it through the gated view),
 `agency_objects` (every object under an agency's prefix, with its size) and `delete_agency`.
 """
@@ -15,11 +16,13 @@ Both backends offer, besides Django's storage API, what media needs to stay out 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import logging
 import queue
 import shutil
 import threading
+import uuid
 from collections import OrderedDict
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -56,6 +59,10 @@ class MediaStorage(Protocol):
     """What media code needs from the storage, whichever backend the settings chose."""
 
     def open_writer(self, name: str, *, content_type: str) -> ObjectWriter: ...
+    def multipart_start(self, name: str, *, content_type: str) -> str: ...
+    def multipart_part(self, name: str, upload_id: str, number: int, data: bytes) -> str: ...
+    def multipart_complete(self, name: str, upload_id: str, etags: list[str]) -> None: ...
+    def multipart_abort(self, name: str, upload_id: str) -> None: ...
     def iter_range(self, name: str, first: int, last: int) -> Iterator[bytes]: ...
     def read_range(self, name: str, first: int, last: int) -> bytes: ...
     def browser_url(self, name: str, *, content_type: str) -> str | None: ...
@@ -108,11 +115,7 @@ class _S3Writer:
 
     def _send_part(self, part: bytes) -> None:
         if self.upload_id is None:
-            self.storage.bucket_ensure()
-            started = self.client.create_multipart_upload(
-                Bucket=self.storage.bucket_name, Key=self.key, ContentType=self.content_type
-            )
-            self.upload_id = started["UploadId"]
+            self.upload_id = self.storage.multipart_start_key(self.key, content_type=self.content_type)
             self.sender = ThreadPoolExecutor(max_workers=1, thread_name_prefix="s3-part")
         self._wait()  # one part in flight at a time
         assert self.sender is not None  # noqa: S101  (created with the upload id)
@@ -120,14 +123,10 @@ class _S3Writer:
         self.parts.append({"PartNumber": len(self.parts) + 1})
 
     def _upload_part(self, number: int, part: bytes) -> None:
-        sent = self.client.upload_part(
-            Bucket=self.storage.bucket_name,
-            Key=self.key,
-            UploadId=self.upload_id,
-            PartNumber=number,
-            Body=part,
+        assert self.upload_id is not None  # noqa: S101  (parts are sent once it started)
+        self.parts[number - 1]["ETag"] = self.storage.multipart_part_key(
+            self.key, self.upload_id, number, part
         )
-        self.parts[number - 1]["ETag"] = sent["ETag"]
 
     def _wait(self) -> None:
         if self.in_flight is not None:
@@ -151,8 +150,8 @@ class _S3Writer:
                 self._send_part(bytes(self.buffer))
             self._wait()
             self._close_sender()
-            self.client.complete_multipart_upload(
-                Bucket=bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": self.parts}
+            self.storage.multipart_complete_key(
+                self.key, self.upload_id, [part["ETag"] for part in self.parts]
             )
         self.buffer = bytearray()
 
@@ -162,12 +161,7 @@ class _S3Writer:
             self._wait()
         self._close_sender()
         if self.upload_id is not None:
-            try:
-                self.client.abort_multipart_upload(
-                    Bucket=self.storage.bucket_name, Key=self.key, UploadId=self.upload_id
-                )
-            except ClientError:
-                logger.warning("Could not abort the multipart upload of %s", self.key)
+            self.storage.multipart_abort_key(self.key, self.upload_id)
             self.upload_id = None
 
 
@@ -237,6 +231,48 @@ class TenantS3Storage(S3Storage):
 
     def open_writer(self, name: str, *, content_type: str) -> ObjectWriter:
         return _S3Writer(self, self._normalize_name(clean_name(name)), content_type)
+
+    # A multipart upload by its parts, each sent on its own (S3: every part but the last at least
+    # 5 MiB, at most 10,000 parts); by name (relative, as models store it) or by key (prefixed).
+
+    def multipart_start(self, name: str, *, content_type: str) -> str:
+        return self.multipart_start_key(self._normalize_name(clean_name(name)), content_type=content_type)
+
+    def multipart_part(self, name: str, upload_id: str, number: int, data: bytes) -> str:
+        return self.multipart_part_key(self._normalize_name(clean_name(name)), upload_id, number, data)
+
+    def multipart_complete(self, name: str, upload_id: str, etags: list[str]) -> None:
+        self.multipart_complete_key(self._normalize_name(clean_name(name)), upload_id, etags)
+
+    def multipart_abort(self, name: str, upload_id: str) -> None:
+        self.multipart_abort_key(self._normalize_name(clean_name(name)), upload_id)
+
+    def multipart_start_key(self, key: str, *, content_type: str) -> str:
+        self.bucket_ensure()
+        started = self.client.create_multipart_upload(
+            Bucket=self.bucket_name, Key=key, ContentType=content_type
+        )
+        return str(started["UploadId"])
+
+    def multipart_part_key(self, key: str, upload_id: str, number: int, data: bytes) -> str:
+        sent = self.client.upload_part(
+            Bucket=self.bucket_name, Key=key, UploadId=upload_id, PartNumber=number, Body=data
+        )
+        return str(sent["ETag"])
+
+    def multipart_complete_key(self, key: str, upload_id: str, etags: list[str]) -> None:
+        parts = [{"PartNumber": number, "ETag": etag} for number, etag in enumerate(etags, start=1)]
+        self.client.complete_multipart_upload(
+            Bucket=self.bucket_name, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+        )
+
+    def multipart_abort_key(self, key: str, upload_id: str) -> None:
+        """Drop the upload and every part sent of it (never raises: what is left is logged)."""
+        try:
+            self.client.abort_multipart_upload(Bucket=self.bucket_name, Key=key, UploadId=upload_id)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "NoSuchUpload":
+                logger.warning("Could not abort the multipart upload of %s", key)
 
     def iter_range(self, name: str, first: int, last: int) -> Iterator[bytes]:
         """Bytes first..last (inclusive) of the object, in pieces of at most READ_PIECE."""
@@ -348,6 +384,34 @@ class TenantFileSystemStorage(_TenantFileSystemStorage):
 
     def open_writer(self, name: str, *, content_type: str) -> ObjectWriter:
         return _FileWriter(Path(self.path(name)))
+
+    # Multipart uploads on disk: each part a file in a folder of the upload's own, joined at the end.
+
+    def _parts_folder(self, upload_id: str) -> Path:
+        if not upload_id.isalnum():
+            raise SuspiciousFileOperation("Not an upload id this storage gave.")
+        return Path(self.path(f".uploads/{upload_id}"))
+
+    def multipart_start(self, name: str, *, content_type: str) -> str:
+        upload_id = uuid.uuid4().hex
+        self._parts_folder(upload_id).mkdir(parents=True)
+        return upload_id
+
+    def multipart_part(self, name: str, upload_id: str, number: int, data: bytes) -> str:
+        (self._parts_folder(upload_id) / f"{number:05d}").write_bytes(data)
+        return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+    def multipart_complete(self, name: str, upload_id: str, etags: list[str]) -> None:
+        folder, target = self._parts_folder(upload_id), Path(self.path(name))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with target.open("xb") as out:
+            for number in range(1, len(etags) + 1):
+                with (folder / f"{number:05d}").open("rb") as part:
+                    shutil.copyfileobj(part, out)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    def multipart_abort(self, name: str, upload_id: str) -> None:
+        shutil.rmtree(self._parts_folder(upload_id), ignore_errors=True)
 
     def iter_range(self, name: str, first: int, last: int) -> Iterator[bytes]:
         with open(self.path(name), "rb") as handle:
