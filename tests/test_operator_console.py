@@ -330,3 +330,21 @@ def test_the_refresh_job_reads_each_agency_in_its_schema(alpha: Agency) -> None:
     stats = agency_stats_refresh(agency=alpha)
     assert stats.posts_by_state == {"published": 1} and stats.accounts == 1
     assert connection.schema_name == "public"
+
+
+def test_the_scheduler_refreshes_every_agency_by_one_message_each(
+    alpha: Agency, beta: Agency, jobs: Any
+) -> None:
+    from apps.common.scheduler import daily_jobs
+    from apps.operators.tasks import operators_refresh_stats_all
+
+    (job,) = [job for job in daily_jobs() if job.name == "agency-stats-refresh"]
+    broker = dramatiq.get_broker()
+    broker.flush("maintenance")
+    try:
+        operators_refresh_stats_all.fn()  # what the job's message runs
+        assert jobs("maintenance") == 2  # one message per agency, each run in its schema
+    finally:
+        broker.flush("maintenance")
+    assert set(AgencyStats.objects.values_list("agency__slug", flat=True)) == {"alpha", "beta"}
+    assert job.seconds == 900
