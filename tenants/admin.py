@@ -35,6 +35,8 @@ class OperatorAdminSite(admin.AdminSite):
     site_header = "Postline operations"
     site_title = "Postline operations"
     index_title = "Agencies and operators"
+    # Its index links to the operator console (apps.operators).
+    index_template = "admin/operator_index.html"
 
     def has_permission(self, request: HttpRequest) -> bool:
         return super().has_permission(request) and bool(request.user.is_verified())  # type: ignore[union-attr]

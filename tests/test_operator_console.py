@@ -203,6 +203,7 @@ def test_the_platform_panel(alpha: Agency, beta: Agency, operator: Client, broke
 
 def test_nobody_but_an_operator_sees_the_console(alpha: Agency, operator: Client) -> None:
     assert operator.get(CONSOLE).status_code == 200
+    assert b'href="/operators/"' in operator.get("/admin/").content
     assert client_for(None).get(CONSOLE).status_code == 404
     # A user of the public schema who is not staff.
     plain = client_for(None)
