@@ -128,6 +128,8 @@ SHARED_APPS = [
     "apps.fake_tiktok",
     "apps.tiktok",
     "apps.publishing",
+    # The operators' console on the root domain: agencies' figures and the operators' audit log.
+    "apps.operators",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -402,6 +404,8 @@ POLL_LEASE_SECONDS = int(env("POLL_LEASE_SECONDS", "20"))
 PUBLISH_MISSED_WINDOW_SECONDS = int(env("PUBLISH_MISSED_WINDOW_SECONDS", "3600"))
 # How often run_scheduler looks for periodic jobs that are due (they run once per period whatever this is).
 SCHEDULER_PERIODIC_SECONDS = float(env("SCHEDULER_PERIODIC_SECONDS", "30"))
+# How often the scheduler refreshes every agency's figures for the operators' console.
+AGENCY_STATS_REFRESH_SECONDS = int(env("AGENCY_STATS_REFRESH_SECONDS", "900"))
 # Daily stats snapshots are taken at this hour (UTC).
 STATS_SYNC_HOUR_UTC = int(env("STATS_SYNC_HOUR_UTC", "3"))
 # Each account's daily snapshot is taken at its own moment in this many seconds after that hour

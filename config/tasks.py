@@ -8,4 +8,5 @@ TASK_MODULES = [
     "apps.team.tasks",
     "apps.web.tasks",
     "tenants.tasks",
+    "apps.operators.tasks",
 ]

@@ -11,6 +11,7 @@ urlpatterns = [
     path("", include("apps.web.urls_public")),
     path("account/two-step/", include("apps.mfa.urls")),
     path("admin/", operator_site.urls),
+    path("operators/", include("apps.operators.urls")),
     path("oauth/tiktok/callback/", oauth_callback, name="tiktok_oauth_callback"),
     path("webhooks/tiktok/", webhook, name="tiktok_webhook"),
     # TIKTOK_MEDIA_BASE_URL points here: TikTok downloads photo posts' photos (apps.posts.photos).

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 from django.utils.html import format_html
 
 from apps.users.admin import EmailUserAdmin
@@ -20,6 +24,7 @@ from tenants.services import (
     agency_create,
     agency_delete,
     agency_reactivate,
+    agency_status_reason_check,
     agency_suspend,
 )
 
@@ -30,6 +35,8 @@ class OperatorAdminSite(admin.AdminSite):
     site_header = "Postline operations"
     site_title = "Postline operations"
     index_title = "Agencies and operators"
+    # Its index links to the operator console (apps.operators).
+    index_template = "admin/operator_index.html"
 
     def has_permission(self, request: HttpRequest) -> bool:
         return super().has_permission(request) and bool(request.user.is_verified())  # type: ignore[union-attr]
@@ -165,22 +172,59 @@ class AgencyAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">{}</a>', obj.url, obj.url)
 
     @admin.action(description="Suspend selected agencies")
-    def suspend(self, request: HttpRequest, queryset: QuerySet[Agency]) -> None:
-        for agency in queryset:
-            agency_suspend(agency=agency, operator=request.user)
-        self.message_user(request, f"Suspended {queryset.count()} agency(ies).", messages.SUCCESS)
+    def suspend(self, request: HttpRequest, queryset: QuerySet[Agency]) -> HttpResponse | None:
+        return self._change_status(request, queryset, "suspend", agency_suspend, "Suspend", "Suspended")
 
     @admin.action(description="Reactivate selected agencies")
-    def reactivate(self, request: HttpRequest, queryset: QuerySet[Agency]) -> None:
-        for agency in queryset:
-            agency_reactivate(agency=agency, operator=request.user)
-        self.message_user(request, f"Reactivated {queryset.count()} agency(ies).", messages.SUCCESS)
+    def reactivate(self, request: HttpRequest, queryset: QuerySet[Agency]) -> HttpResponse | None:
+        return self._change_status(
+            request, queryset, "reactivate", agency_reactivate, "Reactivate", "Reactivated"
+        )
 
     @admin.action(description="Delete selected agencies (their sites close at once)")
-    def delete_agencies(self, request: HttpRequest, queryset: QuerySet[Agency]) -> None:
-        for agency in queryset:
-            agency_delete(agency=agency, operator=request.user)
-        self.message_user(request, f"Deleted {queryset.count()} agency(ies).", messages.SUCCESS)
+    def delete_agencies(self, request: HttpRequest, queryset: QuerySet[Agency]) -> HttpResponse | None:
+        return self._change_status(request, queryset, "delete_agencies", agency_delete, "Delete", "Deleted")
+
+    def _change_status(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet[Agency],
+        action: str,
+        service: Callable[..., Agency],
+        verb: str,
+        done: str,
+    ) -> HttpResponse | None:
+        """Ask for the reason first (a page like the admin's delete confirmation); the services
+        refuse an operator's change without one, and email it to each agency's owners."""
+        agencies = list(queryset)
+        error = ""
+        if request.POST.get("reason_given"):
+            reason = request.POST.get("reason", "")
+            try:
+                agency_status_reason_check(request.user, reason)
+            except ValidationError as exc:
+                error = " ".join(exc.messages)
+            else:
+                with transaction.atomic():  # all the selected agencies, or none
+                    for agency in agencies:
+                        service(agency=agency, operator=request.user, reason=reason)
+                self.message_user(
+                    request,
+                    f"{done} {len(agencies)} agency(ies); their owners are emailed the reason.",
+                    messages.SUCCESS,
+                )
+                return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"{verb} the selected agencies?",
+            "agencies": agencies,
+            "action": action,
+            "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+            "reason": request.POST.get("reason", ""),
+            "error": error,
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/tenants/agency/status_reason.html", context)
 
     @admin.action(description="Confirm the owner's email address (they can connect and publish)")
     def confirm_email(self, request: HttpRequest, queryset: QuerySet[Agency]) -> None:

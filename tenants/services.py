@@ -224,7 +224,33 @@ def agency_audit_operator_action(
         )
 
 
-def _set_status(agency: Agency, status: str, action: str, operator: Any) -> Agency:
+STATUS_ACTIONS = {
+    AgencyStatus.SUSPENDED: "agency.suspended",
+    AgencyStatus.ACTIVE: "agency.reactivated",
+    AgencyStatus.DELETED: "agency.deleted",
+}
+REASON_MAX_LENGTH = 2000
+
+
+def agency_status_reason_check(operator: Any, reason: str) -> str:
+    """An operator's status change needs a reason, which the owner is told; the system's own ones
+    (an abandoned signup removed) give theirs elsewhere. Raises ValidationError (key reason)."""
+    reason = reason.strip()
+    if operator is not None and not reason:
+        raise ValidationError(
+            {"reason": ["Give a reason: it is emailed to the agency's owner and kept in the audit logs."]}
+        )
+    if len(reason) > REASON_MAX_LENGTH:
+        raise ValidationError({"reason": [f"Keep the reason to {REASON_MAX_LENGTH} characters."]})
+    return reason
+
+
+def _set_status(agency: Agency, status: str, operator: Any, reason: str) -> Agency:
+    from apps.operators.models import OperatorAuditLog
+    from apps.operators.tasks import operators_email_owners
+
+    reason = agency_status_reason_check(operator, reason)
+    action = STATUS_ACTIONS[AgencyStatus(status)]
     previous = agency.status
     now = timezone.now()
     agency.status = status
@@ -232,27 +258,53 @@ def _set_status(agency: Agency, status: str, action: str, operator: Any) -> Agen
     agency.deleted_at = now if status == AgencyStatus.DELETED else None
     agency.save(update_fields=["status", "status_changed_at", "deleted_at"])
     if previous != status:
-        agency_audit_operator_action(
-            agency=agency, action=action, operator=operator, changes={"status": [previous, status]}
-        )
+        changes: dict[str, Any] = {"status": [previous, status]}
+        if reason:
+            changes["reason"] = reason
+        agency_audit_operator_action(agency=agency, action=action, operator=operator, changes=changes)
+        if operator is not None:
+            entry = OperatorAuditLog.objects.create(
+                operator=operator if getattr(operator, "pk", None) else None,
+                operator_email=getattr(operator, "email", "") or "",
+                action=action,
+                agency_ref=agency.pk,
+                agency_slug=agency.slug,
+                agency_name=agency.name,
+                reason=reason,
+                changes={"status": [previous, status]},
+            )
+            entry_id = str(entry.pk)
+            transaction.on_commit(lambda: _send_quietly(operators_email_owners, entry_id))
     return agency
 
 
-@transaction.atomic
-def agency_suspend(*, agency: Agency, operator: Any = None) -> Agency:
-    """Its pages answer "suspended" and its posts stop publishing; nothing is removed."""
-    return _set_status(agency, AgencyStatus.SUSPENDED, "agency.suspended", operator)
+def _send_quietly(actor: Any, *args: Any) -> None:
+    try:
+        actor.send(*args)
+    except Exception:
+        # The change stands and is in both logs; the operator can tell the owner by hand.
+        logger.exception("Could not queue %s%r", actor.actor_name, args)
 
 
 @transaction.atomic
-def agency_reactivate(*, agency: Agency, operator: Any = None) -> Agency:
+def agency_suspend(*, agency: Agency, operator: Any = None, reason: str = "") -> Agency:
+    """Its pages answer "suspended" and its posts stop publishing; nothing is removed.
+
+    An operator must give a `reason` (ValidationError otherwise, nothing changed): it is emailed
+    to the agency's owners and recorded in the operators' audit log and the agency's own."""
+    return _set_status(agency, AgencyStatus.SUSPENDED, operator, reason)
+
+
+@transaction.atomic
+def agency_reactivate(*, agency: Agency, operator: Any = None, reason: str = "") -> Agency:
     """Active again: its jobs, skipped meanwhile, go out. A post that fell due while it was not
     active is published at once when it is at most PUBLISH_MISSED_WINDOW_SECONDS late; a later one
-    is failed, saying why (nothing was sent to TikTok: a person retries or reschedules it)."""
+    is failed, saying why (nothing was sent to TikTok: a person retries or reschedules it).
+    An operator gives a `reason`, as for `agency_suspend`."""
     from apps.publishing.services import posts_fail_missed
 
     previous = agency.status
-    agency = _set_status(agency, AgencyStatus.ACTIVE, "agency.reactivated", operator)
+    agency = _set_status(agency, AgencyStatus.ACTIVE, operator, reason)
     if previous != AgencyStatus.ACTIVE:
         window = settings.PUBLISH_MISSED_WINDOW_SECONDS
         hours = f"{window / 3600:g} hour" + ("" if window == 3600 else "s")
@@ -275,12 +327,12 @@ def agency_reactivate(*, agency: Agency, operator: Any = None) -> Agency:
 
 
 @transaction.atomic
-def agency_delete(*, agency: Agency, operator: Any = None) -> Agency:
+def agency_delete(*, agency: Agency, operator: Any = None, reason: str = "") -> Agency:
     """Mark deleted: its hosts answer 404 at once; the schema stays for the grace period. Its
     TikTok grants are revoked at TikTok by a worker job once this commits (suspending, which is
-    reversible, keeps them)."""
+    reversible, keeps them). An operator gives a `reason`, as for `agency_suspend`."""
     was_deleted = agency.status == AgencyStatus.DELETED
-    agency = _set_status(agency, AgencyStatus.DELETED, "agency.deleted", operator)
+    agency = _set_status(agency, AgencyStatus.DELETED, operator, reason)
     if not was_deleted and _has_tiktok_grants(agency):
         schema = agency.schema_name
         transaction.on_commit(lambda: _send_revoke(schema))

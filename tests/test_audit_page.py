@@ -393,7 +393,13 @@ def test_an_operator_suspending_and_reactivating_an_agency_is_in_its_log(
 ) -> None:
     for action in ("suspend", "reactivate"):
         response = operator.post(
-            "/admin/tenants/agency/", {"action": action, "_selected_action": [str(alpha.pk)]}
+            "/admin/tenants/agency/",
+            {
+                "action": action,
+                "_selected_action": [str(alpha.pk)],
+                "reason_given": "yes",
+                "reason": f"Support ticket 42: {action}",
+            },
         )
         assert response.status_code == 302
 
@@ -404,6 +410,7 @@ def test_an_operator_suspending_and_reactivating_an_agency_is_in_its_log(
         assert suspended.actor is None and suspended.actor_email == ""
         assert suspended.changes == {
             "status": ["active", "suspended"],
+            "reason": "Support ticket 42: suspend",
             "operator": "operator@postline.example",
         }
         assert suspended.object_type == "tenants.agency" and suspended.object_id == str(alpha.pk)
