@@ -27,9 +27,10 @@ from apps.accounts.models import AccountStatus, TikTokAccount
 from apps.accounts.permissions import Perm, access_set
 from apps.analytics.models import AccountSnapshot, VideoSnapshot
 from apps.api.keys import api_key_create
-from apps.api.models import ApiKey
+from apps.api.models import ApiKey, MediaUpload
 from apps.audit.models import AuditLog
 from apps.common.outbox import notification_emit
+from apps.exports.models import AgencyExport
 from apps.notifications.models import ChatDelivery, ChatWebhook, DeliveryStatus, Notification
 from apps.posts.models import AttemptKind, AttemptOutcome, Post, PostMedia, PostStatus, PublishAttempt
 from apps.team.models import Invitation
@@ -69,6 +70,8 @@ class Objects:
     webhook: ChatWebhook
     delivery: ChatDelivery
     api_key: ApiKey
+    upload: MediaUpload
+    export: AgencyExport
 
 
 def _objects(alpha: Agency) -> Objects:
@@ -119,6 +122,15 @@ def _objects(alpha: Agency) -> Objects:
             webhook=webhook, is_test=True, status=DeliveryStatus.FAILED, next_attempt_at=now
         )
         api_key, _ = api_key_create(name=SECRET_CLIENT, role=Role.EDITOR, expires_at=None, by=owner)
+        upload = MediaUpload.objects.create(
+            created_by=owner,
+            account=account,
+            filename=SECRET_FILE,
+            content_type="video/mp4",
+            size=10_000_000,
+            part_bytes=8 * 1024 * 1024,
+        )
+        export = AgencyExport.objects.create(requested_by=owner)
         return Objects(
             account,
             other_account,
@@ -134,6 +146,8 @@ def _objects(alpha: Agency) -> Objects:
             webhook,
             delivery,
             api_key,
+            upload,
+            export,
         )
 
 
@@ -182,6 +196,12 @@ def _value(name: str, kwarg: str, objects: Objects) -> str:
             return str(objects.webhook.pk if "webhook" in name else objects.notification.pk)
         if app == "api_keys":
             return str(objects.api_key.pk)
+        if app == "exports":
+            return str(objects.export.pk)
+    if kwarg == "upload_id":
+        return str(objects.upload.pk)
+    if kwarg == "media_id":
+        return str(objects.media.pk)
     if kwarg == "account_id":
         return str(objects.account.pk)
     if kwarg == "post_id":

@@ -213,13 +213,20 @@ def snap(page: Any, name: str) -> None:
     page.set_viewport_size(DESKTOP)
 
 
-def images_loaded(locator: Any) -> list[bool]:
+def images_loaded(locator: Any, timeout: float = 15.0) -> list[bool]:
     """For each image the locator matches: whether it loaded with a size, once it has finished
-    loading or failing (an image still on its way is waited for, not counted as broken)."""
+    loading or failing (an image still on its way is waited for, up to `timeout` seconds, not
+    counted as broken; a lazy one is asked for at once)."""
     result: list[bool] = locator.evaluate_all(
-        """els => Promise.all(els.map(i => i.complete ? i.naturalWidth > 0 : new Promise(done => {
-            i.addEventListener('load', () => done(i.naturalWidth > 0), {once: true});
-            i.addEventListener('error', () => done(false), {once: true});
-        })))"""
+        """(els, ms) => Promise.all(els.map(i => {
+            if (i.complete) return i.naturalWidth > 0;
+            i.loading = 'eager';
+            return new Promise(done => {
+                i.addEventListener('load', () => done(i.naturalWidth > 0), {once: true});
+                i.addEventListener('error', () => done(false), {once: true});
+                setTimeout(() => done(i.complete && i.naturalWidth > 0), ms);
+            });
+        }))""",
+        int(timeout * 1000),
     )
     return result
