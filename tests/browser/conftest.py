@@ -216,7 +216,8 @@ def snap(page: Any, name: str) -> None:
 def images_loaded(locator: Any, timeout: float = 15.0) -> list[bool]:
     """For each image the locator matches: whether it loaded with a size, once it has finished
     loading or failing (an image still on its way is waited for, up to `timeout` seconds, not
-    counted as broken; a lazy one is asked for at once)."""
+    counted as broken; a lazy one is asked for at once). Only in a page with JavaScript on: without
+    it, the listeners and the timer never run and the call would wait for ever."""
     result: list[bool] = locator.evaluate_all(
         """(els, ms) => Promise.all(els.map(i => {
             if (i.complete) return i.naturalWidth > 0;
