@@ -2,7 +2,8 @@
 
     python -m bench.api [--rounds 30]
 
-One agency in a database of its own with 20 TikTok accounts and 5,000 posts in every state; an
+One agency in a database of its own with 20 TikTok accounts and 5,000 posts (drafts, scheduled,
+failed, cancelled); an
 admin API key; gunicorn with the production configuration (bench.web), the key's rate limit
 raised out of the way. Each list request is asked for in turn with `GET /api/v1/accounts/{id}`
 (one row through the same stack: host routing, the key's check and last use, the rate limit, the
@@ -64,13 +65,16 @@ def seed() -> tuple[str, str, str]:
     with schema_context(agency.schema_name):
         owner = User.objects.get(email=OWNER)
         accounts: list[Any] = [TikTokAccountFactory() for _ in range(ACCOUNTS)]
-        statuses = list(PostStatus.values)
+        statuses = [PostStatus.DRAFT, PostStatus.SCHEDULED, PostStatus.FAILED, PostStatus.CANCELLED]
         Post.objects.bulk_create(
             [
                 Post(
                     account=rng.choice(accounts),
                     caption=f"Bench post {index}",
                     status=rng.choice(statuses),
+                    privacy_level="PUBLIC_TO_EVERYONE",
+                    scheduled_at=now + dt.timedelta(minutes=index),
+                    schedule_time_zone="UTC",
                     created_at=now - dt.timedelta(minutes=index),
                     created_by=owner,
                 )
@@ -84,7 +88,7 @@ def seed() -> tuple[str, str, str]:
 
 
 def measure(args: argparse.Namespace, port: int, host: str, key: str, account_id: str) -> int:
-    headers = {"Host": host, "Authorization": f"Bearer {key}"}
+    headers = {"Host": host, "X-Forwarded-Proto": "https", "Authorization": f"Bearer {key}"}
     trivial = f"/api/v1/accounts/{account_id}"
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=120) as http:
         first = http.get(f"/api/v1/posts?limit={LIMIT}")
