@@ -69,6 +69,7 @@ def secret(name: str, dev_default: str) -> str:
 # is masked too (apps/common/errorreports.py). Add to it when adding a secret.
 SENSITIVE_SETTINGS: list[str] = [
     "DATABASE_URL",
+    "DATABASE_REPLICA_URL",
     "REDIS_URL",
     "DRAMATIQ_BROKER_URL",
     "EMAIL_PASSWORD",
@@ -231,7 +232,19 @@ DATABASES = {
 # (tenants/postgresql_backend/base.py: a PostgreSQL backend keeps every table it touched cached).
 DATABASES["default"]["ENGINE"] = "tenants.postgresql_backend"
 DATABASE_MAX_SCHEMAS_PER_CONNECTION = int(env("DATABASE_MAX_SCHEMAS_PER_CONNECTION", "100"))
-DATABASE_ROUTERS = ["django_tenants.routers.TenantSyncRouter"]
+# A PostgreSQL streaming replica for heavy reads (analytics, client reports, agency exports:
+# tenants/replicas.py), optional. Those reads fall back to the primary while the replica is more
+# than DATABASE_REPLICA_MAX_LAG seconds behind it or cannot be reached; nothing is ever written there.
+DATABASE_REPLICA_URL = env("DATABASE_REPLICA_URL", "")
+DATABASE_REPLICA_MAX_LAG = float(env("DATABASE_REPLICA_MAX_LAG", "30"))
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = dj_database_url.parse(
+        DATABASE_REPLICA_URL, conn_max_age=DATABASE_CONN_MAX_AGE, conn_health_checks=True
+    )
+    DATABASES["replica"]["ENGINE"] = "tenants.postgresql_backend"
+    # (tests never make a database of their own for it)
+    DATABASES["replica"]["TEST"] = {"MIRROR": "default"}
+DATABASE_ROUTERS = ["tenants.replicas.PrimaryForWrites", "django_tenants.routers.TenantSyncRouter"]
 
 # --- Cache ---
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")

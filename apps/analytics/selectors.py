@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Subquery
 
 from apps.accounts.models import TikTokAccount
@@ -218,17 +219,21 @@ class AccountAnalytics:
         return self.videos[0].date if self.videos else None
 
 
-def account_analytics(*, user: Any, account: TikTokAccount, days: int, today: dt.date) -> AccountAnalytics:
-    """The account's numbers for the `days` ending `today`, in two queries."""
+def account_analytics(
+    *, user: Any, account: TikTokAccount, days: int, today: dt.date, using: str = DEFAULT_DB_ALIAS
+) -> AccountAnalytics:
+    """The account's numbers for the `days` ending `today`, in two queries on the database
+    `using` (a replica: tenants.replicas)."""
     first = today - dt.timedelta(days=days - 1)
     snapshots = list(
-        AccountSnapshot.objects.visible_to(user)
+        AccountSnapshot.objects.using(using)
+        .visible_to(user)
         .for_account(account.pk)
         .between(first, today)
         .order_by("date")
     )
     # The videos as the period's latest video snapshot saw them, most viewed first.
-    videos = VideoSnapshot.objects.visible_to(user).for_account(account.pk)
+    videos = VideoSnapshot.objects.using(using).visible_to(user).for_account(account.pk)
     latest_day = videos.between(first, today).order_by("-date").values("date")[:1]
     top = list(videos.filter(date=Subquery(latest_day)).order_by("-views", "-likes", "video_id")[:TOP_VIDEOS])
     return AccountAnalytics(

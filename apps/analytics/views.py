@@ -15,6 +15,7 @@ from apps.accounts.permissions import accounts_with
 from apps.analytics.selectors import PERIODS, account_analytics, parse_period
 from apps.common.http import HtmxHttpRequest
 from apps.users.models import User
+from tenants.replicas import heavy_reads
 
 
 @require_GET
@@ -36,13 +37,24 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
         account = next((candidate for candidate in accounts if candidate.pk == wanted), None)
         if account is None:
             raise Http404("No such account.")
+    # Read from the replica when there is one that keeps up (tenants.replicas).
+    read = heavy_reads()
     analytics = (
-        account_analytics(user=user, account=account, days=days, today=timezone.now().date())
+        account_analytics(
+            user=user, account=account, days=days, today=timezone.now().date(), using=read.alias
+        )
         if account is not None
         else None
     )
     return render(
         request,
         "analytics/overview.html",
-        {"accounts": accounts, "account": account, "days": days, "periods": PERIODS, "analytics": analytics},
+        {
+            "accounts": accounts,
+            "account": account,
+            "days": days,
+            "periods": PERIODS,
+            "analytics": analytics,
+            "behind_seconds": round(read.behind_seconds) if read.lagging else 0,
+        },
     )

@@ -42,6 +42,7 @@ from apps.exports.models import AgencyExport, ExportStatus
 from apps.media.storage import ObjectWriter, media_storage
 from apps.users.models import Role, User
 from tenants.db import connection
+from tenants.replicas import heavy_reads
 
 logger = logging.getLogger(__name__)
 
@@ -61,16 +62,16 @@ class Kind:
 
     stem: str
     label: str
-    rows: Callable[[], Iterator[dict[str, Any]]]
+    rows: Callable[[str], Iterator[dict[str, Any]]]  # read from the database alias given
 
 
-def _model_rows(label: str) -> Callable[[], Iterator[dict[str, Any]]]:
-    def rows() -> Iterator[dict[str, Any]]:
+def _model_rows(label: str) -> Callable[[str], Iterator[dict[str, Any]]]:
+    def rows(using: str) -> Iterator[dict[str, Any]]:
         from django.apps import apps
 
         model = apps.get_model(label)
         fields = exported_fields(model)
-        queryset = model._base_manager.order_by("pk").values_list(*(f.attname for f in fields))
+        queryset = model._base_manager.using(using).order_by("pk").values_list(*(f.attname for f in fields))
         for values in queryset.iterator(chunk_size=BATCH):
             yield {f.attname: _plain(v) for f, v in zip(fields, values, strict=True)}
 
@@ -87,11 +88,11 @@ def exported_fields(model: type[models.Model]) -> list[models.Field[Any, Any]]:
     ]
 
 
-def _access_rows() -> Iterator[dict[str, Any]]:
+def _access_rows(using: str) -> Iterator[dict[str, Any]]:
     """Who may do what with each account (the per-account permissions owners set)."""
     from apps.accounts.models import TikTokAccountUserObjectPermission
 
-    rows = TikTokAccountUserObjectPermission.objects.order_by(
+    rows = TikTokAccountUserObjectPermission.objects.using(using).order_by(
         "user__email", "content_object_id", "permission"
     )
     for user_id, email, account_id, codename in rows.values_list(
@@ -213,8 +214,11 @@ def export_build(export_id: str) -> AgencyExport | None:
         return export  # gone, or finished already (a redelivered message)
     from apps.posts.models import PostMedia
 
+    # Rows and media records from the replica when there is one that keeps up (tenants.replicas).
+    using = heavy_reads().alias
     media = list(
-        PostMedia.objects.filter(deleted_at__isnull=True, post__deleted_at__isnull=True)
+        PostMedia.objects.using(using)
+        .filter(deleted_at__isnull=True, post__deleted_at__isnull=True)
         .exclude(file="")
         .order_by("post_id", "position", "pk")
     )
@@ -229,7 +233,7 @@ def export_build(export_id: str) -> AgencyExport | None:
         with zipfile.ZipFile(sink, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True) as archive:
             for done, kind in enumerate(KINDS):
                 _progress(export, kind.label, done)
-                counts[kind.stem] = _write_kind(archive, kind)
+                counts[kind.stem] = _write_kind(archive, kind, using)
             files = _write_media(archive, media, lambda i, label: _progress(export, label, len(KINDS) + i))
             counts["media_files"] = len(files)
             archive.writestr("manifest.json", _manifest(export, counts, files))
@@ -273,13 +277,13 @@ def _finish_failed(export: AgencyExport, exc: Exception) -> AgencyExport:
     return export
 
 
-def _write_kind(archive: zipfile.ZipFile, kind: Kind) -> int:
+def _write_kind(archive: zipfile.ZipFile, kind: Kind, using: str) -> int:
     """`<stem>.json` (an array of objects) then `<stem>.csv` (a header and a line per row)."""
     count = 0
     header: list[str] | None = None
     with archive.open(f"{kind.stem}.json", "w", force_zip64=True) as out:
         out.write(b"[")
-        for row in kind.rows():
+        for row in kind.rows(using):
             header = header or list(row)
             out.write((b",\n" if count else b"\n") + json.dumps(row, ensure_ascii=False).encode())
             count += 1
@@ -289,7 +293,7 @@ def _write_kind(archive: zipfile.ZipFile, kind: Kind) -> int:
         lines = csv.writer(text)
         if header is not None:
             lines.writerow(header)
-            for row in kind.rows():
+            for row in kind.rows(using):
                 lines.writerow([_cell(row.get(column)) for column in header])
         text.flush()
         text.detach()
