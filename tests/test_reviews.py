@@ -243,9 +243,11 @@ def test_rejecting_or_asking_for_changes_takes_a_comment_and_sends_the_post_back
             "changes_requested",
         ]
         assert not DueJob.objects.filter(post_id__in=[acme_post.pk, second.pk]).exists()
-    # A post sent back can no longer be decided on from the link
-    page = decide(client, token, acme_post, Decision.APPROVED)
-    assert "can no longer be reviewed" in page.content.decode()
+    # A post sent back shows what was said and can no longer be decided on from the link
+    page = client.get(f"/client/review/{token}/").content.decode()
+    assert "Sent back to the agency: “Wrong bottle colour”" in page
+    page = decide(client, token, acme_post, Decision.APPROVED).content.decode()
+    assert "can no longer be reviewed" in page
 
 
 def test_a_post_changed_after_the_page_was_opened_is_not_approved(alpha: Agency) -> None:

@@ -33,6 +33,7 @@ from apps.posts.selectors import get_post_for_user, post_content_hash, posts_awa
 from apps.reviews.forms import DecisionForm, LinkForm
 from apps.reviews.models import ClientLink, Decision, LinkKind
 from apps.reviews.selectors import (
+    REVIEWABLE_STATUSES,
     calendar_posts,
     clients_for,
     consent_for,
@@ -55,9 +56,11 @@ def _user(request: HtmxHttpRequest) -> User:
 
 
 def _private(response: HttpResponseBase) -> HttpResponseBase:
-    """Pages opened by a secret link: never cached, never sent on as a referrer."""
+    """Pages opened by a secret link: never cached, never sent to another site as a referrer
+    (same-origin, not no-referrer: browsers then send `Origin: null` with the page's forms,
+    which CSRF checks refuse)."""
     response["Cache-Control"] = "private, no-store"
-    response["Referrer-Policy"] = "no-referrer"
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 
@@ -215,6 +218,7 @@ class ReviewItem:
     error_field: str = ""
     comment: str = ""
     decision: str = ""
+    decidable: bool = True
 
 
 def _items(
@@ -227,6 +231,7 @@ def _items(
             post=post,
             action=action(post),
             seen=post_content_hash(post),
+            decidable=post.status in REVIEWABLE_STATUSES,
             video_url=media_url(video) if video is not None and post.media_type == MediaType.VIDEO else "",
             photo_urls=[media_url(p) for p in getattr(post, "photo_list", [])]
             if post.media_type == MediaType.PHOTO
