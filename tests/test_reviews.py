@@ -359,12 +359,12 @@ def test_the_database_refuses_to_change_or_remove_consent(in_alpha: Agency, stat
 def test_owners_export_a_clients_consent_record_and_others_may_not(alpha: Agency) -> None:
     with schema_context(alpha.schema_name):
         acme_post, bolt_post = two_clients()
-        for post in (acme_post, bolt_post):
+        for post, comment in ((acme_post, '=HYPERLINK("http://evil.example")'), (bolt_post, "Brighter")):
             link, _ = review_link(post)
             review_decide(
                 post=post,
                 decision="changes_requested",
-                comment="Brighter",
+                comment=comment,
                 seen_hash=post_content_hash(post),
                 reviewer_name="Carla",
                 link=link,
@@ -375,17 +375,21 @@ def test_owners_export_a_clients_consent_record_and_others_may_not(alpha: Agency
     response = signed_in(alpha).get("/reviews/consent.csv", {"client": ACME})
     assert response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
-    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    body = b"".join(response.streaming_content).decode()
+    rows = list(csv.DictReader(io.StringIO(body)))
     assert [(r["client"], r["decision"], r["reviewer"], r["comment"]) for r in rows] == [
-        (ACME, "changes_requested", "Carla", "Brighter")
+        # (a spreadsheet would run the comment as a formula: it is exported quoted)
+        (ACME, "changes_requested", "Carla", '\'=HYPERLINK("http://evil.example")')
     ]
-    assert ACME_CAPTION in rows[0]["content"] and BOLT_CAPTION not in response.getvalue().decode()
+    assert ACME_CAPTION in rows[0]["content"] and BOLT_CAPTION not in body
     with schema_context(alpha.schema_name):
         assert AuditLog.objects.filter(action="consent.exported", changes__client=ACME).exists()
     # A manager may send links for Acme but not export its evidence; nobody exports an unknown client
     manager_client = signed_in(alpha, "manager@alpha.example")
     assert manager_client.get("/reviews/", {"client": ACME}).status_code == 200
     assert manager_client.get("/reviews/consent.csv", {"client": ACME}).status_code == 404
+    # nor decide on the client reviewers' page: their approvals are not the client's consent
+    assert manager_client.get("/reviews/mine/").status_code == 404
     assert signed_in(alpha).get("/reviews/consent.csv", {"client": "Nobody"}).status_code == 404
 
 

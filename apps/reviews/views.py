@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import uuid
 import zoneinfo
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django_tenants.utils import schema_context
 
 from apps.accounts.permissions import Perm
 from apps.audit.services import audit_record
@@ -48,7 +50,7 @@ from apps.reviews.selectors import (
     with_media,
 )
 from apps.reviews.services import ReviewError, client_link_create, client_link_revoke, review_decide
-from apps.users.models import User
+from apps.users.models import Role, User
 
 
 def _user(request: HtmxHttpRequest) -> User:
@@ -140,60 +142,81 @@ def link_revoke(request: HtmxHttpRequest, link_id: uuid.UUID) -> HttpResponse:
 
 
 class _Echo:
+    """A file-like object whose write() hands the line back, for csv.writer to stream."""
+
     def write(self, value: str) -> str:
         return value
+
+
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection): a client's
+# comment is typed by anyone holding a link.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+CONSENT_COLUMNS = [
+    "recorded_at",
+    "client",
+    "decision",
+    "reviewer",
+    "signed_in_as",
+    "via_link",
+    "ip",
+    "user_agent",
+    "post_id",
+    "account",
+    "scheduled_at",
+    "comment",
+    "content_hash",
+    "content",
+]
+
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    return f"'{text}" if text.startswith(_FORMULA_START) else text
+
+
+def _consent_lines(schema_name: str, label: str) -> Iterator[str]:
+    writer = csv.writer(_Echo())
+    # The body is produced after the view has returned: enter the agency's schema again.
+    with schema_context(schema_name):
+        yield writer.writerow(CONSENT_COLUMNS)
+        for record in consent_for(label).iterator(chunk_size=500):
+            yield writer.writerow(
+                [
+                    _cell(value)
+                    for value in (
+                        record.created_at.astimezone(dt.UTC).isoformat(),
+                        record.client_label,
+                        record.decision,
+                        record.reviewer_name,
+                        record.user.email if record.user else "",
+                        record.link_id or "",
+                        record.ip,
+                        record.user_agent,
+                        record.post_id,
+                        record.content.get("account_name", ""),
+                        record.content.get("scheduled_at", ""),
+                        record.comment,
+                        record.content_hash,
+                        json.dumps(record.content, sort_keys=True, ensure_ascii=False),
+                    )
+                ]
+            )
 
 
 @require_GET
 @login_required
 def consent_export(request: HtmxHttpRequest) -> StreamingHttpResponse:
-    """The client's consent record as CSV, for owners and admins: the evidence of each decision."""
+    """The client's consent record as CSV, for owners and admins: the evidence of each decision
+    (who, when, from where, on exactly what). The export is itself audited."""
     user = _user(request)
     if not user.is_agency_admin:
         raise Http404("No such page.")
     label = get_client_for_user(user, request.GET.get("client", ""))
     audit_record(action="consent.exported", actor=user, request=request, changes={"client": label})
-    writer = csv.writer(_Echo())
-    header = [
-        "recorded_at",
-        "client",
-        "decision",
-        "reviewer",
-        "signed_in_as",
-        "via_link",
-        "ip",
-        "user_agent",
-        "post_id",
-        "account",
-        "scheduled_at",
-        "comment",
-        "content_hash",
-        "content",
-    ]
-
-    def rows() -> Any:
-        yield writer.writerow(header)
-        for record in consent_for(label).iterator(chunk_size=500):
-            yield writer.writerow(
-                [
-                    record.created_at.isoformat(),
-                    record.client_label,
-                    record.decision,
-                    record.reviewer_name,
-                    record.user.email if record.user else "",
-                    str(record.link_id or ""),
-                    record.ip or "",
-                    record.user_agent,
-                    str(record.post_id),
-                    record.content.get("account_name", ""),
-                    record.content.get("scheduled_at", ""),
-                    record.comment,
-                    record.content_hash,
-                    json.dumps(record.content, sort_keys=True, ensure_ascii=False),
-                ]
-            )
-
-    response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+    agency = request.tenant  # type: ignore[attr-defined]
+    response = StreamingHttpResponse(
+        _consent_lines(agency.schema_name, label), content_type="text/csv; charset=utf-8"
+    )
     safe = "".join(ch if ch.isalnum() else "-" for ch in label).strip("-") or "client"
     response["Content-Disposition"] = (
         f'attachment; filename="consent-{safe}-{timezone.localdate():%Y-%m-%d}.csv"'
@@ -356,6 +379,13 @@ def client_media(request: HtmxHttpRequest, token: str, media_id: uuid.UUID) -> H
     return _private(FileResponse(handle, content_type=media.mime_type))
 
 
+def _client_reviewer(request: HtmxHttpRequest) -> User:
+    user = _user(request)
+    if user.role != Role.CLIENT:
+        raise Http404("No such page.")
+    return user
+
+
 def _signed_in_media_url(media: PostMedia) -> str:
     return reverse("posts:media_file", kwargs={"pk": media.pk})
 
@@ -368,8 +398,9 @@ def _signed_in_action(post: Post) -> str:
 @login_required
 @require_GET
 def my_reviews(request: HtmxHttpRequest) -> HttpResponseBase:
-    """The same page for a signed-in client reviewer: what waits for their decision."""
-    user = _user(request)
+    """The same page for a signed-in client reviewer: what waits for their decision. (Agency
+    members approve on the approvals page: their decisions are not the client's consent.)"""
+    user = _client_reviewer(request)
     posts = with_media(posts_awaiting_review(user))
     return _review_page(
         request,
@@ -384,7 +415,7 @@ def my_reviews(request: HtmxHttpRequest) -> HttpResponseBase:
 @require_POST
 @login_required
 def my_decide(request: HtmxHttpRequest, post_id: uuid.UUID) -> HttpResponseBase:
-    user = _user(request)
+    user = _client_reviewer(request)
     post = get_post_for_user(user, post_id, Perm.APPROVE)
     failed = _decide(request, post, link=None, user=user)
     if failed is None:
