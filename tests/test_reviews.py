@@ -119,7 +119,7 @@ def test_a_link_made_on_the_agency_page_shows_its_client_exactly_and_no_other_cl
             "review-recipient": "Carla",
         },
     ).content.decode()
-    url = re.search(r'id="new-link">(http://[^<]+)</code>', made)
+    url = re.search(r'id="new-link" value="(http://[^"]+)"', made)
     assert url is not None, "the new link is shown once"
     token = url.group(1).rstrip("/").rsplit("/", 1)[1]
     # Shown once: neither the list page nor the database holds it

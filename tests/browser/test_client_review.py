@@ -1,7 +1,8 @@
-"""A client opens a review link in a real browser, without an account: the agency's name on top,
-their own posts only, each with its video and what goes to TikTok; a rejection without a comment
-is refused with what they typed kept; they reject one post and approve another, at desktop and
-phone width (screenshots in artifacts/screenshots/)."""
+"""The owner makes a review link for a client's posts on the links page; the client opens it in
+a real browser, without an account: the agency's name on top, their own posts only, each with its
+video and what goes to TikTok; a rejection without a comment is refused with what they typed kept;
+they reject one post and approve another, at desktop and phone width (screenshots in
+artifacts/screenshots/)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,8 @@ from django_tenants.utils import schema_context
 from playwright.sync_api import expect
 
 from apps.posts.models import Post, PostStatus, ReviewOutcome
-from apps.reviews.models import ConsentRecord, LinkKind
-from apps.reviews.services import client_link_create
-from apps.users.models import User
-from tests.browser.conftest import PHONE, Stack, snap
+from apps.reviews.models import ConsentRecord
+from tests.browser.conftest import DESKTOP, PHONE, Stack, sign_in, snap
 from tests.factories import PostFactory, PostMediaFactory, TikTokAccountFactory
 from tests.mp4 import mp4_bytes
 
@@ -30,7 +29,6 @@ def test_a_client_approves_and_rejects_through_a_review_link(
     agency = make_agency()
     suffix = uuid.uuid4().hex[:8]
     with django_db_blocker.unblock(), schema_context(agency.schema_name):
-        owner = User.objects.get(email="owner@committed.example")
         theirs = TikTokAccountFactory(
             username="luna.bakes", open_id=f"luna-{suffix}", client_label="Luna Bakery"
         )
@@ -52,12 +50,27 @@ def test_a_client_approves_and_rejects_through_a_review_link(
             status=PostStatus.PENDING_APPROVAL,
             scheduled_at=when,
         )
-        _, token = client_link_create(
-            kind=LinkKind.REVIEW, client_label="Luna Bakery", days=7, posts=[to_reject, to_approve], by=owner
-        )
     connection.set_schema_to_public()
 
-    page.goto(stack.url(agency, f"/client/review/{token}/"))
+    # The owner sends both of Luna Bakery's posts for review from the links page
+    sign_in(page, stack, agency)
+    page.goto(stack.url(agency, "/reviews/"))
+    page.get_by_role("link", name="Luna Bakery").click()
+    page.wait_for_load_state()
+    assert page.get_by_text("Walnut stool reveal").count() == 0  # another client's post
+    page.get_by_label("Sourdough launch day", exact=False).check()
+    page.get_by_label("Croissant masterclass", exact=False).check()
+    page.locator("#id_review-recipient").fill("Luna Baker")
+    page.get_by_role("button", name="Make review link").click()
+    page.wait_for_load_state()
+    link = page.get_by_label("The link").input_value()
+    page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # no sideways scrolling
+    page.set_viewport_size(DESKTOP)
+    snap(page, "client-links")
+    page.context.clear_cookies()  # the client has no account
+
+    page.goto(link)
     expect(page.locator(".client-brand")).to_have_text("Committed Agency")
     assert page.get_by_role("heading", name="Posts for your review").is_visible()
     assert page.get_by_text("Walnut stool reveal").count() == 0  # another client's
@@ -82,6 +95,7 @@ def test_a_client_approves_and_rejects_through_a_review_link(
 
     # At phone width, the client approves the other post
     page.set_viewport_size(PHONE)
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     approving = page.locator(f"#post-{to_approve.pk}")
     approving.get_by_label("Your name").fill("Luna Baker")
     button = approving.get_by_role("button", name="Approve")
