@@ -152,6 +152,7 @@ TENANT_APPS = [
     "apps.notifications",
     "apps.api",
     "apps.exports",
+    "apps.reviews",
 ]
 INSTALLED_APPS = list(dict.fromkeys(SHARED_APPS + TENANT_APPS))
 

@@ -33,6 +33,8 @@ from apps.common.outbox import notification_emit
 from apps.exports.models import AgencyExport
 from apps.notifications.models import ChatDelivery, ChatWebhook, DeliveryStatus, Notification
 from apps.posts.models import AttemptKind, AttemptOutcome, Post, PostMedia, PostStatus, PublishAttempt
+from apps.reviews.models import ClientLink, ConsentRecord, LinkKind
+from apps.reviews.services import client_link_create
 from apps.team.models import Invitation
 from apps.users.models import Role, User
 from tenants.models import Agency
@@ -72,6 +74,7 @@ class Objects:
     api_key: ApiKey
     upload: MediaUpload
     export: AgencyExport
+    link: ClientLink
 
 
 def _objects(alpha: Agency) -> Objects:
@@ -131,6 +134,9 @@ def _objects(alpha: Agency) -> Objects:
             part_bytes=8 * 1024 * 1024,
         )
         export = AgencyExport.objects.create(requested_by=owner)
+        link, _ = client_link_create(
+            kind=LinkKind.REVIEW, client_label=SECRET_CLIENT, days=7, posts=[post], by=owner
+        )
         return Objects(
             account,
             other_account,
@@ -148,6 +154,7 @@ def _objects(alpha: Agency) -> Objects:
             api_key,
             upload,
             export,
+            link,
         )
 
 
@@ -206,6 +213,8 @@ def _value(name: str, kwarg: str, objects: Objects) -> str:
         return str(objects.account.pk)
     if kwarg == "post_id":
         return str(objects.post.pk)
+    if kwarg == "link_id":
+        return str(objects.link.pk)
     if kwarg == "delivery_pk":
         return str(objects.delivery.pk)
     if kwarg == "object_id":
@@ -318,6 +327,8 @@ def _snapshot(alpha: Agency, objects: Objects) -> dict[str, Any]:
             "account": (account.status, account.requires_approval, account.deleted_at),
             "invitation": (invitation.revoked_at, invitation.accepted_at, invitation.token_hash),
             "member": (member.role, member.is_active, member.deleted_at),
+            "link": ClientLink.objects.get(pk=objects.link.pk).revoked_at,
+            "consent": ConsentRecord.objects.count(),
             "counts": (
                 Post.all_objects.count(),
                 PostMedia.all_objects.count(),

@@ -18,6 +18,8 @@ _PATTERNS = (
     # /welcome/<token>/, the agency's /team/join/<token>/ and /verify-email/<token>/ (not .../send/)
     (re.compile(r"(/(?:welcome|team/join)/)[^/\s?#\"']+"), rf"\1{MASK}"),
     (re.compile(r"(/verify-email/)(?!send/)[^/\s?#\"']+"), rf"\1{MASK}"),
+    # A client's review link and shared calendar (apps.reviews): /client/review/<token>/...
+    (re.compile(r"(/client/(?:review|calendar)/)[^/\s?#\"']+"), rf"\1{MASK}"),
     # /password-reset/<uidb64>/<token>/, except Django's own /password-reset/<uidb64>/set-password/
     (re.compile(r"(/password-reset/[^/\s?#\"']+/)(?!set-password/)[^/\s?#\"']+"), rf"\1{MASK}"),
     # OAuth and other one-time query values, wherever a URL appears

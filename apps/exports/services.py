@@ -49,7 +49,11 @@ logger = logging.getLogger(__name__)
 # Fields never exported, whatever the model: they would let someone act as the agency.
 SECRET_FIELDS = re.compile(r"password|token|secret|_hash$|^upload_url$|^claimed_at$")
 # Chat webhook addresses are secrets themselves (Slack's carry the credential in the path).
-SECRET_BY_MODEL = {"notifications.chatwebhook": {"url"}}
+SECRET_BY_MODEL = {
+    "notifications.chatwebhook": {"url"},
+    # The first characters of a client link's token: a piece of the key, not for the archive.
+    "reviews.clientlink": {"prefix"},
+}
 BATCH = 2000
 # An export with no progress for this long is taken for dead (its worker stopped): a new one may start.
 STALLED_AFTER = dt.timedelta(minutes=15)
@@ -114,6 +118,8 @@ KINDS = [
     Kind("audit_log", "Audit log", _model_rows("audit.auditlog")),
     Kind("chat_webhooks", "Chat webhooks", _model_rows("notifications.chatwebhook")),
     Kind("api_keys", "API keys", _model_rows("api.apikey")),
+    Kind("client_links", "Client links", _model_rows("reviews.clientlink")),
+    Kind("client_consent", "Client consent record", _model_rows("reviews.consentrecord")),
 ]
 
 

@@ -53,6 +53,7 @@ from apps.posts.models import (
 )
 from apps.posts.photos import NO_MEDIA_DOMAIN, media_base_url, photo_url, photos_problem
 from apps.posts.services import media_facts, media_probe_if_needed, post_photos
+from apps.publishing.checks import publish_refusal
 from apps.publishing.jobs import Lease, job_delete, job_held, job_set, job_take
 from apps.publishing.leases import Held, LeaseLost, lease_kept
 from apps.publishing.models import DueJob, JobKind
@@ -374,6 +375,10 @@ def _prepare_and_init(post: Post, client: TikTokClient, held: Held) -> None:
                 post, f"TikTok would refuse the video, so nothing was sent. {problem}", "video_check_failed"
             )
             return
+    if refusal := publish_refusal(post):
+        # Fail closed: what would go out is not what was approved.
+        _fail(post, refusal, "approval_changed")
+        return
     limit = posting_limit_for(account, now=db_now())
     if limit is not None:
         # TikTok refused this account (or the whole app) lately: no call until the recheck.
