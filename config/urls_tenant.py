@@ -21,6 +21,8 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("settings/api-keys/", include("apps.api.urls")),
     path("settings/export/", include("apps.exports.urls")),
+    path("reports/", include("apps.reports.urls")),
+    path("brand/", include("apps.brand.urls")),
     # Before the admin's own: its shortcut would reach public-schema tables.
     path("admin/r/<int:content_type_id>/<path:object_id>/", admin.site.admin_view(agency_view_on_site)),
     path("account/two-step/", include("apps.mfa.urls")),
