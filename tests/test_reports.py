@@ -17,10 +17,13 @@ from pypdf import PdfReader
 
 from apps.accounts.permissions import Perm, access_set
 from apps.analytics.models import VideoSnapshot
+from apps.brand.services import brand_set
 from apps.posts.models import PostStatus
+from apps.team.invitation_email import invitation_email_send
+from apps.team.models import Invitation
 from apps.users.models import Role, User
 from tenants.models import Agency
-from tests.conftest import OWNER_PASSWORD, client_for
+from tests.conftest import OWNER_PASSWORD, SMTPServer, client_for, mail_text
 from tests.factories import AccountSnapshotFactory, PostFactory, TikTokAccountFactory
 
 pytestmark = pytest.mark.django_db
@@ -97,7 +100,7 @@ def thirty_days(alpha: Agency) -> dict[str, object]:
                 date=day,
                 views=views,
                 likes=views // 10,
-                title=f"Video number {video}",
+                title=("=2+2 " if video == "2" else "") + f"Video number {video}",
             )
     return {"luna": luna, "crumbs": crumbs, "today": today}
 
@@ -150,9 +153,11 @@ def test_report_page_and_csv_add_up_30_days_of_the_clients_accounts(alpha: Agenc
         "1740",
     )
     assert (figures["Likes"], figures["Comments"], figures["Shares"]) == ("3480", "348", "174")
-    by_account = {row[0]: row[1:] for row in rows if row and row[0] in ("@luna.bakes", "@crumbs")}
-    assert by_account["@luna.bakes"] == ["3", "29000", "2900", "290", "145", "1450", "11450"]
-    assert by_account["@crumbs"] == ["1", "14500", "580", "58", "29", "290", "2290"]
+    # A title that a spreadsheet would run as a formula is kept as text
+    assert ["'=2+2 Video number 2", "luna.bakes", "30000", "3000", "0", "0"] in rows
+    by_account = {row[0]: row[1:] for row in rows if row and row[0] in ("luna.bakes", "crumbs")}
+    assert by_account["luna.bakes"] == ["3", "29000", "2900", "290", "145", "1450", "11450"]
+    assert by_account["crumbs"] == ["1", "14500", "580", "58", "29", "290", "2290"]
 
     # A shorter period counts only its own days: the last 7 days, 6 days of growth
     week = report_html(client, start=str(made["today"] - dt.timedelta(days=6)), end=str(made["today"]))
@@ -267,3 +272,38 @@ def test_a_logo_must_be_an_image_and_is_served_by_its_signed_url(alpha: Agency) 
     assert client_for(alpha).get(src.group(1).replace("/logo/", "/logo/x")).status_code == 404
     beta = Agency.objects.get(slug="beta")
     assert client_for(beta).get(src.group(1)).status_code == 404
+
+
+def test_the_invitation_a_client_gets_carries_the_agencys_brand(
+    in_alpha: Agency, smtp_server: SMTPServer
+) -> None:
+    # Given an agency with a colour and a logo, and an invitation for a client reviewer
+    owner = User.objects.get(email="owner@shared.example")
+    brand_set(
+        agency=in_alpha,
+        colour="#c2410c",
+        logo=SimpleUploadedFile("logo.png", _png(), content_type="image/png"),
+        by=owner,
+    )
+    in_alpha.refresh_from_db()
+    invitation = Invitation.objects.create(
+        email="reviewer@client.example",
+        role=Role.CLIENT,
+        token_hash="b" * 64,
+        expires_at=timezone.now() + dt.timedelta(days=7),
+        invited_by=owner,
+    )
+
+    # When the invitation is emailed
+    assert invitation_email_send(invitation_id=invitation.pk)
+
+    # Then its HTML part is headed by the agency's name, colour and logo (an absolute, signed URL
+    # that works without a session), and the plain text still has the link
+    message = smtp_server.messages[-1]
+    html = str(message.get_body(preferencelist=("html",)).get_content())
+    assert "border-top:6px solid #c2410c" in html and in_alpha.name in html
+    logo = re.search(r'<img src="([^"]+)" alt="[^"]+ logo"', html)
+    assert logo is not None and logo.group(1).startswith(in_alpha.url.rstrip("/") + "/brand/logo/")
+    path = logo.group(1).removeprefix(in_alpha.url.rstrip("/"))
+    assert client_for(in_alpha).get(path).content == _png()
+    assert "/team/join/" in mail_text(message)

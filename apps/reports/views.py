@@ -63,6 +63,37 @@ def _report(request: HttpRequest) -> ClientReport:
     )
 
 
+# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _safe(cell: Any) -> Any:
+    return f"'{cell}" if isinstance(cell, str) and cell.startswith(_FORMULA_START) else cell
+
+
+class _SafeWriter:
+    """csv.writer whose text cells (titles, names: typed by people) never start a formula."""
+
+    def __init__(self, out: io.StringIO) -> None:
+        self.writer = csv.writer(out)
+
+    def writerow(self, row: Any) -> None:
+        self.writer.writerow([_safe(cell) for cell in row])
+
+    def writerows(self, rows: Any) -> None:
+        for row in rows:
+            self.writerow(row)
+
+
+_COUNTS = ("Views", "Likes", "Comments", "Shares")
+
+
+def _account_cell(account: Any) -> str:
+    """The account as a cell: its TikTok username without the "@" a spreadsheet would read as a
+    formula (its display name, made safe, without one)."""
+    return str(account.username or account)
+
+
 def _filename(report: ClientReport, extension: str) -> str:
     return f"report-{slugify(report.client) or 'client'}-{report.first}-{report.last}.{extension}"
 
@@ -119,7 +150,7 @@ def report_csv(request: HttpRequest) -> HttpResponse:
     report = _report(request)
     agency = _agency(request)
     out = io.StringIO()
-    writer = csv.writer(out)
+    writer = _SafeWriter(out)
     writer.writerow(["Agency", agency.name])
     writer.writerow(["Client", report.client])
     writer.writerow(["From", report.first.isoformat()])
@@ -128,13 +159,11 @@ def report_csv(request: HttpRequest) -> HttpResponse:
     writer.writerow(["Figure", "Value"])
     writer.writerows(report.summary())
     writer.writerow([])
-    writer.writerow(
-        ["Account", "Posts published", "Views", "Likes", "Comments", "Shares", "Follower growth", "Followers"]
-    )
+    writer.writerow(["TikTok account", "Posts published", *_COUNTS, "Follower growth", "Followers"])
     for line in report.lines:
         writer.writerow(
             [
-                str(line.account),
+                _account_cell(line.account),
                 line.posts_published,
                 *(line.gained[metric] for metric in ("views", "likes", "comments", "shares")),
                 line.follower_growth,
@@ -142,9 +171,10 @@ def report_csv(request: HttpRequest) -> HttpResponse:
             ]
         )
     writer.writerow([])
-    writer.writerow(["Top post", "Account", "Views", "Likes", "Comments", "Shares"])
+    writer.writerow(["Top post", "TikTok account", *_COUNTS])
     for top in report.top_posts:
-        writer.writerow([top.title, str(top.account), top.views, top.likes, top.comments, top.shares])
+        counts = (top.views, top.likes, top.comments, top.shares)
+        writer.writerow([top.title, _account_cell(top.account), *counts])
     _audit(request, report, "csv")
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{_filename(report, "csv")}"'
