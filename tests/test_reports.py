@@ -232,6 +232,12 @@ def test_brand_colour_is_checked_and_shows_on_the_report(alpha: Agency) -> None:
     alpha.refresh_from_db()
     assert alpha.brand_colour == ""
 
+    # Only owners and admins set the brand
+    with schema_context(alpha.schema_name):
+        User.objects.create_user("editor@alpha.example", OWNER_PASSWORD, role=Role.EDITOR)
+    editor = signed_in(alpha, "editor@alpha.example")
+    assert editor.post("/settings/brand/", {"colour": "#000000"}).status_code == 404
+
     saved = client.post("/settings/brand/", {"colour": "C2410C"})
     assert saved.status_code == 302
     alpha.refresh_from_db()
@@ -272,6 +278,15 @@ def test_a_logo_must_be_an_image_and_is_served_by_its_signed_url(alpha: Agency) 
     assert client_for(alpha).get(src.group(1).replace("/logo/", "/logo/x")).status_code == 404
     beta = Agency.objects.get(slug="beta")
     assert client_for(beta).get(src.group(1)).status_code == 404
+
+    # A new logo replaces the old one, whose URL then finds nothing; removing it leaves none
+    newer = SimpleUploadedFile("new.png", _png("#0f766e"), content_type="image/png")
+    assert client.post("/settings/brand/", {"colour": "", "logo": newer}).status_code == 302
+    assert client_for(alpha).get(src.group(1)).status_code == 404
+    assert client.post("/settings/brand/", {"colour": "", "remove_logo": "on"}).status_code == 302
+    alpha.refresh_from_db()
+    assert alpha.brand_logo == ""
+    assert "client-brand-logo" not in client.get("/settings/").content.decode()
 
 
 def test_the_invitation_a_client_gets_carries_the_agencys_brand(
