@@ -9,7 +9,9 @@ import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tenants.utils import schema_context
 from PIL import Image
@@ -322,3 +324,32 @@ def test_the_invitation_a_client_gets_carries_the_agencys_brand(
     path = logo.group(1).removeprefix(in_alpha.url.rstrip("/"))
     assert client_for(in_alpha).get(path).content == _png()
     assert "/team/join/" in mail_text(message)
+
+
+def test_the_report_page_does_not_grow_in_queries_with_the_clients_accounts(alpha: Agency) -> None:
+    today = timezone.now().date()
+
+    def accounts_of(client_label: str, count: int) -> None:
+        with schema_context(alpha.schema_name):
+            for _ in range(count):
+                account = TikTokAccountFactory(client_label=client_label)
+                AccountSnapshotFactory(account=account, date=today)
+                VideoSnapshot.objects.create(account=account, video_id=str(account.pk.int)[:19], date=today)
+                PostFactory(
+                    account=account,
+                    status=PostStatus.PUBLISHED,
+                    publish_id=str(account.pk),
+                    published_at=timezone.now(),
+                )
+
+    accounts_of("Small", 1)
+    accounts_of("Large", 4)
+    client = signed_in(alpha)
+    client.get("/reports/", {"client": "Small"})  # warm the session and caches alike
+
+    def queries(client_label: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/reports/", {"client": client_label}).status_code == 200
+        return len(captured)
+
+    assert queries("Large") == queries("Small")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from botocore.exceptions import ClientError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
@@ -23,7 +24,11 @@ def logo(request: HttpRequest, token: str) -> HttpResponse:
     agency = _agency(request)
     if logo_name_for(agency, token) is None:
         raise Http404("No such logo.")
-    response = HttpResponse(logo_bytes(agency), content_type=agency.brand_logo_type)
+    try:
+        data = logo_bytes(agency)
+    except (OSError, ClientError):  # gone from storage
+        raise Http404("No such logo.") from None
+    response = HttpResponse(data, content_type=agency.brand_logo_type)
     # A new logo gets a new name, so a new URL: this one never changes.
     response["Cache-Control"] = "public, max-age=31536000, immutable"
     response["X-Content-Type-Options"] = "nosniff"
