@@ -131,6 +131,8 @@ SHARED_APPS = [
     "apps.publishing",
     # The operators' console on the root domain: agencies' figures and the operators' audit log.
     "apps.operators",
+    # The agency's brand on client-facing pages, PDFs and emails (its fields are the agency's).
+    "apps.brand",
 ]
 TENANT_APPS = [
     "django.contrib.contenttypes",
@@ -153,6 +155,7 @@ TENANT_APPS = [
     "apps.api",
     "apps.exports",
     "apps.reviews",
+    "apps.reports",
 ]
 INSTALLED_APPS = list(dict.fromkeys(SHARED_APPS + TENANT_APPS))
 

@@ -24,6 +24,8 @@ urlpatterns = [
     path("reviews/", include("apps.reviews.urls")),
     # Opened by a link's token, without signing in (apps.reviews).
     path("client/", include("apps.reviews.urls_client")),
+    path("reports/", include("apps.reports.urls")),
+    path("brand/", include("apps.brand.urls")),
     # Before the admin's own: its shortcut would reach public-schema tables.
     path("admin/r/<int:content_type_id>/<path:object_id>/", admin.site.admin_view(agency_view_on_site)),
     path("account/two-step/", include("apps.mfa.urls")),

@@ -14,6 +14,18 @@ from apps.users.models import validate_time_zone
 from tenants.db import connection
 
 SLUG_PATTERN = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
+BRAND_COLOUR_PATTERN = r"^#[0-9a-f]{6}$"
+_BRAND_COLOUR_RE = re.compile(BRAND_COLOUR_PATTERN)
+
+
+def validate_brand_colour(value: str) -> None:
+    """A brand colour is six hex digits after '#', lowercase (as the settings form saves it)."""
+    if value and not _BRAND_COLOUR_RE.match(value):
+        raise ValidationError(
+            "Give the colour as # and six hex digits, e.g. #1f6feb.", code="invalid_brand_colour"
+        )
+
+
 _SLUG_RE = re.compile(SLUG_PATTERN)
 
 
@@ -88,6 +100,13 @@ class Agency(TenantMixin):
     )
     # When the newest confirmation link was made: only that link works.
     email_verification_sent_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The agency's brand on what its clients see (reports, review pages, emails): apps.brand.
+    brand_colour = models.CharField(
+        "brand colour", max_length=7, blank=True, validators=[validate_brand_colour]
+    )
+    # The logo's name in the agency's own media storage (apps.media.storage), e.g. brand/<uuid>.png.
+    brand_logo = models.CharField("logo", max_length=200, blank=True, editable=False)
+    brand_logo_type = models.CharField(max_length=32, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     status_changed_at = models.DateTimeField(null=True, blank=True)
     deleted_at = models.DateTimeField(null=True, blank=True)
@@ -102,6 +121,10 @@ class Agency(TenantMixin):
             ),
             models.CheckConstraint(
                 condition=Q(mfa_policy__in=MfaPolicy.values), name="tenants_agency_mfa_policy_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(brand_colour="") | Q(brand_colour__regex=BRAND_COLOUR_PATTERN),
+                name="tenants_agency_brand_colour_hex",
             ),
             models.CheckConstraint(
                 condition=~Q(status=AgencyStatus.DELETED) | Q(deleted_at__isnull=False),

@@ -23,6 +23,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse as _reverse
 from django.utils import timezone
 
+from apps.brand.selectors import brand_of
 from apps.common.outbox import notification_emit
 from apps.notifications.models import (
     Channel,
@@ -92,6 +93,7 @@ def _email_for(person: User, rows: list[Notification], agency: Agency) -> EmailM
         subject = f"{len(items)} updates from {agency.name}"
     context = {
         "agency": agency,
+        "brand": brand_of(agency),
         "person": person,
         "items": items,
         "digest": digest,

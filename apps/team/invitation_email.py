@@ -6,11 +6,12 @@ import hashlib
 import secrets
 from typing import Any
 
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from apps.brand.selectors import brand_of
 from apps.team.models import Invitation
 from tenants.models import current_agency
 
@@ -56,11 +57,14 @@ def invitation_email_send(*, invitation_id: Any) -> bool:
         "inviter": inviter_name,
         "link": invitation_link(raw),
         "days": INVITATION_DAYS,
+        "brand": brand_of(agency),
     }
-    send_mail(
+    message = EmailMultiAlternatives(
         subject=f"{inviter_name} invited you to {agency.name} on Postline",
-        message=render_to_string("team/invitation_email.txt", context),
-        from_email=None,
-        recipient_list=[invitation.email],
+        body=render_to_string("team/invitation_email.txt", context),
+        to=[invitation.email],
     )
+    # The HTML part carries the agency's brand: a client's first sight of it.
+    message.attach_alternative(render_to_string("team/invitation_email.html", context), "text/html")
+    message.send()
     return True

@@ -164,6 +164,25 @@ class AgencySettingsForm(PageForm):
             field.choices = [(current, current), *time_zone_choices()]  # type: ignore[attr-defined]
 
 
+class BrandForm(PageForm):
+    """The agency's brand on what its clients see; checked by apps.brand.services.brand_set."""
+
+    colour = forms.CharField(
+        label="Brand colour",
+        required=False,
+        max_length=7,
+        help_text="# and six hex digits, e.g. #1f6feb. Leave empty for Postline's blue.",
+        widget=forms.TextInput(attrs={"placeholder": "#1f6feb", "autocomplete": "off"}),
+    )
+    logo = forms.FileField(
+        label="Logo",
+        required=False,
+        help_text="A PNG, JPEG or WebP image of at most 1 MB.",
+        widget=forms.ClearableFileInput(attrs={"accept": "image/png,image/jpeg,image/webp"}),
+    )
+    remove_logo = forms.BooleanField(label="Remove the logo", required=False)
+
+
 class MfaPolicyForm(PageForm):
     mfa_policy = forms.ChoiceField(
         label="Who must use two-step sign-in",

@@ -19,6 +19,7 @@ urlpatterns = [
         name="email_verification_confirm",
     ),
     path("settings/", views.agency_settings, name="settings"),
+    path("settings/brand/", views.agency_brand, name="settings_brand"),
     path("settings/two-step/", views.agency_mfa_policy, name="settings_mfa"),
     path("password/", views.PasswordChangeView.as_view(), name="password_change"),
     path("password-reset/", views.PasswordResetView.as_view(), name="password_reset"),

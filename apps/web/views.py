@@ -23,6 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from apps.audit.services import audit_record
+from apps.brand.services import brand_set
 from apps.common.throttle import RateLimited, throttle_hit
 from apps.mfa.reauth import reauth_prompt, reauth_refusal
 from apps.users.lockout import Lock, failure_record, lock_for, lock_message, lockout_clear, lockout_response
@@ -38,6 +39,7 @@ from apps.web.forms import (
     AgencyPasswordResetForm,
     AgencySetPasswordForm,
     AgencySettingsForm,
+    BrandForm,
     FindAgencyForm,
     MfaPolicyForm,
     SignInForm,
@@ -379,6 +381,7 @@ def _settings_page(
     *,
     form: AgencySettingsForm | None = None,
     mfa_form: MfaPolicyForm | None = None,
+    brand_form: BrandForm | None = None,
     refusal: dict[str, Any] | None = None,
     status: int = 200,
 ) -> HttpResponse:
@@ -386,11 +389,42 @@ def _settings_page(
     initial = {"name": agency.name, "default_time_zone": agency.default_time_zone}
     context = {
         "form": form or AgencySettingsForm(initial=initial),
+        "brand_form": brand_form or BrandForm(initial={"colour": agency.brand_colour}),
         "mfa_form": mfa_form or MfaPolicyForm(initial={"mfa_policy": agency.mfa_policy}),
         "agency": agency,
         **(refusal or reauth_prompt(request)),
     }
     return render(request, "web/settings.html", context, status=status)
+
+
+@require_POST
+@login_required
+def agency_brand(request: HttpRequest) -> HttpResponse:
+    """The agency's brand colour and logo; owners and admins only (404 for anyone else)."""
+    user: User = request.user  # type: ignore[assignment]
+    if not user.is_agency_admin:
+        raise Http404("No such page.")
+    form = BrandForm(request.POST, request.FILES)
+    if form.is_valid():
+        agency = _agency(request)
+        try:
+            saved = brand_set(
+                agency=agency,
+                colour=form.cleaned_data["colour"],
+                logo=form.cleaned_data["logo"] or None,
+                remove_logo=form.cleaned_data["remove_logo"],
+                by=user,
+                request=request,
+            )
+        except ValidationError as exc:
+            _add_service_errors(form, exc)
+        else:
+            if (saved.brand_colour, saved.brand_logo) == (agency.brand_colour, agency.brand_logo):
+                messages.info(request, "Nothing changed: the brand was already like that.")
+            else:
+                messages.success(request, "Brand saved.")
+            return redirect("settings")
+    return _settings_page(request, brand_form=form, status=400)
 
 
 _MFA_POLICY_SAVED = {
