@@ -31,6 +31,7 @@ from apps.api.models import ApiKey, MediaUpload
 from apps.audit.models import AuditLog
 from apps.common.outbox import notification_emit
 from apps.exports.models import AgencyExport
+from apps.imports.models import PostImport
 from apps.notifications.models import ChatDelivery, ChatWebhook, DeliveryStatus, Notification
 from apps.posts.models import AttemptKind, AttemptOutcome, Post, PostMedia, PostStatus, PublishAttempt
 from apps.team.models import Invitation
@@ -72,6 +73,7 @@ class Objects:
     api_key: ApiKey
     upload: MediaUpload
     export: AgencyExport
+    post_import: PostImport
 
 
 def _objects(alpha: Agency) -> Objects:
@@ -131,6 +133,14 @@ def _objects(alpha: Agency) -> Objects:
             part_bytes=8 * 1024 * 1024,
         )
         export = AgencyExport.objects.create(requested_by=owner)
+        post_import = PostImport.objects.create(
+            created_by=owner,
+            file_name=SECRET_FILE,
+            headers=["Account", "Caption"],
+            rows=[[SECRET_USERNAME, SECRET_CAPTION]],
+            mapping={"account": 0, "caption": 1},
+            mapped=True,
+        )
         return Objects(
             account,
             other_account,
@@ -148,6 +158,7 @@ def _objects(alpha: Agency) -> Objects:
             api_key,
             upload,
             export,
+            post_import,
         )
 
 
@@ -198,6 +209,8 @@ def _value(name: str, kwarg: str, objects: Objects) -> str:
             return str(objects.api_key.pk)
         if app == "exports":
             return str(objects.export.pk)
+        if app == "imports":
+            return str(objects.post_import.pk)
     if kwarg == "upload_id":
         return str(objects.upload.pk)
     if kwarg == "media_id":
@@ -325,6 +338,7 @@ def _snapshot(alpha: Agency, objects: Objects) -> dict[str, Any]:
                 Invitation.all_objects.count(),
                 AuditLog.objects.exclude(action__startswith="login.").count(),
             ),
+            "imports": list(PostImport.objects.values_list("status", "mapping", "mode")),
         }
 
 
