@@ -332,6 +332,14 @@ def test_an_editor_whose_posts_need_approval_imports_them_for_approval(
         assert Post.objects.filter(status=PostStatus.PENDING_APPROVAL, created_by=editor).count() == 16
     summary = client.get(f"/posts/import/{post_import.pk}/").content.decode()
     assert "16 waiting for approval" in summary and "would have 16 posts" in summary
+    assert "Line 18: Posts for this account are approved before they go out" in summary
+    # An import whose worker stopped says so instead of polling for ever
+    with schema_context(alpha.schema_name):
+        PostImport.objects.filter(pk=post_import.pk).update(
+            status=ImportStatus.IMPORTING, updated_at=timezone.now() - dt.timedelta(minutes=20)
+        )
+    stalled = client.get(f"/posts/import/{post_import.pk}/").content.decode()
+    assert "stopped making progress" in stalled and "every 1s" not in stalled
     # Nobody else reaches the import, not even the owner
     owner_client = signed_in(alpha, "owner@shared.example")
     for path in (f"/posts/import/{post_import.pk}/", preview_path):

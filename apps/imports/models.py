@@ -3,10 +3,16 @@ how its columns map to a post's fields, and once confirmed, how the import went.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from apps.common.models import TimestampedModel
+
+# An import with no progress for this long is taken for stopped (its worker went away).
+STALLED_AFTER = dt.timedelta(minutes=15)
 
 
 class ImportStatus(models.TextChoices):
@@ -54,7 +60,14 @@ class PostImport(TimestampedModel):
 
     @property
     def in_progress(self) -> bool:
-        return self.status in (ImportStatus.QUEUED, ImportStatus.IMPORTING)
+        return self.status in (ImportStatus.QUEUED, ImportStatus.IMPORTING) and not self.stalled
+
+    @property
+    def stalled(self) -> bool:
+        """No progress for STALLED_AFTER: its worker stopped (the posts saved so far are kept)."""
+        return self.status in (ImportStatus.QUEUED, ImportStatus.IMPORTING) and (
+            self.updated_at < timezone.now() - STALLED_AFTER
+        )
 
     @property
     def percent(self) -> int:
