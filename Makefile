@@ -46,7 +46,7 @@ pytest: setup
 test: lint check-migrations pytest
 
 bench: setup
-	@$(SERVICES); $(PY) manage.py migrate_all --verbosity 0; $(PY) -m bench.provisioning; $(PY) -m bench.publishing; $(PY) -m bench.media; $(PY) -m bench.dashboard; $(PY) -m bench.pages; $(PY) -m bench.agencies; $(PY) -m bench.backup; $(PY) -m bench.api
+	@$(SERVICES); $(PY) manage.py migrate_all --verbosity 0; $(PY) -m bench.provisioning; $(PY) -m bench.publishing; $(PY) -m bench.media; $(PY) -m bench.dashboard; $(PY) -m bench.pages; $(PY) -m bench.agencies; $(PY) -m bench.backup; $(PY) -m bench.api; $(PY) -m bench.imports
 
 clean: services-stop
 	rm -rf $(VENV) .local

@@ -156,6 +156,7 @@ TENANT_APPS = [
     "apps.exports",
     "apps.reviews",
     "apps.reports",
+    "apps.imports",
 ]
 INSTALLED_APPS = list(dict.fromkeys(SHARED_APPS + TENANT_APPS))
 

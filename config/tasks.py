@@ -3,6 +3,7 @@
 TASK_MODULES = [
     "apps.accounts.tasks",
     "apps.exports.tasks",
+    "apps.imports.tasks",
     "apps.notifications.tasks",
     "apps.publishing.tasks",
     "apps.team.tasks",

@@ -11,6 +11,7 @@ admin.site.site_title = "Agency admin"
 
 urlpatterns = [
     path("", include("apps.web.urls")),
+    path("posts/import/", include("apps.imports.urls")),
     path("posts/", include("apps.posts.urls")),
     path("calendar/", include("apps.schedule.urls")),
     path("accounts/", include("apps.accounts.urls")),

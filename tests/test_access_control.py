@@ -31,6 +31,7 @@ from apps.api.models import ApiKey, MediaUpload
 from apps.audit.models import AuditLog
 from apps.common.outbox import notification_emit
 from apps.exports.models import AgencyExport
+from apps.imports.models import PostImport
 from apps.notifications.models import ChatDelivery, ChatWebhook, DeliveryStatus, Notification
 from apps.posts.models import AttemptKind, AttemptOutcome, Post, PostMedia, PostStatus, PublishAttempt
 from apps.reviews.models import ClientLink, ConsentRecord, LinkKind
@@ -75,6 +76,7 @@ class Objects:
     upload: MediaUpload
     export: AgencyExport
     link: ClientLink
+    post_import: PostImport
 
 
 def _objects(alpha: Agency) -> Objects:
@@ -137,6 +139,14 @@ def _objects(alpha: Agency) -> Objects:
         link, _ = client_link_create(
             kind=LinkKind.REVIEW, client_label=SECRET_CLIENT, days=7, posts=[post], by=owner
         )
+        post_import = PostImport.objects.create(
+            created_by=owner,
+            file_name=SECRET_FILE,
+            headers=["Account", "Caption"],
+            rows=[[SECRET_USERNAME, SECRET_CAPTION]],
+            mapping={"account": 0, "caption": 1},
+            mapped=True,
+        )
         return Objects(
             account,
             other_account,
@@ -155,6 +165,7 @@ def _objects(alpha: Agency) -> Objects:
             upload,
             export,
             link,
+            post_import,
         )
 
 
@@ -205,6 +216,8 @@ def _value(name: str, kwarg: str, objects: Objects) -> str:
             return str(objects.api_key.pk)
         if app == "exports":
             return str(objects.export.pk)
+        if app == "imports":
+            return str(objects.post_import.pk)
     if kwarg == "upload_id":
         return str(objects.upload.pk)
     if kwarg == "media_id":
@@ -340,6 +353,7 @@ def _snapshot(alpha: Agency, objects: Objects) -> dict[str, Any]:
                 .exclude(action="report.downloaded")
                 .count(),
             ),
+            "imports": list(PostImport.objects.values_list("status", "mapping", "mode")),
         }
 
 

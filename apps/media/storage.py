@@ -67,6 +67,7 @@ class MediaStorage(Protocol):
     def read_range(self, name: str, first: int, last: int) -> bytes: ...
     def browser_url(self, name: str, *, content_type: str) -> str | None: ...
     def delete(self, name: str) -> None: ...
+    def copy(self, name: str, new_name: str) -> None: ...
     def exists(self, name: str) -> bool: ...
     def size(self, name: str) -> int: ...
     def delete_agency(self, schema_name: str) -> int: ...
@@ -232,6 +233,13 @@ class TenantS3Storage(S3Storage):
     def open_writer(self, name: str, *, content_type: str) -> ObjectWriter:
         return _S3Writer(self, self._normalize_name(clean_name(name)), content_type)
 
+    def copy(self, name: str, new_name: str) -> None:
+        """A second object with the same bytes, copied inside the bucket (nothing downloaded)."""
+        source = {"Bucket": self.bucket_name, "Key": self._normalize_name(clean_name(name))}
+        self.client.copy_object(
+            Bucket=self.bucket_name, Key=self._normalize_name(clean_name(new_name)), CopySource=source
+        )
+
     # A multipart upload by its parts, each sent on its own (S3: every part but the last at least
     # 5 MiB, at most 10,000 parts); by name (relative, as models store it) or by key (prefixed).
 
@@ -384,6 +392,11 @@ class TenantFileSystemStorage(_TenantFileSystemStorage):
 
     def open_writer(self, name: str, *, content_type: str) -> ObjectWriter:
         return _FileWriter(Path(self.path(name)))
+
+    def copy(self, name: str, new_name: str) -> None:
+        target = Path(self.path(new_name))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.path(name), target)
 
     # Multipart uploads on disk: each part a file in a folder of the upload's own, joined at the end.
 

@@ -155,6 +155,28 @@ def get_media_for_user(user: Any, pk: uuid.UUID) -> PostMedia:
     return media
 
 
+def posts_filtered(
+    posts: QuerySet[Post], params: Any, accounts: list[TikTokAccount]
+) -> tuple[QuerySet[Post], str, uuid.UUID | None]:
+    """The posts list's filters (`status`, `account` among `accounts`, those the viewer may see)
+    applied to `posts`; returns them with the status and account id kept ("" and None: all).
+    The list and its CSV export read the same filters."""
+    status = params.get("status", "")
+    if status in PostStatus.values:
+        posts = posts.filter(status=status)
+    else:
+        status = ""
+    try:
+        account_id: uuid.UUID | None = uuid.UUID(str(params.get("account")))
+    except ValueError:
+        account_id = None
+    if account_id is not None and any(a.pk == account_id for a in accounts):
+        posts = posts.filter(account_id=account_id)
+    else:
+        account_id = None
+    return posts, status, account_id
+
+
 def post_video(post: Post) -> PostMedia | None:
     return PostMedia.objects.filter(post=post, kind=MediaKind.VIDEO).first()
 

@@ -557,6 +557,24 @@ def _audit_value(value: Any) -> Any:
     return value
 
 
+def schedule_errors(
+    *, by: Any, account: TikTokAccount, scheduled_at: dt.datetime | None, publish_now: bool = False
+) -> dict[str, str]:
+    """What refuses scheduling a post on `account` at `scheduled_at` for `by`, besides its
+    content: Publish now for someone whose posts wait for approval, no time, or too little time
+    left for a reviewer (as field → message; the bulk import asks it too)."""
+    if publish_now and (refusal := publish_now_refusal(by=by, account=account)):
+        return {"action": refusal}
+    if scheduled_at is None:
+        return {"scheduled_at": "Choose the date and time to publish."}
+    if scheduled_at < timezone.now() + APPROVAL_LEAD_TIME and needs_approval(by, account):
+        return {
+            "scheduled_at": "Posts for this account are approved before they go out: choose a time at least "
+            f"{APPROVAL_LEAD_TIME.seconds // 60} minutes from now, then submit it for approval."
+        }
+    return {}
+
+
 def post_save(
     *,
     post: Post | None,
@@ -599,20 +617,11 @@ def post_save(
         if photos is None:
             photos = post_photos(post) if post is not None else []
     errors = post_content_errors(content, media=media, creator=creator, publishing=schedule, photos=photos)
-    refusal = publish_now_refusal(by=by, account=content.account) if schedule and publish_now else ""
-    if refusal:
-        errors["action"] = refusal
-    elif schedule and scheduled_at is None:
-        errors["scheduled_at"] = "Choose the date and time to publish."
-    elif (
-        schedule
-        and scheduled_at is not None
-        and scheduled_at < timezone.now() + APPROVAL_LEAD_TIME
-        and needs_approval(by, content.account)
-    ):
-        errors["scheduled_at"] = (
-            "Posts for this account are approved before they go out: choose a time at least "
-            f"{APPROVAL_LEAD_TIME.seconds // 60} minutes from now, then submit it for approval."
+    if schedule:
+        errors.update(
+            schedule_errors(
+                by=by, account=content.account, scheduled_at=scheduled_at, publish_now=publish_now
+            )
         )
     if errors:
         raise PostValidationError(errors)

@@ -82,6 +82,7 @@ from apps.posts.selectors import (
     is_own_work,
     post_video,
     posts_awaiting_review,
+    posts_filtered,
 )
 from apps.posts.services import (
     APPROVAL_LEAD_TIME,
@@ -150,18 +151,10 @@ def _uuid(value: str | None) -> uuid.UUID | None:
 @vary_on_headers("HX-Request")
 def post_list(request: HtmxHttpRequest) -> HttpResponse:
     user = _user(request)
-    posts = Post.objects.visible_to(user).for_list()
-    status = request.GET.get("status", "")
-    if status in PostStatus.values:
-        posts = posts.filter(status=status)
-    else:
-        status = ""
     accounts = list(accounts_with(user).defer(*SECRET_FIELDS))
-    account_id = _uuid(request.GET.get("account"))
-    if account_id is not None and any(a.pk == account_id for a in accounts):
-        posts = posts.filter(account_id=account_id)
-    else:
-        account_id = None
+    posts, status, account_id = posts_filtered(
+        Post.objects.visible_to(user).for_list(), request.GET, accounts
+    )
     context = {
         "page": keyset_page(posts, POST_LIST_ORDER, request.GET, size=PAGE_SIZE),
         "statuses": PostStatus.choices,
