@@ -79,9 +79,10 @@ class Objects:
     post_import: PostImport
 
 
-def _objects(alpha: Agency) -> Objects:
+def _objects(alpha: Agency, owner_email: str = "owner@shared.example") -> Objects:
+    """One of each object a URL can name, in `alpha` (also seeds tests/browser/test_phone_width.py)."""
     with schema_context(alpha.schema_name):
-        owner = User.objects.get(email="owner@shared.example")
+        owner = User.objects.get(email=owner_email)
         account = TikTokAccountFactory(username=SECRET_USERNAME, client_label=SECRET_CLIENT)
         other_account = TikTokAccountFactory(username="visibleelsewhere", client_label="Other client")
         post = PostFactory(

@@ -149,7 +149,8 @@ def test_the_period_limits_the_snapshots(alpha: Agency) -> None:
     month = analytics(client, account=str(account.pk), days="30")
     quarter = analytics(client, account=str(account.pk), days="90")
 
-    assert 'Growth over 30 days</dt><dd class="up">0</dd>' in month
+    # One snapshot in the last 30 days: no trend to draw, and no green "0"
+    assert 'Growth over 30 days</dt><dd class="muted">Not enough data yet</dd>' in month
     assert 'Growth over 90 days</dt><dd class="up">+300</dd>' in quarter
     assert '<option value="90" selected>' in quarter
 
@@ -161,6 +162,28 @@ def test_empty_states_say_what_happens_next(alpha: Agency) -> None:
     with schema_context(alpha.schema_name):
         TikTokAccountFactory(username="brand.new")
     assert "No stats for @brand.new in the last 30 days yet." in analytics(client)
+
+
+def test_on_its_first_day_an_account_has_not_enough_data_for_growth_or_a_chart(alpha: Agency) -> None:
+    today = timezone.now().date()
+    with schema_context(alpha.schema_name):
+        account = TikTokAccountFactory(username="day.one")
+        AccountSnapshotFactory(account=account, date=today, followers=1200, follower_growth=0)
+    client = signed_in(alpha)
+
+    page = analytics(client, account=str(account.pk))
+
+    assert "Not enough data yet: there is one daily snapshot in this period" in page
+    assert 'Growth over 30 days</dt><dd class="muted">Not enough data yet</dd>' in page
+    assert 'class="line-chart"' not in page and 'class="dot"' not in page
+    assert "<dd>1,200</dd>" in page  # the followers count it does have
+
+    # With the day before's snapshot too, the chart and the growth are drawn
+    with schema_context(alpha.schema_name):
+        AccountSnapshotFactory(account=account, date=today - dt.timedelta(days=1), followers=1150)
+    page = analytics(client, account=str(account.pk))
+    assert "Not enough data yet" not in page and 'class="line-chart"' in page
+    assert 'Growth over 30 days</dt><dd class="up">+50</dd>' in page
 
 
 def test_another_agencys_account_is_not_found(alpha: Agency, beta: Agency) -> None:

@@ -71,7 +71,7 @@ def test_owner_reads_what_happened_newest_first(alpha: Agency) -> None:
     assert "<dt>name</dt><dd>Alpha Agency → Alpha Studio</dd>" in html
     assert "<dt>status</dt><dd>Active → Needs reconnecting</dd>" in html  # words, not codes
     assert "<td>@clientbrand</td>" in html  # the account column
-    assert f'<td class="wrap">{OWNER}</td>' in html and '<td class="wrap">System</td>' in html
+    assert f'<span class="address">{OWNER}</span>' in html and '<span class="address">System</span>' in html
     assert 'href="/audit/export.csv"' in html
 
 
@@ -489,7 +489,8 @@ def test_an_operator_adding_moving_and_removing_a_domain_is_in_each_agencys_log(
 def changes_cell(html: str, action_label: str) -> str:
     """The Changes cell of the first row whose action reads `action_label`."""
     row = next(tr for tr in html.split("<tbody>")[1].split("<tr>") if f">{action_label}</span>" in tr)
-    return row.rsplit('<td class="wrap changes-cell">', 1)[1].split("</td>")[0]
+    # (the changes are a row of their own under the entry's, spanning the table)
+    return row.rsplit('<td class="wrap changes-cell" colspan="5">', 1)[1].split("</td>")[0]
 
 
 def test_an_access_change_reads_as_permission_names_before_and_after(alpha: Agency) -> None:

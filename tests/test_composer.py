@@ -29,8 +29,9 @@ from apps.fake_tiktok.server import FakeTikTok
 from apps.media.storage import media_storage
 from apps.posts.media import MOV, MP4, NOT_A_VIDEO, WEBM, inspect_video, sniff_video_type
 from apps.posts.models import AttemptKind, AttemptOutcome, Post, PostMedia, PostStatus, PublishAttempt
-from apps.posts.services import creator_check, post_schedule
+from apps.posts.services import PostStateError, creator_check, post_schedule
 from apps.publishing.dispatcher import dispatch_due
+from apps.publishing.jobs import job_set
 from apps.publishing.models import DueJob, JobKind
 from apps.publishing.services import post_publish
 from apps.tiktok.ratelimit import RateLimiter
@@ -657,6 +658,80 @@ def test_save_draft_creates_a_draft_without_a_job_even_without_privacy(
         assert post.status == PostStatus.DRAFT and post.privacy_level == ""
         assert not DueJob.objects.filter(post_id=post.pk).exists()
         assert AuditLog.objects.filter(action="post.created", object_id=str(post.pk)).count() == 1
+
+
+def test_an_incomplete_draft_is_saved_with_its_problems_listed_and_only_scheduling_is_refused(
+    alpha: Agency, owner: Client, tiktok: FakeTikTok
+) -> None:
+    # Given a half-filled disclosure (no brand ticked) and a caption one unit over TikTok's limit
+    account = connect(alpha, tiktok)
+    media_id = uploaded_id(owner)
+    data = compose_data(account, media_id, commercial_disclosure="on", caption=EMOJI_CAPTION, action="draft")
+    caption_problem = (
+        "The caption is 2,201 characters long as TikTok counts them (emoji count as two); "
+        "TikTok allows at most 2,200."
+    )
+
+    # When it is saved as a draft
+    response = owner.post("/posts/new/", data)
+
+    # Then it is a draft, kept whole, and its page lists what stops it from being scheduled
+    assert response.status_code == 302
+    with schema_context(alpha.schema_name):
+        post = Post.objects.get()
+        assert post.status == PostStatus.DRAFT
+        assert post.caption == EMOJI_CAPTION and post.commercial_disclosure
+        assert not DueJob.objects.exists()
+    page = html(owner.get(response["Location"]))
+    listed = [text(item) for item in find(by_id(page, "draft-problems"), "li")]
+    assert listed == [caption_problem, DISCLOSURE_NEEDS_A_BRAND]
+    assert "Draft saved, but it cannot be scheduled yet" in text(by_id(page, "messages"))
+    editor = html(owner.get(f"/posts/{post.pk}/edit/"))
+    assert [text(item) for item in find(by_id(editor, "draft-problems"), "li")] == listed
+
+    # When it is scheduled from the composer, as it is: refused next to the fields, still a draft
+    with schema_context(alpha.schema_name):
+        version = Post.objects.get().updated_at.isoformat()
+    refused = owner.post(f"/posts/{post.pk}/edit/", {**data, "action": "schedule", "version": version})
+    assert refused.status_code == 200
+    page = html(refused)
+    assert field_error(page, "field-caption", "id_caption") == caption_problem
+    assert (
+        field_error(page, "field-commercial_disclosure", "id_commercial_disclosure")
+        == DISCLOSURE_NEEDS_A_BRAND
+    )
+    with schema_context(alpha.schema_name):
+        assert Post.objects.get().status == PostStatus.DRAFT
+        # Scheduling it any other way (the calendar, the API's service) is refused too, and a
+        # publish job made for it by hand sends nothing: the dispatcher only takes scheduled posts.
+        with pytest.raises(PostStateError, match="Fix this before scheduling the post"):
+            post_schedule(post=post, scheduled_at=in_an_hour(), time_zone="Europe/Paris", by=None)
+        job_set(post_id=post.pk, kind=JobKind.PUBLISH, due_at=timezone.now())
+    dispatch_due()
+    with schema_context(alpha.schema_name):
+        assert Post.objects.get().status == PostStatus.DRAFT
+        assert tiktok.create_post_calls(account.open_id) == []
+
+    # When the problems are fixed, it schedules
+    fixed = {**data, "action": "schedule", "version": version, "caption": "Short", "brand_organic": "on"}
+    assert owner.post(f"/posts/{post.pk}/edit/", fixed).status_code == 302
+    with schema_context(alpha.schema_name):
+        assert Post.objects.get().status == PostStatus.SCHEDULED
+
+
+def test_a_draft_still_refuses_what_no_post_may_hold(
+    alpha: Agency, owner: Client, tiktok: FakeTikTok
+) -> None:
+    account = connect(alpha, tiktok)
+
+    response = owner.post(
+        "/posts/new/", compose_data(account, None, action="draft", privacy_level="EVERYONE_AND_THEIR_DOG")
+    )
+
+    assert response.status_code == 200
+    assert field_error(html(response), "field-privacy_level", "id_privacy_level")
+    with schema_context(alpha.schema_name):
+        assert not Post.all_objects.exists()
 
 
 def test_publish_now_schedules_at_once_and_a_file_sent_with_the_form_works_without_javascript(

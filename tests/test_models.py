@@ -94,6 +94,16 @@ def test_disclosure_must_name_whose_brand(in_alpha: Agency) -> None:
     refused(lambda: PostFactory(brand_organic=True), "posts_post_disclosure_names_whose_brand")
 
 
+def test_only_a_draft_may_hold_content_tiktok_would_refuse(in_alpha: Agency) -> None:
+    """The composer saves an unfinished draft as it is; from scheduling on, the rules hold."""
+    draft = PostFactory(status=PostStatus.DRAFT, caption="a" * 2201, commercial_disclosure=True)
+    Post.objects.filter(pk=draft.pk).update(status=PostStatus.CANCELLED)
+    refused(
+        lambda: Post.objects.filter(pk=draft.pk).update(status=PostStatus.SCHEDULED),
+        "posts_post_caption_max_2200_utf16",
+    )
+
+
 def test_scheduled_post_needs_a_time_zone_time_and_privacy(in_alpha: Agency) -> None:
     refused(lambda: PostFactory(scheduled_at=None), "posts_post_scheduled_has_time")
     refused(lambda: PostFactory(schedule_time_zone=""), "posts_post_schedule_has_time_zone")

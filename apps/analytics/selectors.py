@@ -188,6 +188,11 @@ class AccountAnalytics:
     likes_chart: BarChart
 
     @property
+    def has_trend(self) -> bool:
+        """Two snapshots at least: one alone (an account's first day) shows no growth or chart."""
+        return len(self.snapshots) >= 2
+
+    @property
     def latest(self) -> AccountSnapshot | None:
         return self.snapshots[-1] if self.snapshots else None
 

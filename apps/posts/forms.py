@@ -15,7 +15,13 @@ from django.utils import timezone
 from apps.accounts.models import TikTokAccount
 from apps.posts.models import MediaType, PostMedia, PostStatus, PrivacyLevel, PublishMode
 from apps.posts.selectors import accounts_for_composer
-from apps.posts.services import CreatorCheck, PostContent, post_content_errors, publish_now_refusal
+from apps.posts.services import (
+    CreatorCheck,
+    PostContent,
+    draft_blockers,
+    post_content_errors,
+    publish_now_refusal,
+)
 
 DRAFT, SCHEDULE, NOW = "draft", "schedule", "now"
 PAST = "That time has already passed. Choose a time in the future."
@@ -127,6 +133,8 @@ class ComposeForm(ScheduleFields):
         self.video_media = media
         self.when: dt.datetime | None = None
         self.content: PostContent | None = None
+        # Save draft: the content problems it is saved with (field → message).
+        self.draft_problems: dict[str, str] = {}
 
     @property
     def cover_index(self) -> int:
@@ -198,6 +206,12 @@ class ComposeForm(ScheduleFields):
             publishing=action in (SCHEDULE, NOW),
             photos=self.photo_media,
         )
+        if action == DRAFT:
+            # A draft is saved with what TikTok would refuse, listed on its page; only what no
+            # post may hold stops it. Scheduling checks everything.
+            blockers = draft_blockers(errors, self.content)
+            self.draft_problems = {field: text for field, text in errors.items() if field not in blockers}
+            errors = blockers
         for field, message in errors.items():
             if field not in self.errors:
                 self.add_error(field, message)

@@ -46,6 +46,8 @@ class PostStatus(models.TextChoices):
 SCHEDULABLE_STATUSES = frozenset({PostStatus.DRAFT, PostStatus.PENDING_APPROVAL, PostStatus.SCHEDULED})
 # A post page's "Reschedule" moves these; a draft is scheduled from the composer, which checks it.
 RESCHEDULABLE_STATUSES = frozenset({PostStatus.PENDING_APPROVAL, PostStatus.SCHEDULED})
+# The rows that may hold content TikTok would refuse (checked again before scheduling).
+UNFINISHED = Q(status__in=[PostStatus.DRAFT, PostStatus.CANCELLED])
 # A person may still cancel these: no worker has claimed them.
 CANCELLABLE_STATUSES = frozenset(
     {PostStatus.DRAFT, PostStatus.PENDING_APPROVAL, PostStatus.SCHEDULED, PostStatus.FAILED}
@@ -172,8 +174,10 @@ class Post(SoftDeleteModel):
     class Meta:
         ordering = ["-scheduled_at", "-created_at"]
         constraints = [
+            # TikTok's content rules hold from scheduling on: a draft (or a draft cancelled) may
+            # be unfinished, and the composer lists what it still lacks (post_draft_problems).
             models.CheckConstraint(
-                condition=LessThanOrEqual(Utf16Length("caption"), CAPTION_MAX_UTF16),
+                condition=UNFINISHED | Q(LessThanOrEqual(Utf16Length("caption"), CAPTION_MAX_UTF16)),
                 name="posts_post_caption_max_2200_utf16",
             ),
             models.CheckConstraint(condition=Q(status__in=PostStatus.values), name="posts_post_status_valid"),
@@ -182,11 +186,12 @@ class Post(SoftDeleteModel):
                 name="posts_post_privacy_level_valid",
             ),
             models.CheckConstraint(
-                condition=~Q(brand_content=True, privacy_level=PrivacyLevel.SELF_ONLY),
+                condition=UNFINISHED | ~Q(brand_content=True, privacy_level=PrivacyLevel.SELF_ONLY),
                 name="posts_post_branded_content_not_private",
             ),
             models.CheckConstraint(
-                condition=Q(commercial_disclosure=False, brand_organic=False, brand_content=False)
+                condition=UNFINISHED
+                | Q(commercial_disclosure=False, brand_organic=False, brand_content=False)
                 | Q(commercial_disclosure=True, brand_organic=True)
                 | Q(commercial_disclosure=True, brand_content=True),
                 name="posts_post_disclosure_names_whose_brand",
@@ -222,12 +227,14 @@ class Post(SoftDeleteModel):
                 condition=Q(media_type__in=MediaType.values), name="posts_post_media_type_valid"
             ),
             models.CheckConstraint(
-                condition=Q(media_type=MediaType.VIDEO)
+                condition=UNFINISHED
+                | Q(media_type=MediaType.VIDEO)
                 | Q(LessThanOrEqual(Utf16Length("caption"), PHOTO_TITLE_MAX_UTF16)),
                 name="posts_post_photo_title_max_90_utf16",
             ),
             models.CheckConstraint(
-                condition=LessThanOrEqual(Utf16Length("description"), PHOTO_DESCRIPTION_MAX_UTF16),
+                condition=UNFINISHED
+                | Q(LessThanOrEqual(Utf16Length("description"), PHOTO_DESCRIPTION_MAX_UTF16)),
                 name="posts_post_description_max_4000_utf16",
             ),
             # Photos have no duet or stitch.

@@ -332,6 +332,28 @@ def post_content_errors(
     return errors
 
 
+def draft_blockers(errors: dict[str, str], content: PostContent) -> dict[str, str]:
+    """Of `post_content_errors(..., publishing=False)`, those that stop even a draft from being
+    saved: a value that is none of the choices (the database refuses it in any status), or a
+    cover that is none of the photos. The others (a caption over the limit, a disclosure that
+    names no brand, ...) a draft may carry until it is scheduled."""
+    return {
+        field: message
+        for field, message in errors.items()
+        if field in ("mode", "photos")
+        or (field == "privacy_level" and content.privacy_level not in ("", *PrivacyLevel.values))
+    }
+
+
+def post_draft_problems(post: Post) -> list[str]:
+    """What must change in a saved draft before it can be scheduled, as the composer would say it
+    (empty when nothing does: what is merely missing, like a video, the composer asks for then)."""
+    content = PostContent(account=post.account, **{field: getattr(post, field) for field in CONTENT_FIELDS})
+    photos = post_photos(post) if post.media_type == MediaType.PHOTO else []
+    errors = post_content_errors(content, media=None, creator=None, publishing=False, photos=photos)
+    return list(errors.values())
+
+
 def _photo_content_errors(
     content: PostContent, *, photos: list[PostMedia], publishing: bool
 ) -> dict[str, str]:
@@ -589,8 +611,13 @@ def post_save(
     request: Any = None,
     photos: list[PostMedia] | None = None,
     seen: dt.datetime | None = None,
+    keep_problems: bool = False,
 ) -> Post:
     """Create (`post=None`) or edit a post from the composer, all or nothing.
+
+    `keep_problems` (the composer's "Save draft", never with `schedule`): content TikTok would
+    refuse does not stop a draft from being saved as it is (see `draft_blockers`); the post's
+    page lists it (`post_draft_problems`), and scheduling it is refused until it is fixed.
 
     `seen` is the post's `updated_at` when the editor opened it: if someone saved it since,
     PostConflictError (nothing saved) instead of overwriting their work. None: no check (the
@@ -617,6 +644,8 @@ def post_save(
         if photos is None:
             photos = post_photos(post) if post is not None else []
     errors = post_content_errors(content, media=media, creator=creator, publishing=schedule, photos=photos)
+    if keep_problems and not schedule:
+        errors = draft_blockers(errors, content)
     if schedule:
         errors.update(
             schedule_errors(
@@ -767,6 +796,8 @@ def post_schedule(
             )
         if not locked.privacy_level:
             raise PostStateError("Choose who can see the post before scheduling it.")
+        if problems := post_draft_problems(locked):
+            raise PostStateError(f"Fix this before scheduling the post: {' '.join(problems)}")
         # A post waiting for approval stays waiting when anyone moves or reschedules it: only an
         # approval (by someone who did not write it) sends it to TikTok.
         still_waiting = locked.status == PostStatus.PENDING_APPROVAL and locked.account.requires_approval

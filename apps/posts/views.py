@@ -53,7 +53,15 @@ from apps.media.uploads import (
     streams_upload,
     upload_handler,
 )
-from apps.posts.forms import NOW, SCHEDULE, ComposeForm, MarkPublishedForm, RescheduleForm, compose_initial
+from apps.posts.forms import (
+    DRAFT,
+    NOW,
+    SCHEDULE,
+    ComposeForm,
+    MarkPublishedForm,
+    RescheduleForm,
+    compose_initial,
+)
 from apps.posts.media import NOT_A_VIDEO, MediaError, duration_text, video_name_for
 from apps.posts.models import (
     CANCELLABLE_STATUSES,
@@ -97,6 +105,7 @@ from apps.posts.services import (
     photo_upload,
     post_approve,
     post_cancel,
+    post_draft_problems,
     post_mark_published,
     post_photos,
     post_reject,
@@ -224,6 +233,10 @@ def _compose_context(
         "time_zones": form.fields["time_zone"].choices,  # type: ignore[attr-defined]
         "may_connect": may_connect(_user(request)),
         "user_time_zone": _user(request).time_zone or "UTC",
+        # Opening a draft saved with problems: what is still to fix (a form sent shows its errors).
+        "draft_problems": post_draft_problems(post)
+        if post is not None and post.status == PostStatus.DRAFT and not form.is_bound
+        else [],
         **_creator_context(form, creator, _user(request)),
         **({} if accounts else _no_account_context(_user(request))),
     }
@@ -396,6 +409,7 @@ def _compose(request: HtmxHttpRequest, post: Post | None) -> HttpResponse:
                 request=request,
                 photos=photos if form.content.media_type == MediaType.PHOTO else None,
                 seen=form.seen_version if post is not None else None,
+                keep_problems=form.chosen_action == DRAFT,
             )
         except PostConflictError as exc:
             form.add_error(None, _conflict_message(exc, user))
@@ -408,7 +422,13 @@ def _compose(request: HtmxHttpRequest, post: Post | None) -> HttpResponse:
                 return redirect("posts:detail", pk=post.pk)
             form.add_error(None, str(exc))
         else:
-            messages.success(request, _saved_message(saved, form.chosen_action))
+            if form.draft_problems:
+                messages.warning(
+                    request,
+                    "Draft saved, but it cannot be scheduled yet: " + " ".join(form.draft_problems.values()),
+                )
+            else:
+                messages.success(request, _saved_message(saved, form.chosen_action))
             return redirect("posts:detail", pk=saved.pk)
     return render(request, "posts/compose.html", _compose_context(request, form, post, creator))
 
@@ -736,6 +756,7 @@ def _detail_context(request: HtmxHttpRequest, post: Post, **extra: Any) -> dict[
         # "Approved by" only for the version that was approved.
         "approval_current": approval_is_current(post),
         "needs_approval": drafts and not sends,
+        "draft_problems": post_draft_problems(post) if post.status == PostStatus.DRAFT else [],
         **extra,
     }
     context.setdefault("reschedule_form", _reschedule_form(post, user))
