@@ -151,6 +151,7 @@ TENANT_APPS = [
     "apps.notifications",
     "apps.api",
     "apps.exports",
+    "apps.queues",
 ]
 INSTALLED_APPS = list(dict.fromkeys(SHARED_APPS + TENANT_APPS))
 

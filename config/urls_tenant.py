@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("apps.web.urls")),
     path("posts/", include("apps.posts.urls")),
     path("calendar/", include("apps.schedule.urls")),
+    path("queues/", include("apps.queues.urls")),
     path("accounts/", include("apps.accounts.urls")),
     path("analytics/", include("apps.analytics.urls")),
     path("audit/", include("apps.audit.urls")),

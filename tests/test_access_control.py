@@ -33,6 +33,7 @@ from apps.common.outbox import notification_emit
 from apps.exports.models import AgencyExport
 from apps.notifications.models import ChatDelivery, ChatWebhook, DeliveryStatus, Notification
 from apps.posts.models import AttemptKind, AttemptOutcome, Post, PostMedia, PostStatus, PublishAttempt
+from apps.queues.models import QueueSlot
 from apps.team.models import Invitation
 from apps.users.models import Role, User
 from tenants.models import Agency
@@ -72,6 +73,7 @@ class Objects:
     api_key: ApiKey
     upload: MediaUpload
     export: AgencyExport
+    slot: QueueSlot | None = None
 
 
 def _objects(alpha: Agency) -> Objects:
@@ -131,7 +133,8 @@ def _objects(alpha: Agency) -> Objects:
             part_bytes=8 * 1024 * 1024,
         )
         export = AgencyExport.objects.create(requested_by=owner)
-        return Objects(
+        slot = QueueSlot.objects.create(account=account, weekday=1, local_time=dt.time(18))
+        objects = Objects(
             account,
             other_account,
             post,
@@ -149,6 +152,8 @@ def _objects(alpha: Agency) -> Objects:
             upload,
             export,
         )
+        objects.slot = slot
+        return objects
 
 
 # --- The URL configuration, walked ---
@@ -206,6 +211,8 @@ def _value(name: str, kwarg: str, objects: Objects) -> str:
         return str(objects.account.pk)
     if kwarg == "post_id":
         return str(objects.post.pk)
+    if kwarg == "slot_id" and objects.slot is not None:
+        return str(objects.slot.pk)
     if kwarg == "delivery_pk":
         return str(objects.delivery.pk)
     if kwarg == "object_id":
@@ -324,6 +331,7 @@ def _snapshot(alpha: Agency, objects: Objects) -> dict[str, Any]:
                 User.all_objects.count(),
                 Invitation.all_objects.count(),
                 AuditLog.objects.exclude(action__startswith="login.").count(),
+                QueueSlot.objects.count(),
             ),
         }
 
