@@ -152,6 +152,7 @@ TENANT_APPS = [
     "apps.api",
     "apps.exports",
     "apps.queues",
+    "apps.captions",
 ]
 INSTALLED_APPS = list(dict.fromkeys(SHARED_APPS + TENANT_APPS))
 

@@ -29,6 +29,7 @@ from apps.analytics.models import AccountSnapshot, VideoSnapshot
 from apps.api.keys import api_key_create
 from apps.api.models import ApiKey, MediaUpload
 from apps.audit.models import AuditLog
+from apps.captions.models import CaptionSnippet, SnippetKind
 from apps.common.outbox import notification_emit
 from apps.exports.models import AgencyExport
 from apps.notifications.models import ChatDelivery, ChatWebhook, DeliveryStatus, Notification
@@ -74,6 +75,7 @@ class Objects:
     upload: MediaUpload
     export: AgencyExport
     slot: QueueSlot | None = None
+    snippet: CaptionSnippet | None = None
 
 
 def _objects(alpha: Agency) -> Objects:
@@ -153,6 +155,9 @@ def _objects(alpha: Agency) -> Objects:
             export,
         )
         objects.slot = slot
+        objects.snippet = CaptionSnippet.objects.create(
+            kind=SnippetKind.TEMPLATE, name=SECRET_CLIENT, text=SECRET_CAPTION, client_label=SECRET_CLIENT
+        )
         return objects
 
 
@@ -203,6 +208,8 @@ def _value(name: str, kwarg: str, objects: Objects) -> str:
             return str(objects.api_key.pk)
         if app == "exports":
             return str(objects.export.pk)
+        if app == "captions" and objects.snippet is not None:
+            return str(objects.snippet.pk)
     if kwarg == "upload_id":
         return str(objects.upload.pk)
     if kwarg == "media_id":
@@ -332,6 +339,7 @@ def _snapshot(alpha: Agency, objects: Objects) -> dict[str, Any]:
                 Invitation.all_objects.count(),
                 AuditLog.objects.exclude(action__startswith="login.").count(),
                 QueueSlot.objects.count(),
+                list(CaptionSnippet.objects.values_list("name", "text", "client_label")),
             ),
         }
 

@@ -39,6 +39,7 @@ from apps.accounts.permissions import (
     needs_approval,
 )
 from apps.accounts.posting_limits import DAILY_CAP, WARN_AT
+from apps.captions.selectors import snippets_for
 from apps.common.expressions import utf16_length
 from apps.common.http import HtmxHttpRequest
 from apps.common.pagination import keyset_page
@@ -241,6 +242,7 @@ def _compose_context(
         "time_zones": form.fields["time_zone"].choices,  # type: ignore[attr-defined]
         "may_connect": may_connect(_user(request)),
         "user_time_zone": _user(request).time_zone or "UTC",
+        "caption_snippets": list(snippets_for(_user(request))) if accounts else [],
         **_creator_context(form, creator, _user(request)),
         **({} if accounts else _no_account_context(_user(request))),
     }
