@@ -157,6 +157,8 @@ TENANT_APPS = [
     "apps.reviews",
     "apps.reports",
     "apps.imports",
+    "apps.queues",
+    "apps.captions",
 ]
 INSTALLED_APPS = list(dict.fromkeys(SHARED_APPS + TENANT_APPS))
 

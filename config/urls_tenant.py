@@ -14,6 +14,8 @@ urlpatterns = [
     path("posts/import/", include("apps.imports.urls")),
     path("posts/", include("apps.posts.urls")),
     path("calendar/", include("apps.schedule.urls")),
+    path("queues/", include("apps.queues.urls")),
+    path("captions/", include("apps.captions.urls")),
     path("accounts/", include("apps.accounts.urls")),
     path("analytics/", include("apps.analytics.urls")),
     path("audit/", include("apps.audit.urls")),

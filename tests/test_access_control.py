@@ -29,11 +29,13 @@ from apps.analytics.models import AccountSnapshot, VideoSnapshot
 from apps.api.keys import api_key_create
 from apps.api.models import ApiKey, MediaUpload
 from apps.audit.models import AuditLog
+from apps.captions.models import CaptionSnippet, SnippetKind
 from apps.common.outbox import notification_emit
 from apps.exports.models import AgencyExport
 from apps.imports.models import PostImport
 from apps.notifications.models import ChatDelivery, ChatWebhook, DeliveryStatus, Notification
 from apps.posts.models import AttemptKind, AttemptOutcome, Post, PostMedia, PostStatus, PublishAttempt
+from apps.queues.models import QueueSlot
 from apps.reviews.models import ClientLink, ConsentRecord, LinkKind
 from apps.reviews.services import client_link_create
 from apps.team.models import Invitation
@@ -77,6 +79,8 @@ class Objects:
     export: AgencyExport
     link: ClientLink
     post_import: PostImport
+    slot: QueueSlot | None = None
+    snippet: CaptionSnippet | None = None
 
 
 def _objects(alpha: Agency, owner_email: str = "owner@shared.example") -> Objects:
@@ -148,7 +152,8 @@ def _objects(alpha: Agency, owner_email: str = "owner@shared.example") -> Object
             mapping={"account": 0, "caption": 1},
             mapped=True,
         )
-        return Objects(
+        slot = QueueSlot.objects.create(account=account, weekday=1, local_time=dt.time(18))
+        objects = Objects(
             account,
             other_account,
             post,
@@ -168,6 +173,11 @@ def _objects(alpha: Agency, owner_email: str = "owner@shared.example") -> Object
             link,
             post_import,
         )
+        objects.slot = slot
+        objects.snippet = CaptionSnippet.objects.create(
+            kind=SnippetKind.TEMPLATE, name=SECRET_CLIENT, text=SECRET_CAPTION, client_label=SECRET_CLIENT
+        )
+        return objects
 
 
 # --- The URL configuration, walked ---
@@ -219,6 +229,8 @@ def _value(name: str, kwarg: str, objects: Objects) -> str:
             return str(objects.export.pk)
         if app == "imports":
             return str(objects.post_import.pk)
+        if app == "captions" and objects.snippet is not None:
+            return str(objects.snippet.pk)
     if kwarg == "upload_id":
         return str(objects.upload.pk)
     if kwarg == "media_id":
@@ -229,6 +241,8 @@ def _value(name: str, kwarg: str, objects: Objects) -> str:
         return str(objects.post.pk)
     if kwarg == "link_id":
         return str(objects.link.pk)
+    if kwarg == "slot_id" and objects.slot is not None:
+        return str(objects.slot.pk)
     if kwarg == "delivery_pk":
         return str(objects.delivery.pk)
     if kwarg == "object_id":
@@ -353,6 +367,8 @@ def _snapshot(alpha: Agency, objects: Objects) -> dict[str, Any]:
                 AuditLog.objects.exclude(action__startswith="login.")
                 .exclude(action="report.downloaded")
                 .count(),
+                QueueSlot.objects.count(),
+                list(CaptionSnippet.objects.values_list("name", "text", "client_label")),
             ),
             "imports": list(PostImport.objects.values_list("status", "mapping", "mode")),
         }

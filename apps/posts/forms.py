@@ -23,7 +23,7 @@ from apps.posts.services import (
     publish_now_refusal,
 )
 
-DRAFT, SCHEDULE, NOW = "draft", "schedule", "now"
+DRAFT, SCHEDULE, NOW, QUEUE = "draft", "schedule", "now", "queue"
 PAST = "That time has already passed. Choose a time in the future."
 
 
@@ -109,7 +109,13 @@ class ComposeForm(ScheduleFields):
     # Only where the photos' errors go; the photos themselves arrive as photo_ids.
     photos = forms.Field(required=False)
     action = forms.ChoiceField(
-        required=False, choices=[(DRAFT, "Save draft"), (SCHEDULE, "Schedule"), (NOW, "Publish now")]
+        required=False,
+        choices=[
+            (DRAFT, "Save draft"),
+            (SCHEDULE, "Schedule"),
+            (NOW, "Publish now"),
+            (QUEUE, "Add to queue"),
+        ],
     )
     # The post's version (its `updated_at`) when this form was opened: a save over a newer one is
     # refused instead of undoing someone else's work.
@@ -167,16 +173,17 @@ class ComposeForm(ScheduleFields):
 
     @property
     def publishing(self) -> bool:
-        return self.chosen_action in (SCHEDULE, NOW)
+        return self.chosen_action in (SCHEDULE, NOW, QUEUE)
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
         action = data.get("action") or DRAFT
-        if action == NOW:
-            # The date and time fields do not matter for "Publish now".
+        if action in (NOW, QUEUE):
+            # The date and time fields do not matter for "Publish now", nor for "Add to queue"
+            # (the queue's next free slot is its time, chosen as the post is saved).
             for name in ("scheduled_date", "scheduled_time"):
                 self.errors.pop(name, None)
-            self.when = timezone.now()
+            self.when = timezone.now() if action == NOW else None
         else:
             self.when = self.scheduled_at(required=action == SCHEDULE)
         account = data.get("account")
@@ -203,7 +210,7 @@ class ComposeForm(ScheduleFields):
             self.content,
             media=self.video_media,
             creator=self.creator,
-            publishing=action in (SCHEDULE, NOW),
+            publishing=action in (SCHEDULE, NOW, QUEUE),
             photos=self.photo_media,
         )
         if action == DRAFT:

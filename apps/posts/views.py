@@ -7,6 +7,7 @@ import datetime as dt
 import uuid
 import zoneinfo
 from collections.abc import Iterator
+from contextlib import nullcontext
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -38,6 +39,7 @@ from apps.accounts.permissions import (
     needs_approval,
 )
 from apps.accounts.posting_limits import DAILY_CAP, WARN_AT
+from apps.captions.selectors import snippets_for
 from apps.common.expressions import utf16_length
 from apps.common.http import HtmxHttpRequest
 from apps.common.pagination import keyset_page
@@ -56,6 +58,7 @@ from apps.media.uploads import (
 from apps.posts.forms import (
     DRAFT,
     NOW,
+    QUEUE,
     SCHEDULE,
     ComposeForm,
     MarkPublishedForm,
@@ -79,6 +82,7 @@ from apps.posts.models import (
     PublishMode,
 )
 from apps.posts.photos import photo_name_for, photo_token_read
+from apps.posts.queueing import no_free_slot, queue_reserve_next_slot
 from apps.posts.selectors import (
     PUBLISH_DIRECTLY,
     account_for_user,
@@ -237,6 +241,7 @@ def _compose_context(
         "draft_problems": post_draft_problems(post)
         if post is not None and post.status == PostStatus.DRAFT and not form.is_bound
         else [],
+        "caption_snippets": list(snippets_for(_user(request))) if accounts else [],
         **_creator_context(form, creator, _user(request)),
         **({} if accounts else _no_account_context(_user(request))),
     }
@@ -395,22 +400,32 @@ def _compose(request: HtmxHttpRequest, post: Post | None) -> HttpResponse:
         form.add_error("photos", error)
         valid = False
     if valid and form.content is not None:
+        queued = form.chosen_action == QUEUE
         try:
-            saved = post_save(
-                post=post,
-                content=form.content,
-                media=media,
-                by=user,
-                scheduled_at=form.when,
-                time_zone=form.cleaned_data["time_zone"],
-                schedule=form.publishing,
-                publish_now=form.chosen_action == NOW,
-                creator=creator,
-                request=request,
-                photos=photos if form.content.media_type == MediaType.PHOTO else None,
-                seen=form.seen_version if post is not None else None,
-                keep_problems=form.chosen_action == DRAFT,
+            # "Add to queue": the account's queue is held while the post takes its next free slot.
+            reserved = (
+                queue_reserve_next_slot(account=form.content.account, by=user)
+                if queued
+                else nullcontext(None)
             )
+            with reserved as slot:
+                if queued and slot is None:
+                    raise PostValidationError({"action": no_free_slot(form.content.account)})
+                saved = post_save(
+                    post=post,
+                    content=form.content,
+                    media=media,
+                    by=user,
+                    scheduled_at=slot.at if slot is not None else form.when,
+                    time_zone=slot.time_zone if slot is not None else form.cleaned_data["time_zone"],
+                    schedule=form.publishing,
+                    publish_now=form.chosen_action == NOW,
+                    creator=creator,
+                    request=request,
+                    photos=photos if form.content.media_type == MediaType.PHOTO else None,
+                    seen=form.seen_version if post is not None else None,
+                    keep_problems=form.chosen_action == DRAFT,
+                )
         except PostConflictError as exc:
             form.add_error(None, _conflict_message(exc, user))
             form.carry_version(exc.version)
@@ -459,6 +474,8 @@ def _saved_message(post: Post, action: str) -> str:
         )
     if action == SCHEDULE:
         return "Scheduled. It will be published at the time shown below."
+    if action == QUEUE:
+        return "Added to the queue: scheduled at the account's next free slot, the time shown below."
     return "Draft saved. Nothing is sent to TikTok until you schedule or publish it."
 
 

@@ -190,3 +190,30 @@ class MfaPolicyForm(PageForm):
         choices=MfaPolicy.choices,
         error_messages={"invalid_choice": "Choose one of the options."},
     )
+
+
+class ProfileForm(PageForm):
+    name = forms.CharField(label="Your name", max_length=150, required=False)
+    time_zone = forms.ChoiceField(
+        label="Your time zone",
+        help_text="Every date and time on Postline is shown to you in it.",
+        choices=time_zone_choices,
+        error_messages={"invalid_choice": "Choose a time zone from the list."},
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        current = self.initial.get("time_zone")
+        if current and current not in _known_zones():
+            field = self.fields["time_zone"]
+            field.choices = [(current, current), *time_zone_choices()]  # type: ignore[attr-defined]
+
+
+class EmailChangeForm(PageForm):
+    email = forms.EmailField(label="New email address", error_messages={"required": "Enter the new address."})
+    password = forms.CharField(
+        label="Your current password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        error_messages={"required": "Enter your current password to change your address."},
+    )

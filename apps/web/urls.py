@@ -22,6 +22,9 @@ urlpatterns = [
     path("settings/brand/", views.agency_brand, name="settings_brand"),
     path("settings/two-step/", views.agency_mfa_policy, name="settings_mfa"),
     path("password/", views.PasswordChangeView.as_view(), name="password_change"),
+    path("profile/", views.profile, name="profile"),
+    path("profile/email/", views.profile_email, name="profile_email"),
+    path("profile/email/<str:token>/", views.email_change_confirm_view, name="email_change_confirm"),
     path("password-reset/", views.PasswordResetView.as_view(), name="password_reset"),
     path("password-reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
     path(

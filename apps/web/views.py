@@ -40,10 +40,19 @@ from apps.web.forms import (
     AgencySetPasswordForm,
     AgencySettingsForm,
     BrandForm,
+    EmailChangeForm,
     FindAgencyForm,
     MfaPolicyForm,
+    ProfileForm,
     SignInForm,
     SignupForm,
+)
+from apps.web.profile import (
+    EmailChangeError,
+    email_change_confirm,
+    email_change_pending,
+    email_change_request,
+    profile_update,
 )
 from apps.web.signup import WelcomeTokenError, agency_signup, welcome_token_consume, welcome_token_user
 from apps.web.tasks import (
@@ -456,3 +465,92 @@ def agency_mfa_policy(request: HttpRequest) -> HttpResponse:
             messages.success(request, _MFA_POLICY_SAVED[MfaPolicy(saved.mfa_policy)])
             return redirect("settings")
     return _settings_page(request, mfa_form=form, status=400)
+
+
+# --- Your profile ---
+
+
+def _profile_page(
+    request: HttpRequest,
+    *,
+    form: ProfileForm | None = None,
+    email_form: EmailChangeForm | None = None,
+    lock_note: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    context = {
+        "form": form or ProfileForm(initial={"name": user.name, "time_zone": user.time_zone}),
+        "email_form": email_form or EmailChangeForm(),
+        "time_zone": user.time_zone or "UTC",
+        "lock_message": lock_note,
+    }
+    return render(request, "web/profile.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def profile(request: HttpRequest) -> HttpResponse:
+    """The signed-in person's own name and time zone, with the ways to change their address,
+    password, two-step sign-in and notifications."""
+    if request.method == "GET":
+        return _profile_page(request)
+    user: User = request.user  # type: ignore[assignment]
+    form = ProfileForm(request.POST, initial={"time_zone": user.time_zone})
+    if not form.is_valid():
+        return _profile_page(request, form=form)
+    changed = profile_update(
+        user=user, name=form.cleaned_data["name"], time_zone=form.cleaned_data["time_zone"], request=request
+    )
+    messages.success(
+        request,
+        f"Saved. Times are shown in {user.time_zone}." if changed else "Nothing to save: nothing changed.",
+    )
+    return redirect("profile")
+
+
+@require_POST
+@login_required
+def profile_email(request: HttpRequest) -> HttpResponse:
+    """Ask to sign in with another address: the current password, then a link to the new one."""
+    user: User = request.user  # type: ignore[assignment]
+    form = EmailChangeForm(request.POST)
+    if (lock := lock_for(request, email=user.email)) is not None:
+        message = lock_message(lock, zone_name=user.time_zone or "UTC")
+        return _profile_page(request, email_form=form, lock_note=message, status=429)
+    if not form.is_valid():
+        return _profile_page(request, email_form=form)
+    if not user.check_password(form.cleaned_data["password"]):
+        if (lock := failure_record(request, email=user.email)) is not None:
+            message = lock_message(lock, zone_name=user.time_zone or "UTC")
+            return _profile_page(request, email_form=form, lock_note=message, status=429)
+        form.add_error("password", "That is not your current password.")
+        return _profile_page(request, email_form=form)
+    try:
+        email_change_request(user=user, new_email=form.cleaned_data["email"], request=request)
+    except EmailChangeError as exc:
+        form.add_error("email", str(exc))
+        return _profile_page(request, email_form=form)
+    messages.success(
+        request,
+        f"We sent a link to {email_normalize(form.cleaned_data['email'])}. Open it to make the change; "
+        f"until then you sign in with {user.email}.",
+    )
+    return redirect("profile")
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@login_required
+def email_change_confirm_view(request: HttpRequest, token: str) -> HttpResponse:
+    """The link from the email: GET asks (a mail scanner changes nothing), POST makes the change."""
+    user: User = request.user  # type: ignore[assignment]
+    try:
+        if request.method == "GET":
+            new_email = email_change_pending(user=user, raw=token)
+            return render(request, "web/email_change_confirm.html", {"new_email": new_email})
+        new_email = email_change_confirm(user=user, raw=token, request=request)
+    except EmailChangeError as exc:
+        return render(request, "web/email_change_confirm.html", {"error": str(exc)}, status=400)
+    messages.success(request, f"Done: you now sign in with {new_email}.")
+    return redirect("profile")

@@ -118,6 +118,7 @@
       setDisabled(byId("btn-draft"), blockedAll);
       setDisabled(byId("btn-default"), blockedAll);
       setDisabled(byId("btn-schedule"), blockedAll || !canPost);
+      setDisabled(byId("btn-queue"), blockedAll || !canPost);
       setDisabled(byId("btn-now"), blockedAll || !canPost || !!nowUnavailable);
       var blocked = byId("publish-blocked");
       setText(blocked, reasons.join(" "));
