@@ -12,6 +12,7 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Max, Q
 from django.http import Http404
 
@@ -132,22 +133,34 @@ class ClientReport:
 
 
 def client_report(
-    *, user: Any, client: str, first: dt.date, last: dt.date, time_zone: str = "UTC"
+    *,
+    user: Any,
+    client: str,
+    first: dt.date,
+    last: dt.date,
+    time_zone: str = "UTC",
+    using: str = DEFAULT_DB_ALIAS,
 ) -> ClientReport:
     """The client's figures for `first`..`last` (both included, days in `time_zone`), over the
-    accounts `user` may see: 404 for a client they may see none of. Four queries."""
+    accounts `user` may see: 404 for a client they may see none of. Four queries; the figures'
+    on the database `using` (a replica: tenants.replicas)."""
     accounts = client_accounts(user, client)
     ids = [account.pk for account in accounts]
     snapshots: dict[Any, list[AccountSnapshot]] = {}
-    for snapshot in AccountSnapshot.objects.filter(account_id__in=ids).between(first, last).order_by("date"):
+    in_period = AccountSnapshot.objects.using(using).filter(account_id__in=ids).between(first, last)
+    for snapshot in in_period.order_by("date"):
         snapshots.setdefault(snapshot.account_id, []).append(snapshot)
     zone = zoneinfo.ZoneInfo(time_zone)
     start = dt.datetime.combine(first, dt.time.min, tzinfo=zone)
     end = dt.datetime.combine(last + dt.timedelta(days=1), dt.time.min, tzinfo=zone)
     published: dict[Any, int] = {}
-    for account_id in Post.objects.filter(
-        account_id__in=ids, status=PostStatus.PUBLISHED, published_at__gte=start, published_at__lt=end
-    ).values_list("account_id", flat=True):
+    for account_id in (
+        Post.objects.using(using)
+        .filter(
+            account_id__in=ids, status=PostStatus.PUBLISHED, published_at__gte=start, published_at__lt=end
+        )
+        .values_list("account_id", flat=True)
+    ):
         published[account_id] = published.get(account_id, 0) + 1
 
     lines = []
@@ -168,15 +181,16 @@ def client_report(
             )
         )
     return ClientReport(
-        client=client, first=first, last=last, lines=lines, top_posts=_top_posts(accounts, first, last)
+        client=client, first=first, last=last, lines=lines, top_posts=_top_posts(accounts, first, last, using)
     )
 
 
-def _top_posts(accounts: list[TikTokAccount], first: dt.date, last: dt.date) -> list[TopPost]:
+def _top_posts(accounts: list[TikTokAccount], first: dt.date, last: dt.date, using: str) -> list[TopPost]:
     """The most viewed videos, as each account's latest video snapshot in the period saw them."""
     by_id = {account.pk: account for account in accounts}
     latest = (
-        VideoSnapshot.objects.filter(account_id__in=by_id)
+        VideoSnapshot.objects.using(using)
+        .filter(account_id__in=by_id)
         .between(first, last)
         .values("account_id")
         .annotate(day=Max("date"))
@@ -186,7 +200,8 @@ def _top_posts(accounts: list[TikTokAccount], first: dt.date, last: dt.date) -> 
         days |= Q(account_id=row["account_id"], date=row["day"])
     if not days:
         return []
-    videos = VideoSnapshot.objects.filter(days).order_by("-views", "-likes", "video_id")[:TOP_POSTS]
+    videos = VideoSnapshot.objects.using(using).filter(days).order_by("-views", "-likes", "video_id")
+    videos = videos[:TOP_POSTS]
     return [
         TopPost(
             title=video.title or f"Video {video.video_id}",
