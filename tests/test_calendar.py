@@ -136,6 +136,40 @@ def test_a_busy_day_in_the_month_links_to_its_week(alpha: Agency) -> None:
     assert 'href="?view=week&amp;date=2030-03-05">+2 more' in cell
 
 
+def test_a_month_counts_each_local_day_in_sql_and_reads_only_what_it_shows(alpha: Agency) -> None:
+    # Given, for someone in Paris, 4 posts on 5 March local time (the first at 23:30 UTC on the
+    # 4th, 00:30 in Paris) and 40 on 12 March
+    with schema_context(alpha.schema_name):
+        account = TikTokAccountFactory()
+        PostFactory(
+            account=account,
+            caption="Just after midnight",
+            scheduled_at=dt.datetime(2030, 3, 4, 23, 30, tzinfo=dt.UTC),
+        )
+        for hour in range(3):
+            PostFactory(account=account, scheduled_at=dt.datetime(2030, 3, 5, 9 + hour, tzinfo=dt.UTC))
+        for minute in range(40):
+            PostFactory(account=account, scheduled_at=dt.datetime(2030, 3, 12, 9, minute, tzinfo=dt.UTC))
+    client = signed_in(alpha, time_zone="Europe/Paris")
+
+    with CaptureQueriesContext(connection) as queries:
+        html = calendar(client, date="2030-03-05")
+
+    cells = days(html)
+    # Then each day shows its first three, in local time, and how many more it holds
+    assert "Just after midnight" in cells["2030-03-05"] and "Just after midnight" not in cells["2030-03-04"]
+    assert cells["2030-03-05"].count('class="cal-post') == 3 and "+1 more" in cells["2030-03-05"]
+    assert cells["2030-03-12"].count('class="cal-post') == 3 and "+37 more" in cells["2030-03-12"]
+    assert "44 posts in this month." in html
+    # And the posts are read in one query that ranks them within their local day
+    reads = [
+        q["sql"]
+        for q in queries.captured_queries
+        if 'FROM "posts_post"' in q["sql"] and "ROW_NUMBER" in q["sql"]
+    ]
+    assert len(reads) == 1
+
+
 def test_another_agencys_posts_never_appear(alpha: Agency, beta: Agency) -> None:
     with schema_context(beta.schema_name):
         PostFactory(caption="Beta's secret launch", scheduled_at=LATE_EVENING)

@@ -133,6 +133,8 @@ class Day:
     is_today: bool
     is_past: bool
     entries: list[Entry] = field(default_factory=list)
+    # How many posts the day holds, when `entries` are only its first few (the month view's).
+    total: int | None = None
 
     @property
     def shown_in_month(self) -> list[Entry]:
@@ -140,7 +142,8 @@ class Day:
 
     @property
     def more_in_month(self) -> int:
-        return max(0, len(self.entries) - MONTH_CELL_POSTS)
+        count = len(self.entries) if self.total is None else self.total
+        return max(0, count - MONTH_CELL_POSTS)
 
 
 def lay_out(
@@ -151,8 +154,11 @@ def lay_out(
 ) -> list[Day]:
     """Every day of the period, each with its posts on the local day they fall on, in time order.
 
-    `draft_account_ids`: the accounts the viewer may draft for (their posts may be moved)."""
+    `draft_account_ids`: the accounts the viewer may draft for (their posts may be moved). Posts
+    that carry `day_total` (apps.schedule.selectors.posts_first_of_each_day) are only the first
+    of their day, which holds that many."""
     by_day: dict[dt.date, list[Entry]] = defaultdict(list)
+    totals: dict[dt.date, int] = {}
     for post in posts:
         if post.scheduled_at is None:
             continue
@@ -160,6 +166,8 @@ def lay_out(
         by_day[local.date()].append(
             Entry(post=post, local=local, may_draft=post.account_id in draft_account_ids)
         )
+        if (day_total := getattr(post, "day_total", None)) is not None:
+            totals[local.date()] = day_total
     days = []
     day = period.first
     while day <= period.last:
@@ -170,6 +178,7 @@ def lay_out(
                 is_today=day == today,
                 is_past=day < today,
                 entries=by_day.get(day, []),
+                total=totals.get(day),
             )
         )
         day += dt.timedelta(days=1)

@@ -8,9 +8,11 @@ Visibility: posts come through `Post.objects.visible_to(user)` and accounts thro
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from typing import Any
 
-from django.db.models import Q
+from django.db.models import Count, F, Q, Window
+from django.db.models.functions import RowNumber, TruncDate
 
 from apps.accounts.models import AccountStatus, TikTokAccount
 from apps.accounts.permissions import accounts_with
@@ -112,6 +114,30 @@ def posts_scheduled_between(*, user: Any, start: dt.datetime, end: dt.datetime) 
         Post.objects.visible_to(user)
         .filter(scheduled_at__gte=start, scheduled_at__lt=end)
         # (without the account's tokens: decrypting them for every post was most of a busy month)
+        .with_account()
+        .order_by("scheduled_at", "created_at")
+    )
+
+
+def posts_first_of_each_day(
+    *, user: Any, start: dt.datetime, end: dt.datetime, zone: zoneinfo.ZoneInfo, per_day: int
+) -> list[Post]:
+    """The first `per_day` posts of each local day (in `zone`) of [start, end), in time order,
+    each with `day_total`, how many posts that day holds: a month's cells, counted in SQL, in one
+    query however busy the month (only what is shown is read)."""
+    local_day = TruncDate("scheduled_at", tzinfo=zone)
+    return list(
+        Post.objects.visible_to(user)
+        .filter(scheduled_at__gte=start, scheduled_at__lt=end)
+        .annotate(
+            day_rank=Window(
+                RowNumber(),
+                partition_by=[local_day],
+                order_by=[F("scheduled_at").asc(), F("created_at").asc()],
+            ),
+            day_total=Window(Count("pk"), partition_by=[local_day]),
+        )
+        .filter(day_rank__lte=per_day)
         .with_account()
         .order_by("scheduled_at", "created_at")
     )

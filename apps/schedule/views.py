@@ -22,7 +22,16 @@ from apps.posts.models import PostStatus
 from apps.posts.selectors import get_post_for_user, posts_awaiting_review
 from apps.posts.services import PostStateError, post_schedule
 from apps.schedule import selectors
-from apps.schedule.periods import VIEWS, Period, lay_out, parse_date, parse_view, weeks_of, zone_for
+from apps.schedule.periods import (
+    MONTH_CELL_POSTS,
+    VIEWS,
+    Period,
+    lay_out,
+    parse_date,
+    parse_view,
+    weeks_of,
+    zone_for,
+)
 from apps.users.models import User
 
 
@@ -67,10 +76,16 @@ def calendar(request: HtmxHttpRequest) -> HttpResponse:
     period = Period.around(
         parse_view(request.GET.get("view")), parse_date(request.GET.get("date"), today), zone
     )
-    posts = selectors.posts_scheduled_between(user=user, start=period.start, end=period.end)
+    if period.view == "month":  # a few posts a day and "+N more", counted in SQL
+        posts = selectors.posts_first_of_each_day(
+            user=user, start=period.start, end=period.end, zone=zone, per_day=MONTH_CELL_POSTS
+        )
+    else:
+        posts = selectors.posts_scheduled_between(user=user, start=period.start, end=period.end)
     # Moving a post and writing one both take Perm.DRAFT: a reviewer gets neither offered.
     draft_account_ids = set(accounts_with(user, Perm.DRAFT).values_list("pk", flat=True))
     days = lay_out(period, posts, today, draft_account_ids)
+    post_count = sum(len(day.entries) if day.total is None else day.total for day in days)
     return render(
         request,
         "schedule/calendar.html",
@@ -86,7 +101,7 @@ def calendar(request: HtmxHttpRequest) -> HttpResponse:
                 "today": _calendar_url(period.view, today),
                 **{view: _calendar_url(view, period.anchor) for view in VIEWS},
             },
-            "post_count": len(posts),
+            "post_count": post_count,
             "may_draft": bool(draft_account_ids),
         },
     )
