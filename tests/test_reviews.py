@@ -136,7 +136,7 @@ def test_a_link_made_on_the_agency_page_shows_its_client_exactly_and_no_other_cl
     page = client.get(f"/client/review/{token}/").content.decode()
 
     # Then they see the agency's name, Acme's post as it goes to TikTok, and nothing of Bolt's
-    assert 'class="client-brand"><strong>Alpha Agency</strong>' in page
+    assert '<span class="client-brand-name">Alpha Agency</span>' in page
     assert ACME_CAPTION in page and "@acmedrinks" in page and "Everyone" in page
     assert BOLT_CAPTION not in page and "boltbikes" not in page
     with schema_context(alpha.schema_name):
@@ -403,7 +403,7 @@ def test_a_client_reviewer_with_an_account_decides_on_the_same_page(alpha: Agenc
     client = signed_in(alpha, "carla@acme.example")
 
     page = client.get("/reviews/mine/").content.decode()
-    assert 'class="client-brand"><strong>Alpha Agency</strong>' in page
+    assert '<span class="client-brand-name">Alpha Agency</span>' in page
     assert ACME_CAPTION in page and BOLT_CAPTION not in page
     assert 'name="reviewer_name"' not in page  # they decide as themselves
     # Client reviewers send no links
@@ -450,7 +450,7 @@ def test_a_shared_calendar_shows_the_clients_upcoming_and_recent_posts_only(alph
 
     page = client.get(f"/client/calendar/{token}/").content.decode()
 
-    assert 'class="client-brand"><strong>Alpha Agency</strong>' in page
+    assert '<span class="client-brand-name">Alpha Agency</span>' in page
     coming, recently = page.split("<h2>Recently</h2>")
     assert ACME_CAPTION in coming and "Acme went out last week" in recently
     assert BOLT_CAPTION not in page and "Acme private draft" not in page and "Acme long ago" not in page

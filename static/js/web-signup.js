@@ -56,5 +56,7 @@
   window.addEventListener("pageshow", function (event) {
     if (event.persisted) idle();
   });
+  // A name typed before this file ran (a slow connection) still suggests the address.
+  if (!slugChosen && name.value.trim() !== "") slug.value = slugify(name.value);
   showPreview();
 })();

@@ -24,7 +24,7 @@ from apps.audit.models import AuditLog
 from apps.team.services import invitation_send, member_change_role
 from apps.users.models import Role, User
 from tests.browser.conftest import DESKTOP, PHONE, Stack, sign_in, snap
-from tests.conftest import OWNER_PASSWORD, wait_for
+from tests.conftest import OWNER_PASSWORD, mail_text, wait_for
 from tests.factories import PostFactory, TikTokAccountFactory
 
 OWNER = "owner@committed.example"
@@ -89,8 +89,8 @@ def test_an_owner_invites_a_teammate_who_joins_then_changes_and_deactivates_them
     # And the worker sent the email with the link
     (sent,) = wait_for(lambda: stack.emails_to(NINA))
     assert sent["Subject"].endswith("invited you to Committed Agency on Postline")
-    link = re.search(r"http://\S+/team/join/\S+/", sent.get_content())
-    assert link is not None, sent.get_content()
+    link = re.search(r"http://\S+/team/join/\S+/", mail_text(sent))
+    assert link is not None, mail_text(sent)
     assert link.group().startswith(stack.url(agency, "/team/join/"))
 
     with another_browser(browser) as nina:
