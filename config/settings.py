@@ -308,6 +308,11 @@ AXES_VERBOSE = False
 # create things (apps/common/throttle.py).
 # Requests per API key: at most this many in each window of this many seconds ("120/60").
 API_RATE_LIMIT = tuple(int(part) for part in env("API_RATE_LIMIT", "120/60").split("/", 1))
+# Resumable API uploads (apps/api/uploads.py): S3 part size (never under S3's 5 MiB), parts a
+# chunk may hold, hours before an unfinished upload is dropped.
+API_UPLOAD_PART_BYTES = int(env("API_UPLOAD_PART_BYTES", str(8 * 1024 * 1024)))
+API_UPLOAD_CHUNK_PARTS = int(env("API_UPLOAD_CHUNK_PARTS", "8"))
+API_UPLOAD_ABANDON_HOURS = int(env("API_UPLOAD_ABANDON_HOURS", "24"))
 THROTTLES = {
     "signup": {"ip": int(env("SIGNUP_PER_IP", "5")), "address": 2, "window": 3600},
     "find-agency": {"ip": 5, "address": 3, "window": 600},

@@ -395,4 +395,7 @@ def test_a_chunk_is_stored_a_part_at_a_time_and_a_larger_one_refused_unread(
         },
     )
     assert over.status_code == 413 and tripwire.read_bytes == 0
+    assert over["Content-Type"] == "application/json"
+    assert over.json()["error"]["code"] == "body_too_large"
+    assert over.json()["error"]["limit_bytes"] == PART
     assert key.get(f"/api/v1/media/uploads/{upload_id}").json()["offset"] == 8 * PART
