@@ -312,3 +312,77 @@ def test_the_audit_logs_query_count_does_not_grow_with_entries(alpha: Agency) ->
     # The agency, the session, the user, the filters' choices (people, accounts, actions), the
     # page of entries, which of their posts still exist
     assert few == many == (8, 8)
+
+
+# --- The approvals queue ---
+
+
+def review_titles(response: Any) -> list[str]:
+    return [text(h2) for h2 in find(html(response), "h2") if "review-title" in (attr(h2, "class") or "")]
+
+
+def test_the_approvals_queue_pages_soonest_first_and_a_decision_comes_back_to_its_page(alpha: Agency) -> None:
+    # Given 23 posts waiting for approval, written by an editor, one an hour from tomorrow
+    start = timezone.now().replace(microsecond=0) + dt.timedelta(days=1)
+    with schema_context(alpha.schema_name):
+        editor = User.objects.create_user("editor-queue@alpha.example", OWNER_PASSWORD, role=Role.EDITOR)
+        account = TikTokAccountFactory(requires_approval=True)
+        for index in range(23):
+            PostFactory(
+                account=account,
+                caption=f"Waiting {index:02d}",
+                status=PostStatus.PENDING_APPROVAL,
+                scheduled_at=start + dt.timedelta(hours=index),
+                created_by=editor,
+            )
+    owner = signed_in(alpha)
+
+    # When the owner opens the queue, the soonest 20 are there and it says how many wait in all
+    first = owner.get("/posts/approvals/")
+    assert "23 posts to review, 20 on this page" in text(html(first))
+    assert len(review_titles(first)) == 20
+    later = link(first, "next")
+    assert later is not None and link(first, "prev") is None
+
+    # And "Later" shows the other 3, each post once
+    second = owner.get(later)
+    assert len(review_titles(second)) == 3 and link(second, "next") is None
+    shown = first.content.decode() + second.content.decode()
+    with schema_context(alpha.schema_name):
+        for post in Post.objects.filter(status=PostStatus.PENDING_APPROVAL):
+            assert shown.count(f'id="post-{post.pk}"') == 1
+
+    # A decision taken on the second page brings the reviewer back to that page
+    nexts = set(re.findall(r'name="next" value="([^"]*)"', second.content.decode()))
+    assert {unescape(value) for value in nexts} == {later}
+
+    # With htmx, the link swaps only the queue
+    fragment = owner.get(later, headers={"HX-Request": "true"}).content.decode()
+    assert fragment.lstrip().startswith('<section class="card" id="approvals">')
+    assert "<html" not in fragment
+
+
+def test_the_approvals_queues_query_count_does_not_grow_with_waiting_posts(alpha: Agency) -> None:
+    owner = signed_in(alpha)
+    start = timezone.now() + dt.timedelta(days=1)
+    with schema_context(alpha.schema_name):
+        editor = User.objects.create_user("editor-count@alpha.example", OWNER_PASSWORD, role=Role.EDITOR)
+        account = TikTokAccountFactory(requires_approval=True)
+
+    def wait(count: int) -> None:
+        with schema_context(alpha.schema_name):
+            for index in range(count):
+                PostFactory(
+                    account=account,
+                    status=PostStatus.PENDING_APPROVAL,
+                    scheduled_at=start + dt.timedelta(minutes=index),
+                    created_by=editor,
+                )
+
+    wait(5)
+    few = queries(owner, "/posts/approvals/")
+    wait(60)
+    many = queries(owner, "/posts/approvals/")
+    # The agency, the session, the user, the page of posts, their videos and photos, and (with
+    # more than a page) the queue's size
+    assert many == few + 1 <= 8, (few, many)

@@ -42,7 +42,7 @@ from apps.accounts.posting_limits import DAILY_CAP, WARN_AT
 from apps.captions.selectors import snippets_for
 from apps.common.expressions import utf16_length
 from apps.common.http import HtmxHttpRequest
-from apps.common.pagination import keyset_page
+from apps.common.pagination import Keyset, keyset_page
 from apps.media.storage import media_storage
 from apps.media.uploads import (
     EMPTY,
@@ -123,6 +123,9 @@ from apps.users.models import User
 from tenants.models import Agency, AgencyStatus
 
 PAGE_SIZE = 25
+# The approvals queue, soonest first, a page at a time (each item shows its video and forms).
+APPROVALS_ORDER = Keyset(("scheduled_at", "created_at", "id"))
+APPROVALS_PAGE_SIZE = 20
 # The post page polls while something is about to happen or is happening.
 POLL_BEFORE_DUE = dt.timedelta(minutes=1)
 # A scheduled post further away gets one refresh when it enters the polling window.
@@ -893,23 +896,39 @@ class ReviewFormState:
 
 def _approvals_context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
     user = _user(request)
-    posts = list(
-        posts_awaiting_review(user).prefetch_related(
+    waiting = posts_awaiting_review(user)
+    page = keyset_page(
+        waiting.prefetch_related(
             Prefetch("media", queryset=PostMedia.objects.filter(kind=MediaKind.VIDEO), to_attr="videos"),
             Prefetch(
                 "media",
                 queryset=PostMedia.objects.filter(kind=MediaKind.PHOTO).order_by("position"),
                 to_attr="photo_list",
             ),
-        )
+        ),
+        APPROVALS_ORDER,
+        request.GET,
+        size=APPROVALS_PAGE_SIZE,
     )
-    return {"posts": posts, "time_zone": user.time_zone or "UTC", "review_form": None, **extra}
+    # The whole queue's size: only posts waiting for this person, never a large table's count.
+    waiting_count = len(page.rows) if not page.has_other_pages else waiting.count()
+    return {
+        "page": page,
+        "posts": page.rows,
+        "waiting_count": waiting_count,
+        "time_zone": user.time_zone or "UTC",
+        "review_form": None,
+        **extra,
+    }
 
 
 @require_GET
 @login_required
+@vary_on_headers("HX-Request")
 def approvals(request: HtmxHttpRequest) -> HttpResponse:
     """What waits for this user's decision: posts for the accounts they may approve."""
+    if request.htmx and not request.htmx.history_restore_request:  # the pager's links
+        return render(request, "posts/approvals.html#queue", _approvals_context(request))
     return render(request, "posts/approvals.html", _approvals_context(request))
 
 
