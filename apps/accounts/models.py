@@ -33,6 +33,13 @@ class TokenStatus(models.TextChoices):
 SECRET_FIELDS = ("access_token", "refresh_token")
 
 
+def account_label(username: str, display_name: str, open_id: str) -> str:
+    """How people know an account: @username, else its display name, else TikTok's id for it."""
+    if username:
+        return f"@{username}"
+    return display_name or open_id
+
+
 class TikTokAccount(SoftDeleteModel):
     open_id = models.CharField(max_length=128)
     username = models.CharField(max_length=64, blank=True)
@@ -85,9 +92,7 @@ class TikTokAccount(SoftDeleteModel):
         indexes = [models.Index(fields=["status"], name="accounts_status_idx")]
 
     def __str__(self) -> str:
-        if self.username:
-            return f"@{self.username}"
-        return self.display_name or self.open_id
+        return account_label(self.username, self.display_name, self.open_id)
 
     @property
     def missing_analytics(self) -> list[tuple[str, str]]:

@@ -291,23 +291,40 @@ class Post(SoftDeleteModel):
         ]
 
     def __str__(self) -> str:
-        caption = self.caption.strip().splitlines()[0] if self.caption.strip() else "(no caption)"
-        return caption if len(caption) <= 60 else caption[:59].rstrip() + "…"
+        return post_title(self.caption)
 
     @property
     def photos_label(self) -> str:
         """What a photo post holds, as people read it ("3 photos"); "" for a video."""
-        if self.media_type != MediaType.PHOTO:
-            return ""
-        return "1 photo" if self.photo_count == 1 else f"{self.photo_count} photos"
+        return photos_label(self.media_type, self.photo_count)
 
     @property
     def status_label(self) -> str:
-        """The status as people read it: a video delivered to the creator's inbox is a draft there,
-        not a published post."""
-        if self.status == PostStatus.PUBLISHED and self.mode == PublishMode.INBOX:
-            return "In the creator's inbox"
-        return self.get_status_display()
+        return status_label(self.status, self.mode)
+
+
+# What a post is called, holds and is at, as people read it: for posts, and for the calendar's
+# rows read without whole posts (apps.schedule.selectors.CalendarPost).
+
+
+def post_title(caption: str) -> str:
+    """A post's name: its caption's first line, shortened to 60 characters."""
+    title = caption.strip().splitlines()[0] if caption.strip() else "(no caption)"
+    return title if len(title) <= 60 else title[:59].rstrip() + "…"
+
+
+def photos_label(media_type: str, photo_count: int) -> str:
+    if media_type != MediaType.PHOTO:
+        return ""
+    return "1 photo" if photo_count == 1 else f"{photo_count} photos"
+
+
+def status_label(status: str, mode: str) -> str:
+    """The status as people read it: a video delivered to the creator's inbox is a draft there,
+    not a published post."""
+    if status == PostStatus.PUBLISHED and mode == PublishMode.INBOX:
+        return "In the creator's inbox"
+    return str(PostStatus(status).label)
 
 
 def media_upload_to(instance: PostMedia, filename: str) -> str:

@@ -10,9 +10,12 @@ from collections import defaultdict
 from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
-from apps.posts.models import Post, PostStatus
+from django.utils import dateformat
+
+from apps.posts.models import PostStatus, photos_label, post_title, status_label
 
 View = Literal["month", "week"]
 VIEWS: tuple[View, ...] = ("month", "week")
@@ -109,11 +112,40 @@ class Period:
         return self.first <= day <= self.last
 
 
+@dataclass(frozen=True, slots=True)
+class CalendarPost:
+    """A post as the calendar shows it, read as plain values: a busy week holds hundreds, and
+    making each a Post with its account was most of the page's time."""
+
+    pk: uuid.UUID
+    account_id: uuid.UUID
+    account_label: str
+    caption: str
+    status: str
+    mode: str
+    media_type: str
+    photo_count: int
+    scheduled_at: dt.datetime
+    # How many posts its local day holds (the month's cells; None in the week).
+    day_total: int | None = None
+
+    def __str__(self) -> str:
+        return post_title(self.caption)
+
+    @property
+    def photos_label(self) -> str:
+        return photos_label(self.media_type, self.photo_count)
+
+    @property
+    def status_label(self) -> str:
+        return status_label(self.status, self.mode)
+
+
 @dataclass
 class Entry:
     """A post on the calendar, at its local time."""
 
-    post: Post
+    post: CalendarPost
     local: dt.datetime
     # Whether the viewer may draft for the post's account (moving a post takes Perm.DRAFT).
     may_draft: bool = False
@@ -126,6 +158,24 @@ class Entry:
         return self.may_draft and self.post.status == PostStatus.SCHEDULED
 
 
+@dataclass(frozen=True)
+class DayLabels:
+    """How a day is written on the calendar (English, as the pages' `date` filter writes it)."""
+
+    iso: str  # 2026-12-06
+    weekday: str  # Sunday
+    weekday_short: str  # Sun
+    number: str  # 6
+    long: str  # Sunday 6 December
+    short: str  # 6 Dec
+
+    @classmethod
+    def of(cls, day: dt.date) -> DayLabels:
+        # One pass of Django's date formatting for all six (a month has 42 days, each written
+        # five or six times: as filters they were a fifth of the page's time).
+        return cls(*dateformat.format(day, "Y-m-d|l|D|j|l j F|j M").split("|"))
+
+
 @dataclass
 class Day:
     date: dt.date
@@ -135,6 +185,10 @@ class Day:
     entries: list[Entry] = field(default_factory=list)
     # How many posts the day holds, when `entries` are only its first few (the month view's).
     total: int | None = None
+
+    @cached_property
+    def label(self) -> DayLabels:
+        return DayLabels.of(self.date)
 
     @property
     def shown_in_month(self) -> list[Entry]:
@@ -148,7 +202,7 @@ class Day:
 
 def lay_out(
     period: Period,
-    posts: Iterable[Post],
+    posts: Iterable[CalendarPost],
     today: dt.date,
     draft_account_ids: AbstractSet[uuid.UUID] = frozenset(),
 ) -> list[Day]:
@@ -166,8 +220,8 @@ def lay_out(
         by_day[local.date()].append(
             Entry(post=post, local=local, may_draft=post.account_id in draft_account_ids)
         )
-        if (day_total := getattr(post, "day_total", None)) is not None:
-            totals[local.date()] = day_total
+        if post.day_total is not None:
+            totals[local.date()] = post.day_total
     days = []
     day = period.first
     while day <= period.last:

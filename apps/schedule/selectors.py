@@ -8,16 +8,18 @@ Visibility: posts come through `Post.objects.visible_to(user)` and accounts thro
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 import zoneinfo
 from typing import Any
 
-from django.db.models import Count, F, Q, Window
+from django.db.models import Count, F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber, TruncDate
 
-from apps.accounts.models import AccountStatus, TikTokAccount
+from apps.accounts.models import AccountStatus, TikTokAccount, account_label
 from apps.accounts.permissions import accounts_with
 from apps.accounts.posting_limits import WARN_AT, account_posting_limit, with_posting_counts
 from apps.posts.models import Post, PostStatus
+from apps.schedule.periods import CalendarPost
 
 UPCOMING_LIMIT = 10
 ATTENTION_LIMIT = 20
@@ -108,25 +110,58 @@ def posts_reviewed_for_author(*, user: Any, now: dt.datetime, limit: int = REVIE
 # --- Calendar ---
 
 
-def posts_scheduled_between(*, user: Any, start: dt.datetime, end: dt.datetime) -> list[Post]:
+_CALENDAR_COLUMNS = (
+    "pk",
+    "account_id",
+    "account__username",
+    "account__display_name",
+    "account__open_id",
+    "caption",
+    "status",
+    "mode",
+    "media_type",
+    "photo_count",
+    "scheduled_at",
+)
+
+
+def _calendar_posts(posts: QuerySet[Post], totals: dict[uuid.UUID, int] | None = None) -> list[CalendarPost]:
+    rows = posts.order_by("scheduled_at", "created_at").values_list(*_CALENDAR_COLUMNS)
+    shown = []
+    for pk, account_id, username, display_name, open_id, caption, status, mode, kind, photos, at in rows:
+        shown.append(
+            CalendarPost(
+                pk=pk,
+                account_id=account_id,
+                account_label=account_label(username, display_name, open_id),
+                caption=caption,
+                status=status,
+                mode=mode,
+                media_type=kind,
+                photo_count=photos,
+                scheduled_at=at,
+                day_total=None if totals is None else totals[pk],
+            )
+        )
+    return shown
+
+
+def posts_scheduled_between(*, user: Any, start: dt.datetime, end: dt.datetime) -> list[CalendarPost]:
     """Every post whose time falls in [start, end), in time order, in one query."""
-    return list(
-        Post.objects.visible_to(user)
-        .filter(scheduled_at__gte=start, scheduled_at__lt=end)
-        # (without the account's tokens: decrypting them for every post was most of a busy month)
-        .with_account()
-        .order_by("scheduled_at", "created_at")
+    return _calendar_posts(
+        Post.objects.visible_to(user).filter(scheduled_at__gte=start, scheduled_at__lt=end)
     )
 
 
 def posts_first_of_each_day(
     *, user: Any, start: dt.datetime, end: dt.datetime, zone: zoneinfo.ZoneInfo, per_day: int
-) -> list[Post]:
+) -> list[CalendarPost]:
     """The first `per_day` posts of each local day (in `zone`) of [start, end), in time order,
-    each with `day_total`, how many posts that day holds: a month's cells, counted in SQL, in one
-    query however busy the month (only what is shown is read)."""
+    each with `day_total`, how many posts that day holds: a month's cells, counted in SQL, in two
+    queries however busy the month: the days ranked over ids and times alone (sorting whole rows
+    with their accounts was most of the time), then only the posts shown read."""
     local_day = TruncDate("scheduled_at", tzinfo=zone)
-    return list(
+    ranked = (
         Post.objects.visible_to(user)
         .filter(scheduled_at__gte=start, scheduled_at__lt=end)
         .annotate(
@@ -138,6 +173,7 @@ def posts_first_of_each_day(
             day_total=Window(Count("pk"), partition_by=[local_day]),
         )
         .filter(day_rank__lte=per_day)
-        .with_account()
-        .order_by("scheduled_at", "created_at")
+        .values_list("pk", "day_total")
     )
+    totals = dict(ranked)
+    return _calendar_posts(Post.objects.filter(pk__in=totals), totals)
