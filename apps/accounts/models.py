@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django.contrib.postgres.fields import ArrayField
 from django.db import models
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
@@ -31,6 +32,15 @@ class TokenStatus(models.TextChoices):
 # Columns that pages never show: a list that joins accounts leaves them out (each is decrypted on
 # load, which costs more than the rest of the row).
 SECRET_FIELDS = ("access_token", "refresh_token")
+
+
+def without_secrets(accounts: QuerySet[TikTokAccount]) -> QuerySet[TikTokAccount]:
+    """`accounts` read without their tokens (neither fetched nor decrypted), each knowing whether
+    it holds any (`holds_tokens`, for `token_status`): for pages that list accounts."""
+    holds = ~Q(access_token="") | ~Q(refresh_token="")
+    return accounts.defer(*SECRET_FIELDS).annotate(
+        holds_tokens=ExpressionWrapper(holds, output_field=BooleanField())
+    )
 
 
 def account_label(username: str, display_name: str, open_id: str) -> str:
@@ -105,9 +115,13 @@ class TikTokAccount(SoftDeleteModel):
         return {"user.info.stats", "video.list"} <= set(self.granted_scopes)
 
     def token_status(self, now: datetime | None = None) -> TokenStatus:
-        """What the stored tokens allow, without ever showing them."""
+        """What the stored tokens allow, without ever showing them (nor decrypting them, when the
+        account was read `without_secrets`)."""
         now = now or timezone.now()
-        if not self.refresh_token and not self.access_token:
+        holds_tokens = getattr(self, "holds_tokens", None)
+        if holds_tokens is None:
+            holds_tokens = bool(self.refresh_token) or bool(self.access_token)
+        if not holds_tokens:
             return TokenStatus.MISSING
         if self.refresh_expires_at is not None and self.refresh_expires_at <= now:
             return TokenStatus.REFRESH_EXPIRED

@@ -19,6 +19,7 @@ from django.utils.formats import date_format
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.accounts.models import without_secrets
 from apps.accounts.oauth import StateError, state_consume, state_issue, state_read
 from apps.accounts.permissions import Perm, accounts_with, get_account_for_user, may_connect, user_may
 from apps.accounts.posting_limits import (
@@ -56,7 +57,7 @@ def account_list(request: HttpRequest) -> HttpResponse:
     # switch approval off could have approved those posts anyway.
     rules_approval = managed & set(accounts_with(user, Perm.APPROVE).values_list("pk", flat=True))
     now = timezone.now()
-    accounts = list(with_posting_counts(accounts_with(user), now=now))
+    accounts = with_posting_counts(list(without_secrets(accounts_with(user))), now=now)
     app_limit = app_posting_limit(now=now)
     for account in accounts:
         account.posting_limit = app_limit or account_posting_limit(account, now)  # type: ignore[attr-defined]

@@ -453,7 +453,16 @@ class PublishAttempt(TimestampedModel):
                 name="posts_attempt_http_status_range",
             ),
         ]
-        indexes = [models.Index(fields=["post", "started_at"], name="posts_attempts_by_post_idx")]
+        indexes = [
+            models.Index(fields=["post", "started_at"], name="posts_attempts_by_post_idx"),
+            # The daily-cap counts read the last day's accepted create-post calls alone
+            # (apps.accounts.posting_limits.posting_counts).
+            models.Index(
+                fields=["started_at"],
+                condition=models.Q(kind="init", outcome="ok"),
+                name="posts_attempts_accepted_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.attempt_number}: {self.get_outcome_display()}"

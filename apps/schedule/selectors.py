@@ -15,9 +15,9 @@ from typing import Any
 from django.db.models import Count, F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber, TruncDate
 
-from apps.accounts.models import AccountStatus, TikTokAccount, account_label
+from apps.accounts.models import SECRET_FIELDS, AccountStatus, TikTokAccount, account_label
 from apps.accounts.permissions import accounts_with
-from apps.accounts.posting_limits import WARN_AT, account_posting_limit, with_posting_counts
+from apps.accounts.posting_limits import WARN_AT, account_posting_limit, posting_counts
 from apps.posts.models import Post, PostStatus
 from apps.schedule.periods import CalendarPost
 
@@ -47,7 +47,7 @@ def posts_upcoming(*, user: Any, limit: int = UPCOMING_LIMIT) -> list[Post]:
     return list(
         Post.objects.visible_to(user)
         .filter(status__in=UPCOMING_STATUSES, scheduled_at__isnull=False)
-        .select_related("account")
+        .with_account()
         .order_by("scheduled_at", "created_at")[:limit]
     )
 
@@ -64,23 +64,27 @@ def posts_needing_attention(*, user: Any, now: dt.datetime, limit: int = ATTENTI
             | Q(status=PostStatus.FAILED, updated_at__gte=now - FAILED_SHOWN_FOR)
             | Q(status=PostStatus.DRAFT, last_error_code="account_disconnected")
         )
-        .select_related("account")
+        .with_account()
         .order_by("-updated_at")[:limit]
     )
 
 
 def accounts_needing_reconnection(*, user: Any) -> list[TikTokAccount]:
-    return list(accounts_with(user).filter(status__in=RECONNECT_STATUSES).order_by("username"))
+    return list(
+        accounts_with(user).filter(status__in=RECONNECT_STATUSES).defer(*SECRET_FIELDS).order_by("username")
+    )
 
 
 def accounts_near_daily_cap(*, user: Any, now: dt.datetime, warn_at: int = WARN_AT) -> list[TikTokAccount]:
-    """Accounts that sent `warn_at` or more posts to TikTok in the last 24 hours, in one query,
-    each with `posts_last_24h` (see `apps.accounts.posting_limits.with_posting_counts`)."""
-    return list(
-        with_posting_counts(accounts_with(user), now=now)
-        .filter(posts_last_24h__gte=warn_at)  # type: ignore[misc]  # an annotation
-        .order_by("-posts_last_24h", "username")
-    )
+    """Accounts that sent `warn_at` or more posts to TikTok in the last 24 hours, busiest first,
+    each with `posts_last_24h` (see `apps.accounts.posting_limits.posting_counts`): the last day's
+    accepted calls counted in one query, then only those accounts read."""
+    counts = posting_counts(account_ids=accounts_with(user).values("pk"), now=now)
+    near = [pk for pk, count in counts.items() if count.posts >= warn_at]
+    accounts = list(accounts_with(user).filter(pk__in=near).defer(*SECRET_FIELDS))
+    for account in accounts:
+        account.posts_last_24h = counts[account.pk].posts  # type: ignore[attr-defined]
+    return sorted(accounts, key=lambda account: (-account.posts_last_24h, account.username))  # type: ignore[attr-defined]
 
 
 def accounts_stopped_by_tiktok(*, user: Any, now: dt.datetime) -> list[TikTokAccount]:
@@ -88,6 +92,7 @@ def accounts_stopped_by_tiktok(*, user: Any, now: dt.datetime) -> list[TikTokAcc
     `posting_limit` (the PostingLimit in force). The app-wide limit is shown on its own."""
     accounts = list(
         accounts_with(user)
+        .defer(*SECRET_FIELDS)
         .filter(status=AccountStatus.ACTIVE, posting_recheck_at__gt=now)
         .exclude(posting_blocked_code="")
         .order_by("username")
@@ -102,7 +107,8 @@ def posts_reviewed_for_author(*, user: Any, now: dt.datetime, limit: int = REVIE
     return list(
         Post.objects.visible_to(user)
         .filter(created_by=user, reviewed_at__gte=now - REVIEWS_SHOWN_FOR)
-        .select_related("account", "reviewed_by")
+        .with_account()
+        .select_related("reviewed_by")
         .order_by("-reviewed_at")[:limit]
     )
 
