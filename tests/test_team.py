@@ -643,6 +643,41 @@ def test_the_team_page_does_not_grow_in_queries(alpha: Agency) -> None:
     assert queries() == few
 
 
+def test_the_team_pages_its_members_owners_first_each_once(alpha: Agency) -> None:
+    # Given an agency of 61 active members: the owner, 10 admins and 50 editors
+    with schema_context(alpha.schema_name):
+        for index in range(50):
+            User.objects.create_user(f"editor{index:02d}@example.com", OWNER_PASSWORD, role=Role.EDITOR)
+        for index in range(10):
+            User.objects.create_user(f"zadmin{index:02d}@example.com", OWNER_PASSWORD, role=Role.ADMIN)
+    owner = signed_in(alpha)
+
+    def shown(response: Any) -> list[str]:
+        table = response.content.decode().split('<div id="members">')[1].split("</table>")[0]
+        return re.findall(r'<span class="muted">([^<]+@[^<]+)</span>|<strong>([^<]+@[^<]+)</strong>', table)
+
+    # When the owner opens the Team page: 50 members, the owner then the admins first
+    first = owner.get("/team/")
+    rows = ["".join(pair) for pair in shown(first)]
+    assert len(rows) == 50
+    assert rows[0] == OWNER and rows[1:11] == [f"zadmin{index:02d}@example.com" for index in range(10)]
+    more = re.search(r'href="([^"]+)" rel="next"', first.content.decode())
+    assert more is not None and "More members" in first.content.decode()
+
+    # And "More members" shows the other 11, nobody twice, nobody left out
+    second = owner.get(more.group(1).replace("&amp;", "&"))
+    rest = ["".join(pair) for pair in shown(second)]
+    assert len(rest) == 11 and not set(rest) & set(rows)
+    assert sorted(rows + rest) == sorted(
+        [OWNER]
+        + [f"zadmin{index:02d}@example.com" for index in range(10)]
+        + [f"editor{index:02d}@example.com" for index in range(50)]
+    )
+    # With htmx the link swaps only the members' table
+    fragment = owner.get(more.group(1).replace("&amp;", "&"), headers={"HX-Request": "true"})
+    assert fragment.content.decode().lstrip().startswith('<div id="members">')
+
+
 def test_the_agency_admin_leaves_roles_and_invitations_to_the_team_page(
     alpha: Agency, django_capture_on_commit_callbacks: Any
 ) -> None:

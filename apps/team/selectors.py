@@ -10,9 +10,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Case, Count, IntegerField, QuerySet, Value, When
 from django.http import Http404
 
+from apps.common.pagination import Keyset
 from apps.team.models import Invitation
 from apps.users.models import Role, User
 
@@ -46,13 +47,23 @@ def get_invitation_for_user(user: Any, pk: uuid.UUID | str) -> Invitation:
     return invitation
 
 
-def members_active(user: Any) -> list[User]:
-    """Active members, owners first, each with `account_count` (accounts granted to them)."""
+# Owners first, then by role and address; the id breaks ties (apps.common.pagination).
+MEMBER_ORDER = Keyset(("role_rank", "email", "id"))
+
+
+def members_active(user: Any) -> QuerySet[User]:
+    """Active members, owners first, each with `account_count` (accounts granted to them) and
+    `role_rank` (for MEMBER_ORDER: page them with apps.common.pagination.keyset_page)."""
     require_team_admin(user)
-    members = User.objects.filter(is_active=True).annotate(
-        account_count=Count("tiktokaccountuserobjectpermission__content_object", distinct=True)
+    rank = Case(
+        *[When(role=role, then=Value(index)) for role, index in ROLE_ORDER.items()],
+        default=Value(len(ROLE_ORDER)),
+        output_field=IntegerField(),
     )
-    return sorted(members, key=lambda member: (ROLE_ORDER.get(member.role, 99), member.email))
+    return User.objects.filter(is_active=True).annotate(
+        role_rank=rank,
+        account_count=Count("tiktokaccountuserobjectpermission__content_object", distinct=True),
+    )
 
 
 def members_deactivated(user: Any) -> QuerySet[User]:

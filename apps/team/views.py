@@ -11,20 +11,24 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from apps.accounts.models import TikTokAccount
 from apps.accounts.permissions import ROLE_DEFAULTS, Perm, access_table
+from apps.common.pagination import keyset_page
 from apps.common.throttle import throttle_hit
 from apps.mfa.reauth import reauth_prompt, reauth_refusal
 from apps.team import services
 from apps.team.forms import AccessForm, InviteForm, JoinForm, RoleForm, role_defaults_text
 from apps.team.selectors import (
+    MEMBER_ORDER,
     get_invitation_for_user,
     get_member_for_user,
     invitations_pending,
@@ -33,6 +37,8 @@ from apps.team.selectors import (
     require_team_admin,
 )
 from apps.users.models import Role, User, email_normalize
+
+MEMBERS_PAGE_SIZE = 50
 
 
 def _add_service_errors(form: Form, exc: ValidationError) -> None:
@@ -56,16 +62,28 @@ def _accounts() -> list[TikTokAccount]:
     return list(TikTokAccount.objects.order_by("username", "display_name"))
 
 
+def _invitable_accounts() -> QuerySet[TikTokAccount]:
+    """The accounts an invitation may grant, as the form lists them (no tokens read)."""
+    return TikTokAccount.objects.order_by("username").only(
+        "id", "username", "display_name", "open_id", "client_label"
+    )
+
+
 # --- The team ---
 
 
 def _team_page(request: HttpRequest, form: InviteForm, status: int = 200) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
+    page = keyset_page(members_active(user), MEMBER_ORDER, request.GET, size=MEMBERS_PAGE_SIZE)
+    template = "team/list.html"
+    if getattr(request, "htmx", False) and not request.htmx.history_restore_request:  # type: ignore[attr-defined]
+        template = "team/list.html#members"  # the pager's links
     return render(
         request,
-        "team/list.html",
+        template,
         {
-            "members": members_active(user),
+            "page": page,
+            "members": page.rows,
             "deactivated": members_deactivated(user),
             "invitations": invitations_pending(user),
             "form": form,
@@ -78,9 +96,10 @@ def _team_page(request: HttpRequest, form: InviteForm, status: int = 200) -> Htt
 
 @require_GET
 @login_required
+@vary_on_headers("HX-Request")
 def team_list(request: HttpRequest) -> HttpResponse:
     require_team_admin(request.user)
-    return _team_page(request, InviteForm(accounts=TikTokAccount.objects.order_by("username")))
+    return _team_page(request, InviteForm(accounts=_invitable_accounts()))
 
 
 @require_POST
@@ -88,7 +107,7 @@ def team_list(request: HttpRequest) -> HttpResponse:
 def invite(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     require_team_admin(user)
-    form = InviteForm(request.POST, accounts=TikTokAccount.objects.order_by("username"))
+    form = InviteForm(request.POST, accounts=_invitable_accounts())
     if form.is_valid():
         limited = throttle_hit(request, "invitation", address=email_normalize(form.cleaned_data["email"]))
         if limited is not None:
