@@ -12,6 +12,7 @@ from django import forms
 from apps.accounts.models import TikTokAccount
 from apps.audit.actions import action_label
 from apps.audit.selectors import SYSTEM, AuditFilters
+from apps.common.widgets import QuickSelect
 from apps.users.models import User
 
 DATE_FORMAT_HELP = "Enter the date as YYYY-MM-DD, e.g. 2026-03-14."
@@ -22,17 +23,22 @@ class AuditFilterForm(forms.Form):
     viewer's time zone, both ends included."""
 
     actor = forms.ChoiceField(
-        label="Who", required=False, error_messages={"invalid_choice": "No such person in this agency."}
+        label="Who",
+        required=False,
+        error_messages={"invalid_choice": "No such person in this agency."},
+        widget=QuickSelect,
     )
     action = forms.ChoiceField(
         label="Action",
         required=False,
         error_messages={"invalid_choice": "No entry in the log has this action."},
+        widget=QuickSelect,
     )
     account = forms.ChoiceField(
         label="Account",
         required=False,
         error_messages={"invalid_choice": "No such TikTok account in this agency."},
+        widget=QuickSelect,
     )
     date_from = forms.DateField(
         label="From",

@@ -13,6 +13,7 @@ from django.http import QueryDict
 from django.utils import timezone
 
 from apps.accounts.models import TikTokAccount
+from apps.common.widgets import QuickSelect
 from apps.posts.models import MediaType, PostMedia, PostStatus, PrivacyLevel, PublishMode
 from apps.posts.selectors import accounts_for_composer
 from apps.posts.services import (
@@ -56,7 +57,9 @@ class ScheduleFields(forms.Form):
         required=False, error_messages={"invalid": "Enter the time as HH:MM, e.g. 18:30."}
     )
     time_zone = forms.ChoiceField(
-        choices=time_zone_choices, error_messages={"invalid_choice": "Choose a time zone from the list."}
+        choices=time_zone_choices,
+        error_messages={"invalid_choice": "Choose a time zone from the list."},
+        widget=QuickSelect,
     )
 
     def scheduled_at(self, *, required: bool) -> dt.datetime | None:
@@ -78,6 +81,7 @@ class ScheduleFields(forms.Form):
 class ComposeForm(ScheduleFields):
     account = forms.ModelChoiceField(
         queryset=TikTokAccount.objects.none(),
+        widget=QuickSelect,
         empty_label="Choose an account",
         error_messages={
             "required": "Choose the account to post to.",

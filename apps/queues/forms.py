@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
+from apps.common.widgets import QuickSelect
 from apps.posts.forms import time_zone_choices
 from apps.queues.models import WEEKDAYS
 
@@ -24,5 +25,7 @@ class SlotForm(forms.Form):
 
 class ZoneForm(forms.Form):
     time_zone = forms.ChoiceField(
-        choices=time_zone_choices, error_messages={"invalid_choice": "Choose a time zone from the list."}
+        choices=time_zone_choices,
+        error_messages={"invalid_choice": "Choose a time zone from the list."},
+        widget=QuickSelect,
     )

@@ -15,6 +15,7 @@ from django.contrib.auth.forms import (
     SetPasswordForm,
 )
 
+from apps.common.widgets import QuickSelect
 from apps.users.models import email_normalize
 from tenants.models import MfaPolicy
 
@@ -153,6 +154,7 @@ class AgencySettingsForm(PageForm):
         label="Default time zone",
         help_text="Used for new team members and wherever the agency's own day matters.",
         choices=time_zone_choices,
+        widget=QuickSelect,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -199,6 +201,7 @@ class ProfileForm(PageForm):
         help_text="Every date and time on Postline is shown to you in it.",
         choices=time_zone_choices,
         error_messages={"invalid_choice": "Choose a time zone from the list."},
+        widget=QuickSelect,
     )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
