@@ -386,3 +386,24 @@ def test_the_approvals_queues_query_count_does_not_grow_with_waiting_posts(alpha
     # The agency, the session, the user, the page of posts, their videos and photos, and (with
     # more than a page) the queue's size
     assert many == few + 1 <= 8, (few, many)
+
+
+# --- The accounts page ---
+
+
+def test_the_accounts_page_pages_by_name_each_account_once_in_flat_queries(alpha: Agency) -> None:
+    with schema_context(alpha.schema_name):
+        for index in range(30):
+            TikTokAccountFactory(username=f"client{index:02d}")
+    owner = signed_in(alpha)
+
+    def names(response: Any) -> list[str]:
+        return re.findall(r"<strong>@(client\d\d)</strong>", response.content.decode())
+
+    first = owner.get("/accounts/")
+    assert names(first) == [f"client{index:02d}" for index in range(25)]
+    more = link(first, "next")
+    assert more is not None
+    second = owner.get(more)
+    assert names(second) == [f"client{index:02d}" for index in range(25, 30)] and link(second, "next") is None
+    assert queries(owner, "/accounts/") == queries(owner, more)

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from apps.accounts.models import without_secrets
 from apps.accounts.oauth import StateError, state_consume, state_issue, state_read
@@ -38,6 +39,7 @@ from apps.accounts.services import (
     account_set_requires_approval,
     posts_waiting_for,
 )
+from apps.common.pagination import Keyset, keyset_page
 from apps.mfa.reauth import reauth_prompt, reauth_refusal
 from apps.tiktok.client import TikTokClient
 from apps.tiktok.errors import TikTokError, oauth_refusal
@@ -47,9 +49,20 @@ from tenants.models import Agency, AgencyStatus
 
 logger = logging.getLogger(__name__)
 
+# Accounts a page at a time, by name (the id breaks ties: apps.common.pagination).
+ACCOUNT_ORDER = Keyset(("username", "display_name", "id"))
+ACCOUNTS_PAGE_SIZE = 25
+
+
+def _pager_swap(request: HttpRequest) -> bool:
+    """Whether this is the pager's htmx request, answered with the list alone."""
+    htmx = getattr(request, "htmx", None)
+    return bool(htmx) and not htmx.history_restore_request  # type: ignore[union-attr]
+
 
 @require_GET
 @login_required
+@vary_on_headers("HX-Request")
 def account_list(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     managed = set(accounts_with(user, Perm.MANAGE).values_list("pk", flat=True))
@@ -57,14 +70,18 @@ def account_list(request: HttpRequest) -> HttpResponse:
     # switch approval off could have approved those posts anyway.
     rules_approval = managed & set(accounts_with(user, Perm.APPROVE).values_list("pk", flat=True))
     now = timezone.now()
-    accounts = with_posting_counts(list(without_secrets(accounts_with(user))), now=now)
+    page = keyset_page(
+        without_secrets(accounts_with(user)), ACCOUNT_ORDER, request.GET, size=ACCOUNTS_PAGE_SIZE
+    )
+    accounts = with_posting_counts(page.rows, now=now)
     app_limit = app_posting_limit(now=now)
     for account in accounts:
         account.posting_limit = app_limit or account_posting_limit(account, now)  # type: ignore[attr-defined]
     return render(
         request,
-        "accounts/list.html",
+        "accounts/list.html#accounts" if _pager_swap(request) else "accounts/list.html",
         {
+            "page": page,
             "accounts": accounts,
             "daily_cap": DAILY_CAP,
             "inbox_share_cap": INBOX_SHARE_CAP,
