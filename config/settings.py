@@ -159,6 +159,7 @@ TENANT_APPS = [
     "apps.imports",
     "apps.queues",
     "apps.captions",
+    "apps.comments",
 ]
 INSTALLED_APPS = list(dict.fromkeys(SHARED_APPS + TENANT_APPS))
 
