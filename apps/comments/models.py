@@ -26,9 +26,11 @@ class Visibility(models.TextChoices):
 
 class CommentQuerySet(SoftDeleteQuerySet):
     def thread(self, post: Any, visibility: str) -> Self:
-        """One thread of `post`, oldest first, with its authors and mentions in two more queries."""
+        """One thread of `post` (or of each of a list of post ids), oldest first, with its
+        authors and mentions in one more query."""
+        posts = {"post_id__in": post} if isinstance(post, list) else {"post": post}
         return (
-            self.filter(post=post, visibility=visibility)
+            self.filter(visibility=visibility, **posts)
             .select_related("created_by", "link")
             .prefetch_related(Prefetch("mentions", queryset=CommentMention.objects.select_related("user")))
             .order_by("created_at", "id")

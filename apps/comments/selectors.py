@@ -29,6 +29,14 @@ def thread(post: Post, visibility: str) -> list[Comment]:
     return list(Comment.objects.thread(post, visibility))
 
 
+def threads_of(posts: list[Post], visibility: str) -> dict[Any, list[Comment]]:
+    """One thread of each of `posts` (a page of them), in two queries whatever their number."""
+    found: dict[Any, list[Comment]] = {post.pk: [] for post in posts}
+    for comment in Comment.objects.thread([p.pk for p in posts], visibility):
+        found[comment.post_id].append(comment)
+    return found
+
+
 def get_comment_for_user(user: Any, pk: uuid.UUID | str) -> Comment:
     """The one gate to a single comment: 404 unless `user` may see its post and its thread."""
     comment = (

@@ -68,30 +68,34 @@ class Thread:
         return f"comments-{self.visibility}-{self.post.pk}"
 
 
-def team_thread(user: User, post: Post, visibility: str, **kept: Any) -> Thread:
+def team_thread(
+    user: User, post: Post, visibility: str, comments: list[Comment] | None = None, **kept: Any
+) -> Thread:
     """A thread of the post page (and of a signed-in client reviewer's review page)."""
     title, hint = TITLES[Visibility(visibility)] if user.role != Role.CLIENT else CLIENT_TITLE
+    comments = thread(post, visibility) if comments is None else comments
     return Thread(
         post=post,
         visibility=visibility,
         title=title,
         hint=hint,
-        rows=[Row(c, may_delete(user, c)) for c in thread(post, visibility)],
+        rows=[Row(c, may_delete(user, c)) for c in comments],
         action=reverse("comments:post", kwargs={"post_id": post.pk}),
         time_zone=user.time_zone or "UTC",
         **kept,
     )
 
 
-def link_thread(token: str, post: Post, **kept: Any) -> Thread:
-    """The client thread on the review page opened by a link."""
+def link_thread(token: str, post: Post, comments: list[Comment] | None = None, **kept: Any) -> Thread:
+    """The client thread on the review page opened by a link (`comments`: read already)."""
     title, hint = CLIENT_TITLE
+    comments = thread(post, Visibility.CLIENT) if comments is None else comments
     return Thread(
         post=post,
         visibility=Visibility.CLIENT,
         title=title,
         hint=hint,
-        rows=[Row(c, False) for c in thread(post, Visibility.CLIENT)],
+        rows=[Row(c, False) for c in comments],
         action=reverse("client:comment", kwargs={"token": token, "post_id": post.pk}),
         time_zone=post.schedule_time_zone or "UTC",
         ask_name=True,
@@ -116,7 +120,7 @@ def _back_to(user: User, post: Post, visibility: str) -> str:
 
 def _told(comment: Comment) -> str:
     names = [m.user.get_full_name() for m in comment.mentions.select_related("user").order_by("id")]
-    return f" Mentioned: {', '.join(names)} (told)." if names else ""
+    return f" Mentioned: {', '.join(names)}." if names else ""
 
 
 @never_cache
