@@ -315,6 +315,8 @@ THROTTLES = {
     "password-reset": {"ip": 10, "address": 3, "window": 900},
     "invitation": {"ip": 30, "address": 3, "window": 3600},
     "email-verification": {"ip": 10, "address": 3, "window": 3600},
+    # A client's comments through a review link ("address": the link), each telling the team.
+    "client-comment": {"ip": 60, "address": 30, "window": 3600},
 }
 # Two-step sign-in (django-otp, apps/mfa): wrong codes count in the lockout above, so django-otp's
 # own per-device delay is off (one mechanism); sensitive actions ask again after this window.

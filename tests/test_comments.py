@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -390,3 +391,26 @@ def test_mentions_are_found_as_written() -> None:
     pieces = split_mentions("hi @ada and @eve.", {"ada"})
     assert pieces == [("hi ", False), ("@ada", True), (" and @eve.", False)]
     assert "".join(text for text, _ in pieces) == "hi @ada and @eve."
+
+
+def test_a_link_comments_at_most_so_often_and_a_name_stays_on_one_line(alpha: Agency, settings: Any) -> None:
+    settings.THROTTLES = {**settings.THROTTLES, "client-comment": {"ip": 100, "address": 2, "window": 3600}}
+    with schema_context(alpha.schema_name):
+        team = Team()
+        post = team_post(team)
+        _, token = review_link(team, post)
+    browser = client_for(alpha)
+    # A name with a line break (it goes into email subjects) is kept on one line
+    first = browser.post(client_comment_url(token, post), {"author_name": "Carla\r\nBcc: x@y", "body": "One"})
+    assert first.status_code == 302
+    assert (
+        browser.post(client_comment_url(token, post), {"author_name": "Carla", "body": "Two"}).status_code
+        == 302
+    )
+    third = browser.post(client_comment_url(token, post), {"author_name": "Carla", "body": "Three"})
+    assert third.status_code == 200
+    assert "Too many comments through this link: at most 2 an hour." in third.content.decode()
+    assert ">Three</textarea>" in third.content.decode()
+    with schema_context(alpha.schema_name):
+        assert list(Comment.objects.values_list("author_name", flat=True)) == ["Carla Bcc: x@y", "Carla"]
+        assert "\n" not in Event.objects.filter(kind=Kind.CLIENT_COMMENT).first().title

@@ -15,6 +15,7 @@ from django.db.models import Prefetch, Q
 
 from apps.comments.mentions import split_mentions
 from apps.common.models import SoftDeleteManager, SoftDeleteModel, SoftDeleteQuerySet
+from apps.users.models import Role
 
 BODY_MAX = 2000
 
@@ -83,7 +84,9 @@ class Comment(SoftDeleteModel):
 
     @property
     def by_client(self) -> bool:
-        return self.link_id is not None or (self.created_by is not None and self.created_by.role == "client")
+        return self.link_id is not None or (
+            self.created_by is not None and self.created_by.role == Role.CLIENT
+        )
 
     @property
     def author_label(self) -> str:

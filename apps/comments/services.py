@@ -89,7 +89,8 @@ def comment_create(
     if link is not None:
         if visibility != Visibility.CLIENT:
             raise CommentError("Through a review link, comments go to the client thread.", "visibility")
-        name = author_name.strip()[:AUTHOR_NAME_MAX]
+        # One line: the name goes into notification titles and email subjects.
+        name = " ".join(author_name.split())[:AUTHOR_NAME_MAX]
         if not name:
             raise CommentError("Type your name, so the agency knows who wrote.", "author_name")
         comment.link, comment.author_name, comment.client_label = link, name, link.client_label

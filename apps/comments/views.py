@@ -6,7 +6,7 @@ post or thread its reader may not see."""
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
@@ -23,6 +23,7 @@ from apps.comments.models import BODY_MAX, Comment, Visibility
 from apps.comments.selectors import get_comment_for_user, may_delete, thread, visibilities_for
 from apps.comments.services import AUTHOR_NAME_MAX, CommentError, comment_create, comment_delete
 from apps.common.http import HtmxHttpRequest
+from apps.common.throttle import throttle_hit
 from apps.posts.models import Post
 from apps.posts.selectors import get_post_for_user
 from apps.reviews.models import LinkKind
@@ -61,7 +62,6 @@ class Thread:
     notice: str = ""
     body_max: int = BODY_MAX
     name_max: int = AUTHOR_NAME_MAX
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def dom_id(self) -> str:
@@ -189,7 +189,13 @@ def client_comment(request: HtmxHttpRequest, token: str, post_id: uuid.UUID) -> 
     link = link_for_token(token, LinkKind.REVIEW)
     post = get_link_post(link, post_id)
     body, name = request.POST.get("body", ""), request.POST.get("author_name", "")
+    limited = throttle_hit(request, "client-comment", address=str(link.pk))
     try:
+        if limited is not None:
+            raise CommentError(
+                f"Too many comments through this link: at most {limited.limit} an hour. "
+                f"Please try again in {limited.minutes} minute{'s' if limited.minutes != 1 else ''}."
+            )
         comment_create(
             post=post, body=body, visibility=Visibility.CLIENT, link=link, author_name=name, request=request
         )
