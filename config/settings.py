@@ -472,7 +472,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
 # are kept unless "audit.auditlog=days" is given (removed by age). An empty value keeps everything.
 RETENTION_DAYS: dict[str, int] = {}
 for _item in env(
-    "RETENTION_DAYS", "posts.post=30,posts.postmedia=30,team.invitation=30,accounts.tiktokaccount=90"
+    "RETENTION_DAYS",
+    "posts.post=30,posts.postmedia=30,team.invitation=30,accounts.tiktokaccount=90,comments.comment=30",
 ).split(","):
     if not _item.strip():
         continue

@@ -17,13 +17,14 @@ from django_tenants.utils import schema_context
 from apps.audit.models import AuditLog
 from apps.comments.mentions import find_handles, split_mentions
 from apps.comments.models import BODY_MAX, Comment, Visibility
-from apps.comments.services import comment_create
+from apps.comments.services import comment_create, comment_delete
 from apps.notifications.delivery import notification_email_deliver
 from apps.notifications.models import Channel, Event, Kind, Notification, Preference
 from apps.posts.models import Post, PostStatus
 from apps.reviews.models import ClientLink, LinkKind
 from apps.reviews.services import client_link_create, client_link_revoke
 from tenants.models import Agency
+from tenants.retention import agency_purge_expired
 from tests.conftest import SMTPServer, client_for, mail_text
 from tests.factories import PostFactory, TikTokAccountFactory
 from tests.test_notifications import Team, signed_in, told
@@ -414,3 +415,20 @@ def test_a_link_comments_at_most_so_often_and_a_name_stays_on_one_line(alpha: Ag
     with schema_context(alpha.schema_name):
         assert list(Comment.objects.values_list("author_name", flat=True)) == ["Carla Bcc: x@y", "Carla"]
         assert "\n" not in Event.objects.filter(kind=Kind.CLIENT_COMMENT).first().title
+
+
+def test_a_deleted_comment_is_removed_for_good_after_its_retention(alpha: Agency) -> None:
+    with schema_context(alpha.schema_name):
+        team = Team()
+        post = team_post(team)
+        old, recent = (
+            comment_create(post=post, body=body, visibility=Visibility.INTERNAL, by=team.author)
+            for body in ("Old", "Recent")
+        )
+        for comment in (old, recent):
+            comment_delete(comment=comment, by=team.author)
+        Comment.all_objects.filter(pk=old.pk).update(deleted_at=timezone.now() - dt.timedelta(days=31))
+    report = agency_purge_expired(agency=alpha)
+    assert report.removed["comments.comment"] == 1
+    with schema_context(alpha.schema_name):
+        assert list(Comment.all_objects.values_list("body", flat=True)) == ["Recent"]
