@@ -12,6 +12,8 @@ from typing import Any, ClassVar, Self
 from django.conf import settings
 from django.db import models
 from django.db.models import Prefetch, Q
+from django.db.models.functions import Length
+from django.db.models.lookups import LessThanOrEqual
 
 from apps.comments.mentions import split_mentions
 from apps.common.models import SoftDeleteManager, SoftDeleteModel, SoftDeleteQuerySet
@@ -32,7 +34,7 @@ class CommentQuerySet(SoftDeleteQuerySet):
         posts = {"post_id__in": post} if isinstance(post, list) else {"post": post}
         return (
             self.filter(visibility=visibility, **posts)
-            .select_related("created_by", "link")
+            .select_related("created_by")
             .prefetch_related(Prefetch("mentions", queryset=CommentMention.objects.select_related("user")))
             .order_by("created_at", "id")
         )
@@ -66,6 +68,12 @@ class Comment(SoftDeleteModel):
                 condition=Q(visibility__in=Visibility.values), name="comments_visibility_valid"
             ),
             models.CheckConstraint(condition=~Q(body__regex=r"^\s*$"), name="comments_body_not_blank"),
+            models.CheckConstraint(
+                condition=LessThanOrEqual(Length("body"), BODY_MAX), name="comments_body_not_too_long"
+            ),
+            models.CheckConstraint(
+                condition=Q(link__isnull=True) | Q(created_by__isnull=True), name="comments_one_author"
+            ),
             models.CheckConstraint(
                 condition=Q(link__isnull=True) | (Q(visibility="client") & ~Q(author_name="")),
                 name="comments_link_comment_is_client_and_named",
