@@ -34,7 +34,10 @@ TITLES = {
     Visibility.INTERNAL: ("Team comments", "Only the agency's team reads these; clients never see them."),
     Visibility.CLIENT: ("Comments with the client", "The client reads these on their review page."),
 }
-CLIENT_TITLE = ("Comments", "Questions or notes for the agency about this post.")
+CLIENT_TITLE = (
+    "Messages with the agency",
+    "Ask the agency about this post or leave them a note; they answer here.",
+)
 
 
 @dataclass
@@ -55,6 +58,7 @@ class Thread:
     action: str
     time_zone: str
     ask_name: bool = False
+    for_client: bool = False  # its reader is a client (labels that do not echo the decision form's)
     body: str = ""
     author_name: str = ""
     error: str = ""
@@ -82,6 +86,7 @@ def team_thread(
         rows=[Row(c, may_delete(user, c)) for c in comments],
         action=reverse("comments:post", kwargs={"post_id": post.pk}),
         time_zone=user.time_zone or "UTC",
+        for_client=user.role == Role.CLIENT,
         **kept,
     )
 
@@ -99,6 +104,7 @@ def link_thread(token: str, post: Post, comments: list[Comment] | None = None, *
         action=reverse("client:comment", kwargs={"token": token, "post_id": post.pk}),
         time_zone=post.schedule_time_zone or "UTC",
         ask_name=True,
+        for_client=True,
         **kept,
     )
 
