@@ -458,3 +458,25 @@ def test_the_database_refuses_a_comment_the_service_would(in_alpha: Agency) -> N
         with pytest.raises(IntegrityError), transaction.atomic():
             Comment.objects.create(post=post, **values)
     assert not Comment.objects.exists()
+
+
+def test_a_teammates_comment_tells_the_posts_author_once(in_alpha: Agency) -> None:
+    team = Team()
+    post = team_post(team)
+    # The author's own comment tells nobody
+    comment_create(post=post, body="Draft two is up", visibility=Visibility.INTERNAL, by=team.author)
+    assert not Event.objects.exists()
+    # The manager's comment tells the author, in the app and by email
+    comment_create(post=post, body="Shorter intro?", visibility=Visibility.INTERNAL, by=team.manager)
+    assert told(Kind.POST_COMMENT) == told(Kind.POST_COMMENT, Channel.EMAIL) == {"author@alpha.example"}
+    event = Event.objects.get(kind=Kind.POST_COMMENT)
+    assert event.title == "Manager commented on your post for @brandone: “Summer launch teaser”"
+    assert event.body == "Shorter intro?"
+    # Mentioned as well, the author hears of the mention only
+    comment_create(post=post, body="@author see above", visibility=Visibility.CLIENT, by=team.manager)
+    assert Event.objects.filter(kind=Kind.POST_COMMENT).count() == 1
+    assert told(Kind.COMMENT_MENTION) == {"author@alpha.example"}
+    # A client reviewer's comment is a client's comment, not a teammate's
+    comment_create(post=post, body="Looks great", visibility=Visibility.CLIENT, by=team.client)
+    assert Event.objects.filter(kind=Kind.POST_COMMENT).count() == 1
+    assert Event.objects.filter(kind=Kind.CLIENT_COMMENT).count() == 1

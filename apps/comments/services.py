@@ -79,7 +79,8 @@ def comment_create(
     get_link_post); this checks again what the comment itself may be.
 
     A client's comment (through a link, or from a client reviewer) tells the post's author and
-    approvers; a team member's `@mentions` tell the people named who may see the post."""
+    approvers; a team member's `@mentions` tell the people named who may see the post, and their
+    comment tells the post's author (unless mentioned, or the author themselves)."""
     body = _clean_body(body)
     if visibility not in Visibility.values:
         raise CommentError("Choose which thread the comment goes to.", "visibility")
@@ -113,6 +114,15 @@ def comment_create(
             notification_emit(kind="client_comment", obj=comment, key=str(comment.pk), actor=by)
         if mentioned:
             notification_emit(kind="comment_mention", obj=comment, key=str(comment.pk), actor=by)
+        author_id = post.created_by_id
+        if (
+            link is None
+            and by is not None
+            and is_team(by)
+            and author_id not in (None, by.pk)
+            and author_id not in {user.pk for user, _ in mentioned}  # told of the mention already
+        ):
+            notification_emit(kind="post_comment", obj=comment, key=str(comment.pk), actor=by)
     return comment
 
 

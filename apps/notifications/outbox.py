@@ -84,6 +84,8 @@ def recipients(kind: str, obj: Any, actor: Any) -> list[User]:
         account = obj.post.account
         if kind == Kind.COMMENT_MENTION:
             people = [mention.user for mention in obj.mentions.select_related("user")]
+        elif kind == Kind.POST_COMMENT:  # a teammate's comment: the post's author
+            people = _author(obj.post)
         else:  # a client's comment: the post's author and those who approve its account's posts
             people = _author(obj.post) + list(users_to_tell_of_client_comment(obj.post))
         people = [person for person in people if person.role != Role.CLIENT]
@@ -199,6 +201,8 @@ def _describe(emitted: Emitted) -> dict[str, Any]:
         where = f"@{post.account.username}" if post.account.username else str(post.account)
         if kind == Kind.COMMENT_MENTION:
             title = f"{obj.author_label} mentioned you on a post for {where}"
+        elif kind == Kind.POST_COMMENT:
+            title = f"{obj.author_label} commented on your post for {where}"
         else:
             title = f"{obj.author_label} commented on a post for {where}"
         path = reverse("posts:detail", kwargs={"pk": post.pk})
