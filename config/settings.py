@@ -159,6 +159,7 @@ TENANT_APPS = [
     "apps.imports",
     "apps.queues",
     "apps.captions",
+    "apps.comments",
 ]
 INSTALLED_APPS = list(dict.fromkeys(SHARED_APPS + TENANT_APPS))
 
@@ -319,6 +320,8 @@ THROTTLES = {
     "password-reset": {"ip": 10, "address": 3, "window": 900},
     "invitation": {"ip": 30, "address": 3, "window": 3600},
     "email-verification": {"ip": 10, "address": 3, "window": 3600},
+    # A client's comments through a review link ("address": the link), each telling the team.
+    "client-comment": {"ip": 60, "address": 30, "window": 3600},
 }
 # Two-step sign-in (django-otp, apps/mfa): wrong codes count in the lockout above, so django-otp's
 # own per-device delay is off (one mechanism); sensitive actions ask again after this window.
@@ -474,7 +477,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
 # are kept unless "audit.auditlog=days" is given (removed by age). An empty value keeps everything.
 RETENTION_DAYS: dict[str, int] = {}
 for _item in env(
-    "RETENTION_DAYS", "posts.post=30,posts.postmedia=30,team.invitation=30,accounts.tiktokaccount=90"
+    "RETENTION_DAYS",
+    "posts.post=30,posts.postmedia=30,team.invitation=30,accounts.tiktokaccount=90,comments.comment=30",
 ).split(","):
     if not _item.strip():
         continue

@@ -25,6 +25,7 @@ urlpatterns = [
     path("settings/api-keys/", include("apps.api.urls")),
     path("settings/export/", include("apps.exports.urls")),
     path("reviews/", include("apps.reviews.urls")),
+    path("comments/", include("apps.comments.urls")),
     # Opened by a link's token, without signing in (apps.reviews).
     path("client/", include("apps.reviews.urls_client")),
     path("reports/", include("apps.reports.urls")),

@@ -30,6 +30,8 @@ from apps.api.keys import api_key_create
 from apps.api.models import ApiKey, MediaUpload
 from apps.audit.models import AuditLog
 from apps.captions.models import CaptionSnippet, SnippetKind
+from apps.comments.models import Comment, Visibility
+from apps.comments.services import comment_create
 from apps.common.outbox import notification_emit
 from apps.exports.models import AgencyExport
 from apps.imports.models import PostImport
@@ -81,6 +83,7 @@ class Objects:
     post_import: PostImport
     slot: QueueSlot | None = None
     snippet: CaptionSnippet | None = None
+    comment: Comment | None = None
 
 
 def _objects(alpha: Agency, owner_email: str = "owner@shared.example") -> Objects:
@@ -177,6 +180,9 @@ def _objects(alpha: Agency, owner_email: str = "owner@shared.example") -> Object
         objects.snippet = CaptionSnippet.objects.create(
             kind=SnippetKind.TEMPLATE, name=SECRET_CLIENT, text=SECRET_CAPTION, client_label=SECRET_CLIENT
         )
+        objects.comment = comment_create(
+            post=post, body=f"Internal: {SECRET_CAPTION}", visibility=Visibility.INTERNAL, by=owner
+        )
         return objects
 
 
@@ -231,6 +237,8 @@ def _value(name: str, kwarg: str, objects: Objects) -> str:
             return str(objects.post_import.pk)
         if app == "captions" and objects.snippet is not None:
             return str(objects.snippet.pk)
+        if app == "comments" and objects.comment is not None:
+            return str(objects.comment.pk)
     if kwarg == "upload_id":
         return str(objects.upload.pk)
     if kwarg == "media_id":
@@ -285,6 +293,9 @@ def _post_body(objects: Objects) -> dict[str, Any]:
         "account": str(objects.account.pk),
         "media_id": str(objects.media.pk),
         "comment": "Looks wrong",
+        "body": "Taken over",
+        "visibility": "client",
+        "author_name": "Intruder",
         "requires_approval": "on",
         "published_post_id": "7" * 19,
         "date": later.date().isoformat(),
@@ -371,6 +382,7 @@ def _snapshot(alpha: Agency, objects: Objects) -> dict[str, Any]:
                 list(CaptionSnippet.objects.values_list("name", "text", "client_label")),
             ),
             "imports": list(PostImport.objects.values_list("status", "mapping", "mode")),
+            "comments": list(Comment.all_objects.values_list("body", "visibility", "deleted_at")),
         }
 
 
@@ -413,6 +425,7 @@ def test_the_owner_does_see_what_the_walk_hides(alpha: Agency) -> None:
     objects = _objects(alpha)
     client = _signed_in(alpha, "owner@shared.example")
     assert SECRET_CAPTION in client.get(f"/posts/{objects.post.pk}/").content.decode()
+    assert f"Internal: {SECRET_CAPTION}" in client.get(f"/comments/posts/{objects.post.pk}/").content.decode()
     assert SECRET_CAPTION in client.get("/posts/approvals/").content.decode()
     assert SECRET_USERNAME in client.get("/accounts/").content.decode()
     assert SECRET_CLIENT in client.get("/accounts/").content.decode()

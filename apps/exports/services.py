@@ -120,6 +120,8 @@ KINDS = [
     Kind("api_keys", "API keys", _model_rows("api.apikey")),
     Kind("client_links", "Client links", _model_rows("reviews.clientlink")),
     Kind("client_consent", "Client consent record", _model_rows("reviews.consentrecord")),
+    Kind("comments", "Comments on posts", _model_rows("comments.comment")),
+    Kind("comment_mentions", "Mentions in comments", _model_rows("comments.commentmention")),
 ]
 
 

@@ -35,6 +35,9 @@ class Kind(models.TextChoices):
     INVITATION_ACCEPTED = "invitation_accepted", "Someone accepted your invitation"
     WEBHOOK_DISABLED = "webhook_disabled", "A webhook was turned off after a day of failures"
     EXPORT_FINISHED = "export_finished", "Your agency export finished"
+    CLIENT_COMMENT = "client_comment", "A client commented on a post"
+    COMMENT_MENTION = "comment_mention", "Someone mentioned you in a comment"
+    POST_COMMENT = "post_comment", "A teammate commented on your post"
     DIGEST = "digest", "Daily digest"
 
 
@@ -45,6 +48,8 @@ class Channel(models.TextChoices):
 
 # What people get when neither they nor their agency said otherwise: everything but "published".
 OFF_BY_DEFAULT = frozenset({(Kind.POST_PUBLISHED, Channel.IN_APP), (Kind.POST_PUBLISHED, Channel.EMAIL)})
+# Comments' events tell the agency's team only, never a client reviewer (apps.comments).
+COMMENT_KINDS = frozenset({Kind.CLIENT_COMMENT, Kind.COMMENT_MENTION, Kind.POST_COMMENT})
 # Kinds a person chooses per channel (the digest has its own settings).
 CHOOSABLE_KINDS: list[str] = [kind.value for kind in Kind if kind != Kind.DIGEST]
 

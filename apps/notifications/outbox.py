@@ -22,9 +22,12 @@ from django.utils import timezone
 
 from apps.accounts.models import TikTokAccount
 from apps.accounts.permissions import ADMIN_ROLES, Perm, user_may, users_with
+from apps.comments.models import Comment
+from apps.comments.selectors import users_to_tell_of_client_comment
 from apps.common.outbox import Emitted
 from apps.exports.models import AgencyExport
 from apps.notifications.models import (
+    COMMENT_KINDS,
     OFF_BY_DEFAULT,
     Channel,
     ChatDelivery,
@@ -77,6 +80,15 @@ def recipients(kind: str, obj: Any, actor: Any) -> list[User]:
             people = [u for u in users_with(Perm.APPROVE, account) if u.pk != obj.created_by_id]
         else:  # published, approved, rejected: the author
             people = _author(obj)
+    elif isinstance(obj, Comment):
+        account = obj.post.account
+        if kind == Kind.COMMENT_MENTION:
+            people = [mention.user for mention in obj.mentions.select_related("user")]
+        elif kind == Kind.POST_COMMENT:  # a teammate's comment: the post's author
+            people = _author(obj.post)
+        else:  # a client's comment: the post's author and those who approve its account's posts
+            people = _author(obj.post) + list(users_to_tell_of_client_comment(obj.post))
+        people = [person for person in people if person.role != Role.CLIENT]
     elif isinstance(obj, TikTokAccount):
         account = obj
         # Limits on posting concern those who post for it; the connection, those who manage it.
@@ -107,6 +119,8 @@ def recipients(kind: str, obj: Any, actor: Any) -> list[User]:
 def may_still_see(user: User, event: Event) -> bool:
     """The send-time check: the person is active and may still see what the event is about."""
     if not user.is_active:
+        return False
+    if event.kind in COMMENT_KINDS and user.role == Role.CLIENT:
         return False
     if event.account_id is not None:
         account = TikTokAccount.objects.filter(pk=event.account_id).first()
@@ -181,6 +195,23 @@ def _describe(emitted: Emitted) -> dict[str, Any]:
             "path": reverse("posts:detail", kwargs={"pk": obj.pk}),
             "account": obj.account,
             "post": obj,
+        }
+    if isinstance(obj, Comment):
+        post = obj.post
+        where = f"@{post.account.username}" if post.account.username else str(post.account)
+        if kind == Kind.COMMENT_MENTION:
+            title = f"{obj.author_label} mentioned you on a post for {where}"
+        elif kind == Kind.POST_COMMENT:
+            title = f"{obj.author_label} commented on your post for {where}"
+        else:
+            title = f"{obj.author_label} commented on a post for {where}"
+        path = reverse("posts:detail", kwargs={"pk": post.pk})
+        return {
+            "title": f"{title}: “{post}”"[:300],
+            "body": obj.body,
+            "path": f"{path}#comment-{obj.pk}",
+            "account": post.account,
+            "post": post,
         }
     if isinstance(obj, TikTokAccount):
         titles = {

@@ -277,8 +277,10 @@ def _review_page(
     reviewer_name: str = "",
     failed: dict[str, Any] | None = None,
     status: int = 200,
+    token: str = "",
 ) -> HttpResponseBase:
     context = {
+        "token": token,
         "items": _items(posts, action, media_url, failed),
         "signed_in": signed_in,
         "reviewer_name": reviewer_name,
@@ -339,7 +341,12 @@ def client_review(request: HtmxHttpRequest, token: str) -> HttpResponseBase:
     link = link_for_token(token, LinkKind.REVIEW)
     posts = with_media(link_posts(link))
     return _review_page(
-        request, posts, action=_link_action(token), media_url=_link_media_url(token), signed_in=False
+        request,
+        posts,
+        action=_link_action(token),
+        media_url=_link_media_url(token),
+        signed_in=False,
+        token=token,
     )
 
 
@@ -359,6 +366,7 @@ def client_decide(request: HtmxHttpRequest, token: str, post_id: uuid.UUID) -> H
         signed_in=False,
         reviewer_name=failed["reviewer_name"],
         failed=failed,
+        token=token,
     )
 
 
