@@ -492,6 +492,8 @@ for _item in env(
 RETENTION_HOUR_UTC = int(env("RETENTION_HOUR_UTC", "4"))
 # How long an agency export's download link lasts; the retention run removes the archive after.
 EXPORT_LINK_DAYS = int(env("EXPORT_LINK_DAYS", "7"))
+# An audit log export of more entries than this is built by a worker (apps.audit.exports).
+AUDIT_EXPORT_STREAM_ROWS = int(env("AUDIT_EXPORT_STREAM_ROWS", "50000"))
 
 # --- Backups ---
 # A folder holding PostgreSQL's pg_dump and pg_restore, looked at before PATH, Debian's

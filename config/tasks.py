@@ -2,6 +2,7 @@
 
 TASK_MODULES = [
     "apps.accounts.tasks",
+    "apps.audit.tasks",
     "apps.exports.tasks",
     "apps.imports.tasks",
     "apps.notifications.tasks",

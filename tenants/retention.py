@@ -128,13 +128,19 @@ def agency_purge_expired(
 
 
 def _expire_exports(now: dt.datetime, dry_run: bool) -> int:
-    """The agency's exports whose download link expired lose their archive."""
+    """The agency's exports (whole-agency archives, large audit log exports) whose download link
+    expired lose their file."""
+    from apps.audit.exports import audit_exports_expire
+    from apps.audit.models import AuditExport
     from apps.exports.models import AgencyExport, ExportStatus
     from apps.exports.services import exports_expire
 
     if dry_run:
-        return AgencyExport.objects.filter(status=ExportStatus.READY, expires_at__lte=now).count()
-    return exports_expire(now)
+        return sum(
+            model.objects.filter(status=ExportStatus.READY, expires_at__lte=now).count()
+            for model in (AgencyExport, AuditExport)
+        )
+    return exports_expire(now) + audit_exports_expire(now)
 
 
 def _purge_batch(

@@ -28,13 +28,14 @@ from apps.accounts.permissions import Perm, access_set
 from apps.analytics.models import AccountSnapshot, VideoSnapshot
 from apps.api.keys import api_key_create
 from apps.api.models import ApiKey, MediaUpload
-from apps.audit.models import AuditLog
+from apps.audit.models import AuditExport, AuditLog
 from apps.captions.models import CaptionSnippet, SnippetKind
 from apps.comments.models import Comment, Visibility
 from apps.comments.services import comment_create
 from apps.common.outbox import notification_emit
-from apps.exports.models import AgencyExport
+from apps.exports.models import AgencyExport, ExportStatus
 from apps.imports.models import PostImport
+from apps.media.storage import media_storage
 from apps.notifications.models import ChatDelivery, ChatWebhook, DeliveryStatus, Notification
 from apps.posts.models import AttemptKind, AttemptOutcome, Post, PostMedia, PostStatus, PublishAttempt
 from apps.queues.models import QueueSlot
@@ -84,6 +85,7 @@ class Objects:
     slot: QueueSlot | None = None
     snippet: CaptionSnippet | None = None
     comment: Comment | None = None
+    audit_export: AuditExport | None = None
 
 
 def _objects(alpha: Agency, owner_email: str = "owner@shared.example") -> Objects:
@@ -183,6 +185,19 @@ def _objects(alpha: Agency, owner_email: str = "owner@shared.example") -> Object
         objects.comment = comment_create(
             post=post, body=f"Internal: {SECRET_CAPTION}", visibility=Visibility.INTERNAL, by=owner
         )
+        # A large audit export, ready, whose file holds the secret caption
+        writer = media_storage().open_writer("audit-exports/walk.csv", content_type="text/csv")
+        body = f"object\n{SECRET_CAPTION}\n".encode()
+        writer.write(body)
+        writer.complete()
+        objects.audit_export = AuditExport.objects.create(
+            requested_by=owner,
+            up_to=timezone.now(),
+            status=ExportStatus.READY,
+            file_name="audit-exports/walk.csv",
+            size_bytes=len(body),
+            expires_at=timezone.now() + dt.timedelta(days=7),
+        )
         return objects
 
 
@@ -239,6 +254,8 @@ def _value(name: str, kwarg: str, objects: Objects) -> str:
             return str(objects.snippet.pk)
         if app == "comments" and objects.comment is not None:
             return str(objects.comment.pk)
+        if app == "audit" and objects.audit_export is not None:
+            return str(objects.audit_export.pk)
     if kwarg == "upload_id":
         return str(objects.upload.pk)
     if kwarg == "media_id":

@@ -8,6 +8,9 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from apps.common.models import TimestampedModel
+from apps.exports.models import ExportStatus
+
 
 class AuditLog(models.Model):
     """One recorded action. The database refuses UPDATE, DELETE and TRUNCATE on this table.
@@ -64,3 +67,35 @@ class AuditLog(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} by {self.actor_email or 'system'} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class AuditExport(TimestampedModel):
+    """A large CSV export of the audit log an owner or admin asked for, built by a worker in the
+    agency's storage (apps.audit.exports); smaller ones stream straight from the page."""
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The filters as apps.audit.exports.filters_json writes them, and what they say in words.
+    filters = models.JSONField(default=dict, blank=True)
+    described = models.CharField(max_length=300, blank=True, default="")
+    # The log as it was when asked for: entries up to this time, the request's own entry left out.
+    up_to = models.DateTimeField()
+    request_entry_id = models.UUIDField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=ExportStatus.choices, default=ExportStatus.QUEUED)
+    rows_done = models.PositiveIntegerField(default=0)
+    file_name = models.CharField(max_length=300, blank=True, default="")
+    size_bytes = models.BigIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    finished_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Audit log export of {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def in_progress(self) -> bool:
+        return self.status in (ExportStatus.QUEUED, ExportStatus.BUILDING)

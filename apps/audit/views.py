@@ -2,27 +2,34 @@
 
 from __future__ import annotations
 
-import csv
-import datetime as dt
-import json
+import uuid
 import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import QuerySet
 from django.http import Http404, HttpResponse, HttpResponseBase, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 from django_tenants.utils import schema_context
 
 from apps.audit.actions import action_label
-from apps.audit.changes import change_lines, changes_text
+from apps.audit.changes import change_lines
+from apps.audit.exports import (
+    audit_export_pieces,
+    audit_export_request,
+    csv_lines,
+    entries_as_asked,
+    is_large,
+    stream_max_rows,
+)
 from apps.audit.forms import AuditFilterForm
-from apps.audit.models import AuditLog
+from apps.audit.models import AuditExport, AuditLog
 from apps.audit.selectors import (
     AUDIT_ORDER,
     audit_accounts,
@@ -34,25 +41,10 @@ from apps.audit.selectors import (
 from apps.audit.services import audit_record
 from apps.common.http import HtmxHttpRequest
 from apps.common.pagination import keyset_page
+from apps.exports.models import ExportStatus
 from apps.users.models import User
 
 PAGE_SIZE = 50
-EXPORT_CHUNK = 2000
-CSV_COLUMNS = [
-    "time (UTC)",
-    "actor email",
-    "action",
-    "object type",
-    "object id",
-    "object",
-    "account",
-    "IP",
-    "user agent",
-    "changes",
-    "changes (JSON)",  # the entry as recorded, for tools
-]
-# A spreadsheet runs a cell starting with one of these as a formula (CSV injection).
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -106,6 +98,7 @@ def _context(request: HtmxHttpRequest, user: User, form: AuditFilterForm, **extr
         "filters": _query_string(request),
         "filtered": any(form.data.get(name) for name in form.fields),
         "time_zone": user.time_zone or "UTC",
+        **_exports_context(),
         **extra,
     }
 
@@ -139,47 +132,12 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "audit/list.html", context)
 
 
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    return f"'{text}" if text.startswith(_FORMULA_START) else text
-
-
-class _Echo:
-    """A file-like object whose write() hands the line back, for csv.writer to stream."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_lines(
-    schema_name: str, entries: QuerySet[AuditLog], account_labels: dict[str, str]
-) -> Iterator[str]:
-    writer = csv.writer(_Echo())
-    # The body is produced after the view has returned: enter the agency's schema again.
-    with schema_context(schema_name):
-        yield writer.writerow(CSV_COLUMNS)
-        for entry in entries.iterator(chunk_size=EXPORT_CHUNK):
-            yield writer.writerow(
-                [
-                    _cell(entry.created_at.astimezone(dt.UTC).isoformat()),
-                    _cell(entry.actor_email),
-                    _cell(entry.action),
-                    _cell(entry.object_type),
-                    _cell(entry.object_id),
-                    _cell(entry.object_repr),
-                    _cell(account_labels.get(str(entry.account_id), entry.account_id or "")),
-                    _cell(entry.ip),
-                    _cell(entry.user_agent),
-                    _cell(changes_text(entry.changes, entry.action, account_labels)),
-                    _cell(json.dumps(entry.changes, sort_keys=True, ensure_ascii=False)),
-                ]
-            )
-
-
 @require_GET
 @login_required
 def audit_export(request: HtmxHttpRequest) -> HttpResponseBase:
-    """The filtered entries, all of them, as CSV streamed row by row; the export is itself audited.
+    """The filtered entries, all of them, as CSV; the export is itself audited. Up to
+    AUDIT_EXPORT_STREAM_ROWS stream row by row; more are built by a worker, the person told when
+    the file is ready (apps.audit.exports).
 
     Invalid filters export nothing: the page comes back with the errors next to the fields.
     """
@@ -187,17 +145,70 @@ def audit_export(request: HtmxHttpRequest) -> HttpResponseBase:
     form, account_labels = _filter_form(request)
     if not form.is_valid():
         return render(request, "audit/list.html", _context(request, user, form), status=400)
+    filters = form.filters(user.time_zone or "UTC")
     exported = audit_record(action="audit.exported", request=request, changes={"filters": form.describe()})
-    # The log as it was when asked for: later entries, this export's own included, are left out.
-    entries = (
-        audit_entries(form.filters(user.time_zone or "UTC"))
-        .filter(created_at__lte=exported.created_at)
-        .exclude(pk=exported.pk)
-    )
+    entries = entries_as_asked(filters, exported.created_at, exported.pk)
+    if is_large(entries):
+        described = "; ".join(f"{form.fields[name].label}: {text}" for name, text in form.describe().items())
+        audit_export_request(by=user, filters=filters, described=described, request_entry=exported)
+        messages.success(
+            request,
+            f"This export holds more than {stream_max_rows():,} entries: it is being prepared. You will be "
+            "told when it is ready, and can download it from this page.",
+        )
+        query = _query_string(request)
+        return redirect(f"{reverse('audit:list')}{'?' + query if query else ''}")
     agency = request.tenant  # type: ignore[attr-defined]
     today = timezone.localdate(timezone=zoneinfo.ZoneInfo(user.time_zone or "UTC"))
     response = StreamingHttpResponse(
-        _csv_lines(agency.schema_name, entries, account_labels), content_type="text/csv; charset=utf-8"
+        _in_schema(agency.schema_name, csv_lines(entries, account_labels)),
+        content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="audit-{agency.slug}-{today:%Y-%m-%d}.csv"'
+    return response
+
+
+def _in_schema(schema_name: str, lines: Iterator[str]) -> Iterator[str]:
+    # The body is produced after the view has returned: enter the agency's schema again.
+    with schema_context(schema_name):
+        yield from lines
+
+
+def _get_export(user: User, pk: uuid.UUID) -> AuditExport:
+    """The one gate to a large export: owners and admins (as the log itself), 404 otherwise."""
+    if not user.is_agency_admin:
+        raise Http404("No such export.")
+    export = AuditExport.objects.filter(pk=pk).first()
+    if export is None:
+        raise Http404("No such export.")
+    return export
+
+
+@require_GET
+@login_required
+def audit_exports(request: HtmxHttpRequest) -> HttpResponse:
+    """The recent large exports and their progress (the page polls it while one is being built)."""
+    _admin(request)
+    return render(request, "audit/list.html#exports", _exports_context())
+
+
+def _exports_context() -> dict[str, Any]:
+    exports = list(AuditExport.objects.select_related("requested_by").order_by("-created_at")[:5])
+    return {"exports": exports, "exports_polling": any(export.in_progress for export in exports)}
+
+
+@require_GET
+@login_required
+def audit_export_download(request: HtmxHttpRequest, pk: uuid.UUID) -> HttpResponseBase:
+    user = _admin(request)
+    export = _get_export(user, pk)
+    if export.status != ExportStatus.READY or (export.expires_at and export.expires_at <= timezone.now()):
+        raise Http404("This export is not ready or its link expired.")
+    audit_record(action="audit.export_downloaded", request=request, obj=export)
+    response = StreamingHttpResponse(audit_export_pieces(export), content_type="text/csv; charset=utf-8")
+    response["Content-Length"] = str(export.size_bytes)
+    agency = request.tenant  # type: ignore[attr-defined]
+    response["Content-Disposition"] = (
+        f'attachment; filename="audit-{agency.slug}-{export.created_at:%Y-%m-%d-%H%M}.csv"'
+    )
     return response

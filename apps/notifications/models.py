@@ -38,6 +38,7 @@ class Kind(models.TextChoices):
     CLIENT_COMMENT = "client_comment", "A client commented on a post"
     COMMENT_MENTION = "comment_mention", "Someone mentioned you in a comment"
     POST_COMMENT = "post_comment", "A teammate commented on your post"
+    AUDIT_EXPORT_FINISHED = "audit_export_finished", "An audit log export you asked for finished"
     DIGEST = "digest", "Daily digest"
 
 

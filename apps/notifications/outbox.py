@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from apps.accounts.models import TikTokAccount
 from apps.accounts.permissions import ADMIN_ROLES, Perm, user_may, users_with
+from apps.audit.models import AuditExport
 from apps.comments.models import Comment
 from apps.comments.selectors import users_to_tell_of_client_comment
 from apps.common.outbox import Emitted
@@ -96,6 +97,11 @@ def recipients(kind: str, obj: Any, actor: Any) -> list[User]:
         people = list(users_with(Perm.DRAFT if kind in limits else Perm.MANAGE, account))
     elif isinstance(obj, Invitation):
         people = [obj.invited_by] if obj.invited_by is not None else []
+    elif isinstance(obj, AuditExport):
+        # The owner or admin who asked for it, while they still read the log.
+        people = (
+            [obj.requested_by] if obj.requested_by is not None and obj.requested_by.is_agency_admin else []
+        )
     elif isinstance(obj, AgencyExport):
         # The owner who asked for it, while they are still an owner (the archive holds everything).
         people = (
@@ -127,6 +133,8 @@ def may_still_see(user: User, event: Event) -> bool:
         return account is not None and user_may(user, Perm.VIEW, account)
     if event.kind in (Kind.INVITATION_ACCEPTED, Kind.WEBHOOK_DISABLED):
         return user.is_agency_admin
+    if event.kind == Kind.AUDIT_EXPORT_FINISHED:
+        return bool(user.is_agency_admin)
     if event.kind == Kind.EXPORT_FINISHED:
         return bool(user.role == Role.OWNER)
     return True
@@ -231,6 +239,20 @@ def _describe(emitted: Emitted) -> dict[str, Any]:
             "title": f"Webhook “{obj.name}” was turned off: its deliveries failed for a day",
             "body": obj.disabled_reason,
             "path": reverse("notifications:webhook", kwargs={"pk": obj.pk}),
+        }
+    if isinstance(obj, AuditExport):
+        ready = bool(data.get("ready"))
+        rows = f"{obj.rows_done:,} entries"
+        return {
+            "title": f"Your audit log export is ready to download ({rows})"
+            if ready
+            else "Your audit log export failed",
+            "body": (
+                f"Download it from the audit log page within {settings.EXPORT_LINK_DAYS} days."
+                if ready
+                else obj.error
+            ),
+            "path": reverse("audit:list"),
         }
     if isinstance(obj, AgencyExport):
         ready = bool(data.get("ready"))
