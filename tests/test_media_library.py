@@ -6,6 +6,7 @@ the fake over a real socket."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import io
 import re
@@ -17,6 +18,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.template.defaultfilters import filesizeformat
 from django.test import Client
+from django.utils import timezone
 from django_tenants.utils import schema_context
 from PIL import Image
 
@@ -342,3 +344,96 @@ def test_the_import_finds_videos_by_their_library_name(alpha: Agency, tiktok: Fa
     # Then its post's video is the library item, on the same stored object
     assert media.library_item_id == item.pk and str(media.file.name) == str(item.file.name)
     assert "By its name" in owner.get(f"/media/{item.pk}/").content.decode()
+
+
+@pytest.mark.django_db
+def test_images_reused_from_the_library_join_the_carousel_without_storing_anything(
+    alpha: Agency, tiktok: FakeTikTok
+) -> None:
+    owner = signed_in(alpha)
+    account = connect(alpha, tiktok)
+    for name in ("one.jpg", "two.jpg"):
+        assert library_upload(owner, jpeg_bytes(1080, 1350), name, "image/jpeg").status_code == 302
+    one, two = item_named(alpha, "one.jpg"), item_named(alpha, "two.jpg")
+    before = stored_names(alpha)
+    compose = owner.get(f"/posts/new/?account={account.pk}").content.decode()
+    assert 'name="library_photos"' in compose and f'value="{one.pk}">one.jpg' in compose
+    # When both are chosen from the library for a photo post (without JavaScript)
+    response = owner.post(
+        "/posts/new/",
+        {
+            "account": str(account.pk),
+            "media_type": "photo",
+            "caption": "Two loaves",
+            "privacy_level": "PUBLIC_TO_EVERYONE",
+            "mode": "direct",
+            "time_zone": "Europe/Paris",
+            "action": "draft",
+            "library_photos": [str(two.pk), str(one.pk)],
+            "add_photos": "1",
+        },
+    )
+    page = response.content.decode()
+    # Then the carousel holds them in the order chosen, and nothing new is stored
+    assert response.status_code == 200
+    assert page.index("Photo 1: two.jpg") < page.index("Photo 2: one.jpg")
+    assert stored_names(alpha) == before
+    with schema_context(alpha.schema_name):
+        rows = PostMedia.objects.filter(library_item__in=[one, two], post__isnull=True)
+        assert {str(m.file.name) for m in rows} == {str(one.file.name), str(two.file.name)}
+
+
+@pytest.mark.django_db
+def test_the_settings_show_the_storage_used_and_the_list_reads_a_fixed_number_of_queries(
+    alpha: Agency, tiktok: FakeTikTok, django_assert_max_num_queries: Any
+) -> None:
+    owner = signed_in(alpha)
+    account = connect(alpha, tiktok)
+    video = mp4_bytes(padding=5_000)
+    assert library_upload(owner, video, "a.mp4").status_code == 302
+    settings_page = owner.get("/settings/").content.decode()
+    assert f"{filesizeformat(len(video))} used of" in settings_page and 'href="/media/"' in settings_page
+    # Given 20 items each used by two posts, the list's queries do not grow with them
+    item = item_named(alpha, "a.mp4")
+    with schema_context(alpha.schema_name):
+        for number in range(20):
+            extra = MediaItem.objects.create(
+                kind=LibraryKind.VIDEO, name=f"v{number}", file=item.file.name, **item.facts()
+            )
+            for _ in range(2):
+                post = PostFactory(account=account, status=PostStatus.DRAFT, scheduled_at=None)
+                PostMedia.objects.create(post=post, library_item=extra, file=item.file.name, **extra.facts())
+    with django_assert_max_num_queries(14):
+        page = owner.get("/media/").content.decode()
+    assert len(names_on_page(page)) == 21 and page.count('href="/posts/') >= 40
+
+
+@pytest.mark.django_db
+def test_retention_keeps_an_object_the_library_still_names(
+    alpha: Agency, tiktok: FakeTikTok, settings: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    settings.RETENTION_DAYS = {"posts.post": 30, "media.mediaitem": 30}
+    owner = signed_in(alpha)
+    account = connect(alpha, tiktok)
+    assert library_upload(owner, mp4_bytes(), "kept.mp4").status_code == 302
+    item = item_named(alpha, "kept.mp4")
+    name = str(item.file.name)
+    # Given a post that used the library's video, deleted 40 days ago
+    with schema_context(alpha.schema_name):
+        post = PostFactory(account=account, status=PostStatus.DRAFT, scheduled_at=None)
+        PostMedia.objects.create(post=post, library_item=item, file=name, **item.facts())
+        Post.all_objects.filter(pk=post.pk).update(deleted_at=timezone.now() - dt.timedelta(days=40))
+    # When retention removes it, the library's object stays
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("purge_expired", "--agency", "alpha", stdout=StringIO())
+    with schema_context(alpha.schema_name):
+        assert not Post.all_objects.filter(pk=post.pk).exists()
+    assert name in stored_names(alpha)
+    # And once the item is deleted (no row names the object any more), the object goes too
+    with django_capture_on_commit_callbacks(execute=True):
+        assert owner.post(f"/media/{item.pk}/delete/").status_code == 302
+    assert name not in stored_names(alpha)
