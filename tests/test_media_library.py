@@ -228,13 +228,20 @@ def test_deleting_a_file_in_use_is_refused_with_the_posts_and_an_unused_one_goes
     with schema_context(alpha.schema_name):
         assert MediaItem.objects.filter(pk=used.pk).exists()
     assert str(used.file.name) in stored_names(alpha)
+    # A post that used it but is deleted (and may be restored) does not stop the delete; the
+    # object stays for that post
+    with schema_context(alpha.schema_name):
+        Post.objects.filter(pk=post.pk).delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        assert owner.post(f"/media/{used.pk}/delete/").status_code == 302
+    assert str(used.file.name) in stored_names(alpha)
     # The unused one is deleted, and its object with it
     with django_capture_on_commit_callbacks(execute=True):
         assert owner.post(f"/media/{unused.pk}/delete/").status_code == 302
     with schema_context(alpha.schema_name):
         assert not MediaItem.objects.filter(pk=unused.pk).exists()
     assert str(unused.file.name) not in stored_names(alpha)
-    assert names_on_page(owner.get("/media/").content.decode()) == ["used.mp4"]
+    assert names_on_page(owner.get("/media/").content.decode()) == []
 
 
 @pytest.mark.django_db

@@ -212,7 +212,9 @@ def library_item_delete(*, item: MediaItem, by: Any, request: Any = None) -> Non
             request=request,
             changes={"name": item.name, "size_bytes": item.size_bytes},
         )
-        still_named = rows._base_manager.filter(library_item=item, post__isnull=False).exists()
+        # A deleted post may be restored with its video: its (live) row keeps the object. A video
+        # replaced in a post (its row deleted) does not: the posts' own code drops such bytes.
+        still_named = rows._default_manager.filter(library_item=item, post__isnull=False).exists()
         names = [str(item.thumbnail.name)] if item.thumbnail else []
         if not still_named:
             names.append(str(item.file.name))
