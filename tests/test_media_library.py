@@ -256,7 +256,13 @@ def test_an_upload_past_the_plans_storage_is_refused_and_nothing_is_kept(
     # When a second video would go past the plan's storage (from the library page and the composer)
     response = library_upload(owner, mp4_bytes(padding=200_000), "second.mp4")
     page = owner.get(response["Location"]).content.decode()
-    assert "Not uploaded: this file is" in page and "left of its plan" in page
+    # (the library page's upload stops as it passes what is left, the rest never read; a body
+    # larger than what is left is not refused before the view can say why)
+    big = library_upload(owner, mp4_bytes(padding=1_500_000), "big.mp4")
+    assert big.status_code == 302
+    assert "Not uploaded: this file is larger than that" in owner.get(big["Location"]).content.decode()
+    assert "Not uploaded: this file is larger than that, and the agency&#x27;s media library has" in page
+    assert "left of its plan" in page
     composer = owner.post(
         "/posts/media/", {"video": SimpleUploadedFile("third.mp4", mp4_bytes(padding=200_001))}
     )

@@ -19,6 +19,7 @@ from typing import IO, Any, cast
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
+from django.template.defaultfilters import filesizeformat
 from PIL import Image, UnidentifiedImageError
 
 from apps.audit.services import audit_record
@@ -95,11 +96,12 @@ def _quota_lock() -> None:
         )
 
 
-def storage_full_message(*, size: int, use: StorageUse) -> str:
-    from django.template.defaultfilters import filesizeformat
-
+def storage_full_message(*, size: int | None, use: StorageUse) -> str:
+    """Why an upload past the plan's storage was refused; `size` None: it was stopped before its
+    end (larger than what is left)."""
+    what = f"this file is {filesizeformat(size)}" if size is not None else "this file is larger than that"
     return (
-        f"Not uploaded: this file is {filesizeformat(size)} and the agency's media library has "
+        f"Not uploaded: {what}, and the agency's media library has "
         f"{filesizeformat(use.left or 0)} left of its plan's {filesizeformat(use.limit or 0)} "
         f"({filesizeformat(use.used)} used). Delete files you no longer need from the media "
         "library, or ask your owner about a larger plan."

@@ -45,6 +45,7 @@ from apps.common.http import HtmxHttpRequest
 from apps.common.pagination import keyset_page
 from apps.media.models import LibraryKind
 from apps.media.selectors import get_item_for_user, library_items_for, may_use_library
+from apps.media.services import storage_full_message, storage_use
 from apps.media.storage import media_storage
 from apps.media.uploads import (
     EMPTY,
@@ -584,6 +585,14 @@ def _library_name_for(head: bytes) -> str | None:
     return video_name_for(head) or photo_name_for(head)
 
 
+def _library_max_bytes() -> int:
+    """A library upload stops once it passes what the agency's plan has left (nothing more of it
+    is read or stored)."""
+    most = _max_video_bytes()
+    left = storage_use().left
+    return most if left is None else min(most, left)
+
+
 def _may_use_library(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> None:
     if not may_use_library(_user(request)):
         raise Http404("No media library for this person.")
@@ -680,7 +689,13 @@ def media_upload_view(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_POST
 @login_required
-@streams_upload(field="file", name_for=_library_name_for, max_bytes=_max_video_bytes, gate=_may_use_library)
+@streams_upload(
+    field="file",
+    name_for=_library_name_for,
+    max_bytes=_library_max_bytes,
+    body_bytes=_max_video_bytes,
+    gate=_may_use_library,
+)
 def library_upload(request: HtmxHttpRequest) -> HttpResponse:
     """Upload a video or an image to the media library (its page's form): checked as the
     composer checks it (what TikTok takes), refused past the plan's storage, then back to the
@@ -689,7 +704,9 @@ def library_upload(request: HtmxHttpRequest) -> HttpResponse:
     handler = upload_handler(request, "file")
     error = "Choose a video or an image to upload."
     if handler is not None and handler.refusal:
-        error = LIBRARY_REFUSALS[handler.refusal]
+        use = storage_use()
+        full = handler.refusal == TOO_LARGE and use.left is not None and use.left < _max_video_bytes()
+        error = storage_full_message(size=None, use=use) if full else LIBRARY_REFUSALS[handler.refusal]
     elif isinstance(upload, StoredUpload):
         try:
             if sniff_photo_type(upload.read(16)):
