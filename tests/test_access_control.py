@@ -33,6 +33,7 @@ from apps.captions.models import CaptionSnippet, SnippetKind
 from apps.common.outbox import notification_emit
 from apps.exports.models import AgencyExport
 from apps.imports.models import PostImport
+from apps.media.models import LibraryKind, MediaItem
 from apps.notifications.models import ChatDelivery, ChatWebhook, DeliveryStatus, Notification
 from apps.posts.models import AttemptKind, AttemptOutcome, Post, PostMedia, PostStatus, PublishAttempt
 from apps.queues.models import QueueSlot
@@ -81,6 +82,7 @@ class Objects:
     post_import: PostImport
     slot: QueueSlot | None = None
     snippet: CaptionSnippet | None = None
+    library_item: MediaItem | None = None
 
 
 def _objects(alpha: Agency, owner_email: str = "owner@shared.example") -> Objects:
@@ -97,7 +99,20 @@ def _objects(alpha: Agency, owner_email: str = "owner@shared.example") -> Object
             # written by someone else, so the owner may approve it (nobody approves their own post)
             created_by=User.objects.create_user("author@shared.example", OWNER_PASSWORD, role=Role.EDITOR),
         )
-        media = PostMediaFactory(post=post, original_name=SECRET_FILE, created_by=owner)
+        # The post's video, in the media library by its secret name
+        library_item = MediaItem.objects.create(
+            kind=LibraryKind.VIDEO,
+            name=SECRET_FILE,
+            labels=[SECRET_CLIENT.lower()],
+            file="posts/video/example.mp4",
+            size_bytes=1_000_000,
+            mime_type="video/mp4",
+            sha256="0" * 64,
+            created_by=owner,
+        )
+        media = PostMediaFactory(
+            post=post, original_name=SECRET_FILE, created_by=owner, library_item=library_item
+        )
         now = timezone.now()
         attempt = PublishAttempt.objects.create(
             post=post,
@@ -174,6 +189,7 @@ def _objects(alpha: Agency, owner_email: str = "owner@shared.example") -> Object
             post_import,
         )
         objects.slot = slot
+        objects.library_item = library_item
         objects.snippet = CaptionSnippet.objects.create(
             kind=SnippetKind.TEMPLATE, name=SECRET_CLIENT, text=SECRET_CAPTION, client_label=SECRET_CLIENT
         )
@@ -231,6 +247,8 @@ def _value(name: str, kwarg: str, objects: Objects) -> str:
             return str(objects.post_import.pk)
         if app == "captions" and objects.snippet is not None:
             return str(objects.snippet.pk)
+        if app == "media" and objects.library_item is not None:
+            return str(objects.library_item.pk)
     if kwarg == "upload_id":
         return str(objects.upload.pk)
     if kwarg == "media_id":

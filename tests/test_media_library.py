@@ -450,3 +450,38 @@ def test_retention_keeps_an_object_the_library_still_names(
     with django_capture_on_commit_callbacks(execute=True):
         assert owner.post(f"/media/{item.pk}/delete/").status_code == 302
     assert name not in stored_names(alpha)
+
+
+@pytest.mark.django_db
+def test_a_member_sees_their_uploads_and_what_their_accounts_posts_use_not_another_clients(
+    alpha: Agency, tiktok: FakeTikTok
+) -> None:
+    owner = signed_in(alpha)
+    theirs = connect(alpha, tiktok)
+    ours = connect(alpha, tiktok, "fake-open-studio-006")
+    for name in ("client-a-unreleased.mp4", "for-us.mp4", "owner-unused.mp4"):
+        assert library_upload(owner, mp4_bytes(padding=len(name)), name).status_code == 302
+    with schema_context(alpha.schema_name):
+        for account, name in ((theirs, "client-a-unreleased.mp4"), (ours, "for-us.mp4")):
+            item = MediaItem.objects.get(name=name)
+            post = PostFactory(account=account, status=PostStatus.DRAFT, scheduled_at=None)
+            PostMedia.objects.create(post=post, library_item=item, file=item.file.name, **item.facts())
+        editor = User.objects.create_user("editor@alpha.example", OWNER_PASSWORD, role=Role.EDITOR)
+        access_set(user=editor, account=ours, perms={Perm.VIEW, Perm.DRAFT}, by=None)
+    member = signed_in(alpha, "editor@alpha.example")
+    assert library_upload(member, mp4_bytes(padding=99), "mine.mp4").status_code == 302
+    # Then the member's library holds their own upload and what their account's posts use
+    assert names_on_page(member.get("/media/").content.decode()) == ["mine.mp4", "for-us.mp4"]
+    for hidden in ("client-a-unreleased.mp4", "owner-unused.mp4"):
+        item = item_named(alpha, hidden)
+        assert member.get(f"/media/{item.pk}/").status_code == 404
+        assert member.get(f"/media/{item.pk}/file/").status_code == 404
+        assert member.post(f"/media/{item.pk}/delete/").status_code == 404
+    # ... nor can the composer take the hidden one
+    hidden = item_named(alpha, "client-a-unreleased.mp4")
+    response = member.post(
+        "/posts/new/", {"account": str(ours.pk), "action": "draft", "library_item": str(hidden.pk)}
+    )
+    assert response.status_code == 404
+    # The owner sees everything
+    assert len(names_on_page(owner.get("/media/").content.decode())) == 4

@@ -133,8 +133,8 @@ def mapping_errors(mapping: dict[str, int], headers: list[str]) -> list[str]:
 
 
 def media_by_name(*, user: User, names: Iterable[str]) -> dict[str, MediaItem]:
-    """The agency's library videos `user` may use, by name (the newest of each name): the whole
-    library for whoever may use it (apps.media.selectors.library_items_for), none for others."""
+    """The library videos `user` may use, by name (the newest of each name): the items of
+    apps.media.selectors.library_items_for."""
     wanted = {name for name in names if name}
     if not wanted:
         return {}

@@ -1,9 +1,10 @@
 """The media library's reads, and its one gate.
 
-The library is the agency's: whoever may write posts (owners, admins, and anyone who may draft
-for some account) sees every item, uploads, renames, labels, reuses and deletes. Nobody else has a
-use for it, and for them every library page and file answers 404. Where an item is used lists
-only the posts the person may see; the others are counted.
+The library is for whoever may write posts (owners, admins, and anyone who may draft for some
+account); for anyone else every library page and file answers 404. Owners and admins see every
+item. Everyone else sees what they uploaded and what posts they may see use: a client's
+unreleased video is no more visible through the library than through its post. Where an item is
+used lists only the posts the person may see; the others are counted.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db.models import CharField, Func
+from django.db.models import CharField, Func, Q
 from django.http import Http404
 
 from apps.accounts.permissions import Perm, accounts_with, granted_account_ids, holds_every_account
@@ -28,9 +29,23 @@ def may_use_library(user: Any) -> bool:
 
 
 def library_items_for(user: Any) -> MediaItemQuerySet:
-    """Every item of the library for whoever may use it, none for anyone else."""
-    items: MediaItemQuerySet = MediaItem.objects.all() if may_use_library(user) else MediaItem.objects.none()
-    return items
+    """The items `user` may see and use (see the module's docstring)."""
+    items: MediaItemQuerySet = MediaItem.objects.all()
+    if not may_use_library(user):
+        return items.none()
+    if holds_every_account(user):
+        return items
+    used_where_visible = (
+        uses_model()
+        ._default_manager.filter(
+            post__isnull=False,
+            post__deleted_at__isnull=True,
+            post__account_id__in=granted_account_ids(user, Perm.VIEW),
+            library_item__isnull=False,
+        )
+        .values("library_item_id")
+    )
+    return items.filter(Q(created_by=user) | Q(pk__in=used_where_visible))
 
 
 def get_item_for_user(user: Any, pk: uuid.UUID | str) -> MediaItem:
@@ -79,10 +94,11 @@ def uses_for(items: list[MediaItem], user: Any) -> dict[uuid.UUID, Uses]:
     return found
 
 
-def library_labels() -> list[str]:
-    """Every label in use in the library, in alphabetical order (for the filter)."""
+def library_labels(user: Any) -> list[str]:
+    """Every label on the items `user` may see, in alphabetical order (for the filter)."""
     labels = (
-        MediaItem.objects.annotate(label=Func("labels", function="unnest", output_field=CharField()))
+        library_items_for(user)
+        .annotate(label=Func("labels", function="unnest", output_field=CharField()))
         .values_list("label", flat=True)
         .distinct()
         .order_by("label")

@@ -64,7 +64,7 @@ def library(request: HtmxHttpRequest) -> HttpResponse:
         "label": label,
         "kind": kind if kind in LibraryKind.values else "",
         "kinds": LibraryKind.choices,
-        "labels": library_labels(),
+        "labels": library_labels(user),
         "storage": storage_use(),
     }
     if request.htmx and not request.htmx.history_restore_request:

@@ -538,9 +538,13 @@ def _library_photos(request: HtmxHttpRequest, photos: list[PostMedia]) -> None:
         item_id = _uuid(value)
         if item_id is None or len(photos) >= MAX_PHOTOS:
             continue
-        item = get_item_for_user(_user(request), item_id)
-        if item.kind != LibraryKind.IMAGE:
-            raise Http404("No such image in the media library.")
+        try:
+            item = get_item_for_user(_user(request), item_id)
+            if item.kind != LibraryKind.IMAGE:
+                raise Http404("No such image in the media library.")
+        except Http404:
+            discard_uploads(request)  # nothing sent with this request stays
+            raise
         photos.append(media_from_library(item=item, by=_user(request)))
 
 
