@@ -24,6 +24,7 @@ from PIL import Image
 
 from apps.accounts.models import TikTokAccount
 from apps.accounts.permissions import Perm, access_set
+from apps.audit.models import AuditLog
 from apps.fake_tiktok.server import FakeTikTok
 from apps.imports.models import ImportStatus, PostImport
 from apps.imports.services import import_run
@@ -130,6 +131,9 @@ def test_search_by_name_and_filter_by_label_and_kind(alpha: Agency) -> None:
     )
     assert response.status_code == 302
     assert item_named(alpha, "summer-bake.mp4").labels == ["client a", "promo"]
+    with schema_context(alpha.schema_name):
+        edit = AuditLog.objects.get(action="media.edited", object_id=str(summer_bake.pk))
+        assert edit.changes == {"labels": [[], ["client a", "promo"]]}
     # Then the search, the label and the kind each narrow the list
     assert names_on_page(owner.get("/media/?q=SUMMER").content.decode()) == [
         "summer-poster.jpg",
@@ -241,6 +245,8 @@ def test_deleting_a_file_in_use_is_refused_with_the_posts_and_an_unused_one_goes
     with schema_context(alpha.schema_name):
         assert not MediaItem.objects.filter(pk=unused.pk).exists()
     assert str(unused.file.name) not in stored_names(alpha)
+    with schema_context(alpha.schema_name):
+        assert AuditLog.objects.filter(action="media.deleted", object_id=str(unused.pk)).exists()
     assert names_on_page(owner.get("/media/").content.decode()) == []
 
 
