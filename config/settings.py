@@ -117,7 +117,6 @@ SHARED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "apps.common",
-    "apps.media",
     "apps.users",
     "apps.web",
     # Sign-in lockout: operators' attempts in the public schema, agencies' in their own.
@@ -147,6 +146,8 @@ TENANT_APPS = [
     "apps.users",
     "apps.audit",
     "apps.accounts",
+    # The media library (its storage code is used everywhere; its rows are the agency's).
+    "apps.media",
     "apps.posts",
     "apps.analytics",
     "apps.team",
@@ -470,6 +471,19 @@ MEDIA_UPLOAD_MAX_BYTES = int(env("MEDIA_UPLOAD_MAX_BYTES", "4000000000"))
 # (apps/common/request_limits.py); form fields are held to the same limit.
 REQUEST_BODY_MAX_BYTES = int(env("REQUEST_BODY_MAX_BYTES", "1000000"))
 DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
+# What an agency's media library may hold, by plan ("plan=bytes", comma-separated; a plan not
+# named has no limit). An upload past it is refused and nothing of it is kept (apps.media.services).
+MEDIA_STORAGE_LIMITS: dict[str, int] = {}
+for _item in env(
+    "MEDIA_STORAGE_LIMITS",
+    "trial=2000000000,starter=25000000000,growth=100000000000,enterprise=1000000000000",
+).split(","):
+    if not _item.strip():
+        continue
+    _plan, _, _bytes = _item.partition("=")
+    if not _bytes.strip().isdigit():
+        raise ImproperlyConfigured(f"MEDIA_STORAGE_LIMITS: {_item!r} is not plan=bytes.")
+    MEDIA_STORAGE_LIMITS[_plan.strip().lower()] = int(_bytes)
 
 # --- Retention ---
 # Soft-deleted rows are removed for good this many days after they were deleted, per model
@@ -478,7 +492,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = REQUEST_BODY_MAX_BYTES
 RETENTION_DAYS: dict[str, int] = {}
 for _item in env(
     "RETENTION_DAYS",
-    "posts.post=30,posts.postmedia=30,team.invitation=30,accounts.tiktokaccount=90,comments.comment=30",
+    "posts.post=30,posts.postmedia=30,media.mediaitem=30,team.invitation=30,accounts.tiktokaccount=90,"
+    "comments.comment=30",
 ).split(","):
     if not _item.strip():
         continue

@@ -5,6 +5,7 @@ from django.urls import include, path
 
 from apps.api.api import api
 from apps.common.admin_views import agency_view_on_site
+from apps.posts.views import library_upload
 
 admin.site.site_header = "Agency admin"
 admin.site.site_title = "Agency admin"
@@ -16,6 +17,9 @@ urlpatterns = [
     path("calendar/", include("apps.schedule.urls")),
     path("queues/", include("apps.queues.urls")),
     path("captions/", include("apps.captions.urls")),
+    # Uploading to the library is checked as the composer's uploads are (apps.posts).
+    path("media/upload/", library_upload, name="library_upload"),
+    path("media/", include("apps.media.urls")),
     path("accounts/", include("apps.accounts.urls")),
     path("analytics/", include("apps.analytics.urls")),
     path("audit/", include("apps.audit.urls")),

@@ -84,7 +84,14 @@ def retention_policy() -> list[tuple[type[models.Model], int]]:
         if label != AUDIT_LABEL and "deleted_at" not in names:
             raise ImproperlyConfigured(f"RETENTION_DAYS names {label}, whose rows are never soft-deleted.")
         policy.append((model, days))
-    order = ["posts.postmedia", "posts.post", "team.invitation", "accounts.tiktokaccount", "users.user"]
+    order = [
+        "posts.postmedia",
+        "posts.post",
+        "media.mediaitem",
+        "team.invitation",
+        "accounts.tiktokaccount",
+        "users.user",
+    ]
     rank = {label: i for i, label in enumerate(order)}
     return sorted(
         policy,
@@ -159,6 +166,8 @@ def _purge_batch(
             return
         collector.delete()
         _public_rows_delete(agency, by_label)
+        # An object another row still names stays (a library item and the posts reusing it share one).
+        files = _unnamed(files)
         if files:
             schema = agency.schema_name
             transaction.on_commit(lambda: _delete_files(schema, files))
@@ -212,6 +221,25 @@ def _what(collector: Collector) -> tuple[Counter[str], list[str], dict[str, list
         by_label.setdefault(label, []).extend(row[0] for row in values)
         files += [str(value) for row in values for value in row[1:] if value]
     return removed, sorted(set(files)), by_label
+
+
+def _unnamed(names: list[str]) -> list[str]:
+    """Those of `names` no row of the agency's (left) names in a file field."""
+    if not names:
+        return names
+    tenant_apps = set(settings.TENANT_APPS)
+    named: set[str] = set()
+    for model in apps.get_models():
+        if model._meta.app_config is None or model._meta.app_config.name not in tenant_apps:
+            continue
+        for field_name in _file_fields(model):
+            named.update(
+                str(value)
+                for value in model._base_manager.filter(**{f"{field_name}__in": names}).values_list(
+                    field_name, flat=True
+                )
+            )
+    return [name for name in names if name not in named]
 
 
 def _public_rows_delete(agency: Agency, by_label: dict[str, list[Any]]) -> None:

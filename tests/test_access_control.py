@@ -35,6 +35,7 @@ from apps.comments.services import comment_create
 from apps.common.outbox import notification_emit
 from apps.exports.models import AgencyExport, ExportStatus
 from apps.imports.models import PostImport
+from apps.media.models import LibraryKind, MediaItem
 from apps.media.storage import media_storage
 from apps.notifications.models import ChatDelivery, ChatWebhook, DeliveryStatus, Notification
 from apps.posts.models import AttemptKind, AttemptOutcome, Post, PostMedia, PostStatus, PublishAttempt
@@ -86,6 +87,7 @@ class Objects:
     snippet: CaptionSnippet | None = None
     comment: Comment | None = None
     audit_export: AuditExport | None = None
+    library_item: MediaItem | None = None
 
 
 def _objects(alpha: Agency, owner_email: str = "owner@shared.example") -> Objects:
@@ -102,7 +104,20 @@ def _objects(alpha: Agency, owner_email: str = "owner@shared.example") -> Object
             # written by someone else, so the owner may approve it (nobody approves their own post)
             created_by=User.objects.create_user("author@shared.example", OWNER_PASSWORD, role=Role.EDITOR),
         )
-        media = PostMediaFactory(post=post, original_name=SECRET_FILE, created_by=owner)
+        # The post's video, in the media library by its secret name
+        library_item = MediaItem.objects.create(
+            kind=LibraryKind.VIDEO,
+            name=SECRET_FILE,
+            labels=[SECRET_CLIENT.lower()],
+            file="posts/video/example.mp4",
+            size_bytes=1_000_000,
+            mime_type="video/mp4",
+            sha256="0" * 64,
+            created_by=owner,
+        )
+        media = PostMediaFactory(
+            post=post, original_name=SECRET_FILE, created_by=owner, library_item=library_item
+        )
         now = timezone.now()
         attempt = PublishAttempt.objects.create(
             post=post,
@@ -179,6 +194,7 @@ def _objects(alpha: Agency, owner_email: str = "owner@shared.example") -> Object
             post_import,
         )
         objects.slot = slot
+        objects.library_item = library_item
         objects.snippet = CaptionSnippet.objects.create(
             kind=SnippetKind.TEMPLATE, name=SECRET_CLIENT, text=SECRET_CAPTION, client_label=SECRET_CLIENT
         )
@@ -256,6 +272,8 @@ def _value(name: str, kwarg: str, objects: Objects) -> str:
             return str(objects.comment.pk)
         if app == "audit" and objects.audit_export is not None:
             return str(objects.audit_export.pk)
+        if app == "media" and objects.library_item is not None:
+            return str(objects.library_item.pk)
     if kwarg == "upload_id":
         return str(objects.upload.pk)
     if kwarg == "media_id":

@@ -29,6 +29,7 @@ from apps.audit.models import AuditLog
 from apps.fake_tiktok.server import FakeTikTok
 from apps.imports.models import ImportStatus, PostImport
 from apps.imports.services import import_run
+from apps.media.models import LibraryKind, MediaItem
 from apps.media.storage import media_storage
 from apps.posts.models import MediaKind, Post, PostMedia, PostStatus
 from apps.users.models import Role, User
@@ -83,7 +84,24 @@ def stored_video(owner: User, name: str = "launch.mp4", post: Post | None = None
         probed_at=timezone.now(),
         created_by=owner,
     )
-    media.file.save(name, ContentFile(data), save=True)
+    media.file.save(name, ContentFile(data), save=False)
+    # In the media library by its file name, as every upload is (apps.media).
+    media.library_item = MediaItem.objects.create(
+        kind=LibraryKind.VIDEO,
+        name=name,
+        file=media.file.name,
+        size_bytes=media.size_bytes,
+        mime_type=media.mime_type,
+        sha256=media.sha256,
+        duration_seconds=media.duration_seconds,
+        width=media.width,
+        height=media.height,
+        frame_rate=media.frame_rate,
+        video_codec=media.video_codec,
+        probed_at=media.probed_at,
+        created_by=owner,
+    )
+    media.save()
     return media
 
 
@@ -268,12 +286,13 @@ def test_500_lines_with_20_bad_ones_import_exactly_the_480_good_ones_through_a_w
             first = imported.get(caption="Bake 0 🍞")
             assert first.privacy_level == "PUBLIC_TO_EVERYONE" and first.allow_comment
             assert first.schedule_time_zone == "Europe/Paris"
-            # The video was copied for each post: the post it came from keeps its own
-            copies = PostMedia.objects.filter(post__in=imported)
-            assert copies.count() == 100 and set(copies.values_list("sha256", flat=True)) == {source.sha256}
+            # Each post reuses the library's video: one stored object, the library lists the posts
+            uses = PostMedia.objects.filter(post__in=imported)
+            assert uses.count() == 100 and set(uses.values_list("sha256", flat=True)) == {source.sha256}
+            assert set(uses.values_list("library_item", flat=True)) == {source.library_item_id}
             assert PostMedia.objects.get(pk=source.pk).post_id == source_post.pk
-            assert len({str(m.file.name) for m in copies} | {str(source.file.name)}) == 101
-            assert media_storage().exists(str(copies.first().file.name))  # type: ignore[union-attr]
+            assert {str(m.file.name) for m in uses} == {str(source.file.name)}
+            assert media_storage().exists(str(source.file.name))
             # One audit entry for the whole import, with its counts
             entry = AuditLog.objects.get(action="import.finished")
             assert entry.changes["imported"] == 480 and entry.changes["left_out"] == 20

@@ -301,7 +301,7 @@ def test_every_other_body_is_bounded_before_it_is_read(alpha: Agency) -> None:
 # --- Deleting ---
 
 
-def test_replacing_a_posts_video_deletes_the_old_object(
+def test_replacing_a_posts_video_keeps_the_old_one_in_the_library_until_it_is_deleted_there(
     alpha: Agency, django_capture_on_commit_callbacks: Any
 ) -> None:
     client = signed_in(alpha)
@@ -318,6 +318,16 @@ def test_replacing_a_posts_video_deletes_the_old_object(
         edited = client.post(f"/posts/{post.pk}/edit/", compose_data(account, second, action="draft"))
 
     assert edited.status_code == 302
+    # The old video is no longer the post's, but every upload is kept in the media library
+    assert stored(alpha) == sorted([old_name, new_name])
+    with schema_context(alpha.schema_name):
+        old_item = PostMedia.all_objects.get(pk=first).library_item
+    assert old_item is not None
+    page = client.get(f"/media/{old_item.pk}/").content.decode()
+    assert "Not used" in page
+    # Deleting it there removes the object
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post(f"/media/{old_item.pk}/delete/").status_code == 302
     assert stored(alpha) == [new_name]
 
 

@@ -22,6 +22,7 @@ from django_tenants.utils import schema_context
 from apps.accounts.models import AccountStatus
 from apps.audit.models import AuditLog
 from apps.common.metrics import publish_lateness_observe
+from apps.media.models import LibraryKind, MediaItem
 from apps.operators.models import AgencyStats, OperatorAuditLog
 from apps.operators.stats import agency_stats_refresh
 from apps.posts.models import PostStatus
@@ -97,6 +98,17 @@ def test_the_list_shows_each_agencys_figures(alpha: Agency, beta: Agency, operat
         PostFactory(account=account, status=PostStatus.FAILED, scheduled_at=now - dt.timedelta(days=45))
         PostMediaFactory(size_bytes=2_500_000)
         PostMediaFactory(size_bytes=1_000_000)
+        # A library video reused by two posts is one stored object: counted once
+        shared = MediaItem.objects.create(
+            kind=LibraryKind.VIDEO,
+            name="shared.mp4",
+            file="library/video/shared.mp4",
+            size_bytes=500_000,
+            mime_type="video/mp4",
+            sha256="0" * 64,
+        )
+        for _ in range(2):
+            PostMediaFactory(size_bytes=500_000, library_item=shared, file=shared.file.name)
     with schema_context(beta.schema_name):
         other = TikTokAccountFactory()
         _post(PostStatus.PUBLISHED, account=other, scheduled_at=now)
@@ -113,7 +125,7 @@ def test_the_list_shows_each_agencys_figures(alpha: Agency, beta: Agency, operat
     assert _cell(a, "posts").startswith("8 ")
     assert "cancelled: 1, failed: 1, needs_attention: 1, published: 3, scheduled: 2" in _cell(a, "posts")
     assert _cell(a, "failure-rate") == "25 %"  # 1 failed of 4 that TikTok answered
-    assert _cell(a, "storage") == "3.3 MB"
+    assert _cell(a, "storage") == "3.8 MB"
     assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d", _cell(a, "last-activity"))
     b = _row(html, "beta")
     assert _cell(b, "members") == "1"

@@ -8,9 +8,9 @@ service (`post_save`, so approval rules apply), writing its progress as it goes,
 audit entry with the counts. Nothing is saved before the person confirms; rows with errors are
 left out, and said so.
 
-A row names its video by file name among the agency's stored media (`media_by_name`); each new
-post gets its own copy of the stored object, so that replacing or removing one post's video
-never takes it away from another post.
+A row names its video by its name in the agency's media library (`media_by_name`); each new
+post reuses the library's stored object (apps.posts.services.media_from_library), so nothing is
+stored again, and the library lists the post where the item is used.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from typing import Any, cast
 
 from django import forms
 from django.db import transaction
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.formats import date_format
 
@@ -36,9 +37,10 @@ from apps.audit.services import audit_record
 from apps.imports.columns import BY_KEY, FIELDS, SWITCHES, mapping_guess
 from apps.imports.files import Sheet, sheet_read
 from apps.imports.models import ImportMode, ImportStatus, PostImport
-from apps.media.storage import media_storage
+from apps.media.models import LibraryKind, MediaItem
+from apps.media.selectors import library_items_for
 from apps.posts.forms import DRAFT, SCHEDULE, ComposeForm, time_zone_choices
-from apps.posts.models import MediaKind, MediaType, Post, PostMedia, PostStatus, PrivacyLevel, media_upload_to
+from apps.posts.models import MediaKind, MediaType, Post, PostMedia, PostStatus, PrivacyLevel
 from apps.posts.selectors import accounts_for_composer
 from apps.posts.services import (
     CreatorCheck,
@@ -46,6 +48,7 @@ from apps.posts.services import (
     PostStateError,
     PostValidationError,
     creator_check,
+    media_from_library,
     post_save,
     schedule_errors,
 )
@@ -129,54 +132,22 @@ def mapping_errors(mapping: dict[str, int], headers: list[str]) -> list[str]:
 # --- The library of stored media, by name ---
 
 
-def media_by_name(*, user: User, names: Iterable[str]) -> dict[str, PostMedia]:
-    """The agency's stored videos `user` may use, by file name (the newest of each name): those of
-    posts they may see, and those they uploaded without a post yet (the media gate's rule)."""
+def media_by_name(*, user: User, names: Iterable[str]) -> dict[str, MediaItem]:
+    """The library videos `user` may use, by name (the newest of each name): the items of
+    apps.media.selectors.library_items_for."""
     wanted = {name for name in names if name}
     if not wanted:
         return {}
-    media = (
-        PostMedia.objects.filter(kind=MediaKind.VIDEO, original_name__in=wanted)
+    items = (
+        library_items_for(user)
+        .filter(kind=LibraryKind.VIDEO, name__in=wanted)
         .exclude(file="")
-        .filter(
-            Q(post__isnull=True, created_by=user)
-            | Q(post__in=Post.objects.visible_to(user).values("pk"), post__deleted_at__isnull=True)
-        )
-        .order_by("original_name", "-created_at")
+        .order_by("name", "-created_at")
     )
-    found: dict[str, PostMedia] = {}
-    for item in media:
-        found.setdefault(item.original_name, item)
+    found: dict[str, MediaItem] = {}
+    for item in items:
+        found.setdefault(item.name, item)
     return found
-
-
-def media_copy_for_post(*, source: PostMedia, by: User) -> PostMedia:
-    """A new media row, not yet in a post, on its own copy of `source`'s stored object (copied
-    inside the storage): the video `source` belongs to keeps it whatever happens to the copy."""
-    copy = PostMedia(
-        kind=source.kind,
-        original_name=source.original_name,
-        size_bytes=source.size_bytes,
-        mime_type=source.mime_type,
-        sha256=source.sha256,
-        duration_seconds=source.duration_seconds,
-        width=source.width,
-        height=source.height,
-        frame_rate=source.frame_rate,
-        video_codec=source.video_codec,
-        probed_at=source.probed_at,
-        created_by=by,
-        updated_by=by,
-    )
-    name = media_upload_to(copy, source.original_name or str(source.file.name))
-    media_storage().copy(str(source.file.name), name)
-    copy.file.name = name
-    try:
-        copy.save()
-    except Exception:
-        media_storage().delete(name)
-        raise
-    return copy
 
 
 # --- Checking every row ---
@@ -230,7 +201,7 @@ class RowCheck:
     content: PostContent | None = None
     when: dt.datetime | None = None
     zone: str = ""
-    media: PostMedia | None = None
+    media: MediaItem | None = None
     schedule: bool = False
 
     @property
@@ -313,7 +284,7 @@ def _row_check(
     user: User,
     mode: str,
     accounts: dict[str, TikTokAccount],
-    library: dict[str, PostMedia],
+    library: dict[str, MediaItem],
     creators: dict[Any, CreatorCheck],
     default_zone: str,
 ) -> RowCheck:
@@ -344,11 +315,12 @@ def _row_check(
         elif value not in NO:
             errors[switch] = f"Enter yes or no for {BY_KEY[switch].label.lower()}."
     media_name = cells.get("media", "")
-    media = library.get(media_name) if media_name else None
-    if media_name and media is None:
+    item = library.get(media_name) if media_name else None
+    if media_name and item is None:
         errors["media"] = (
-            f"No video named “{media_name}” in the agency's media. Upload it in the composer first."
+            f"No video named “{media_name}” in the agency's media library. Upload it there (Media) first."
         )
+    media = media_from_library(item=item, by=user, save=False) if item is not None else None
     check.schedule = mode == ImportMode.SCHEDULE and bool(media_name)
     if mode == ImportMode.SCHEDULE and not media_name:
         check.notes.append("No media: imported as a draft.")
@@ -377,7 +349,7 @@ def _row_check(
         check.content = form.content
         check.when = form.when
         check.zone = form.cleaned_data["time_zone"]
-        check.media = media
+        check.media = item
     return check
 
 
@@ -485,26 +457,18 @@ def import_run(import_id: str) -> PostImport | None:
 def _row_import(row: RowCheck, *, user: User, creators: dict[Any, CreatorCheck]) -> Post:
     if row.content is None:
         raise PostValidationError({"": "This line has errors."})
-    media = None
     with transaction.atomic():
-        if row.media is not None:
-            media = media_copy_for_post(source=row.media, by=user)
-        try:
-            return post_save(
-                post=None,
-                content=row.content,
-                media=media,
-                by=user,
-                scheduled_at=row.when,
-                time_zone=row.zone,
-                schedule=row.schedule,
-                creator=creators.get(row.content.account.pk),
-            )
-        except Exception:
-            if media is not None:
-                name = str(media.file.name)
-                transaction.on_commit(lambda: media_storage().delete(name))
-            raise
+        media = media_from_library(item=row.media, by=user) if row.media is not None else None
+        return post_save(
+            post=None,
+            content=row.content,
+            media=media,
+            by=user,
+            scheduled_at=row.when,
+            time_zone=row.zone,
+            schedule=row.schedule,
+            creator=creators.get(row.content.account.pk),
+        )
 
 
 def _finish(
@@ -558,7 +522,12 @@ PRIVACY_LABELS = {value: str(label) for value, label in PrivacyLevel.choices}
 
 def posts_for_export(posts: QuerySet[Post]) -> QuerySet[Post]:
     """`posts` with their account and their video's file name, in the same query."""
-    video = PostMedia.objects.filter(post=OuterRef("pk"), kind=MediaKind.VIDEO).values("original_name")[:1]
+    # The video's library name (which the import reads back), else the uploaded file's.
+    video = (
+        PostMedia.objects.filter(post=OuterRef("pk"), kind=MediaKind.VIDEO)
+        .annotate(shown=Coalesce("library_item__name", "original_name"))
+        .values("shown")[:1]
+    )
     return (
         posts.select_related("account")
         .defer(*(f"account__{name}" for name in SECRET_FIELDS))

@@ -247,6 +247,7 @@ def streams_upload(
     gate: Callable[..., None],
     many: int = 1,
     also: Sequence[AlsoUpload] = (),
+    body_bytes: Callable[[], int] | None = None,
 ) -> Callable[[Callable[..., HttpResponse]], Callable[..., HttpResponse]]:
     """Let a view receive one file (or up to `many`) of up to `max_bytes()` in `field`, and up to
     `many` of each field in `also`, streamed to storage.
@@ -255,7 +256,9 @@ def streams_upload(
     sign-in page), `gate(request, *args, **kwargs)` raises Http404 for whoever may not upload;
     then the body is parsed into storage and the CSRF token checked (an upload that fails it is
     deleted). The body limit middleware lets such views receive all of them at their limits
-    (`max_bytes()` times `many`, for each field) plus the form.
+    (`max_bytes()` times `many`, for each field) plus the form; `body_bytes()`, when given, is the
+    main field's part of that limit instead (the handler then stops at `max_bytes()` and the view
+    says why, rather than the middleware refusing the body with a bare "too large").
     """
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
@@ -295,7 +298,7 @@ def streams_upload(
             return view(request, *args, **kwargs)
 
         def body_limit() -> int:
-            files = max_bytes() * many + sum(extra.max_bytes() * extra.many for extra in also)
+            files = (body_bytes or max_bytes)() * many + sum(extra.max_bytes() * extra.many for extra in also)
             return files + FORM_OVERHEAD_BYTES
 
         # The CSRF check runs inside, after the gate: the middleware's would read the body first.

@@ -18,6 +18,7 @@ from django_tenants.utils import schema_context
 
 from apps.accounts.models import AccountStatus, TikTokAccount
 from apps.audit.models import AuditLog
+from apps.media.models import MediaItem
 from apps.operators.models import AgencyStats
 from apps.posts.models import Post, PostMedia, PostStatus
 from apps.users.models import User
@@ -65,7 +66,14 @@ def agency_stats_refresh(*, agency: Agency, now: dt.datetime | None = None) -> A
             .annotate(n=Count("pk"))
             .values_list("status", "n")
         )
-        storage = PostMedia.all_objects.aggregate(total=Sum("size_bytes"))["total"] or 0
+        # Each stored object once: a library item's, shared by the posts that reuse it, and the
+        # media rows of no item (from before the library, or covers).
+        storage = (MediaItem.all_objects.aggregate(total=Sum("size_bytes"))["total"] or 0) + (
+            PostMedia.all_objects.filter(library_item__isnull=True).aggregate(total=Sum("size_bytes"))[
+                "total"
+            ]
+            or 0
+        )
         last_audit = AuditLog.objects.aggregate(at=Max("created_at"))["at"]
         last_login = User.objects.aggregate(at=Max("last_login"))["at"]
     last_activity = max((moment for moment in (last_audit, last_login) if moment is not None), default=None)

@@ -362,6 +362,11 @@ class PostMedia(SoftDeleteModel):
     probed_at = models.DateTimeField(null=True, blank=True, help_text="When codec and frame rate were read.")
     # A photo's place in its post's carousel (0-based), once attached.
     position = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The library item this file is (apps.media.models): the row names the item's stored object,
+    # shared with every other post that reuses it. Kept while any post's row refers to it.
+    library_item = models.ForeignKey(
+        "media.MediaItem", null=True, blank=True, on_delete=models.PROTECT, related_name="uses"
+    )
 
     class Meta:
         verbose_name_plural = "post media"

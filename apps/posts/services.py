@@ -19,6 +19,8 @@ from apps.audit.models import AuditLog
 from apps.audit.services import audit_record
 from apps.common.expressions import db_now, utf16_length
 from apps.common.outbox import notification_emit
+from apps.media.models import LibraryKind, MediaItem
+from apps.media.services import StorageFull, library_item_add, names_unused
 from apps.media.storage import RangeReader, media_storage
 from apps.media.uploads import StoredUpload
 from apps.posts.media import MediaError, VideoFacts, inspect_video, probe_video, video_problem
@@ -444,6 +446,7 @@ def media_upload(
     media.file.name = file.storage_name
     try:
         with transaction.atomic():
+            media.library_item = _library_add(media, by=by, request=request)
             media.save()
             audit_record(
                 action="media.uploaded",
@@ -460,6 +463,9 @@ def media_upload(
                     "codec": media.video_codec,
                 },
             )
+    except StorageFull as exc:
+        file.discard()
+        raise MediaError(str(exc)) from None
     except Exception:
         file.discard()
         raise
@@ -492,6 +498,7 @@ def photo_upload(*, file: StoredUpload, by: Any, request: Any = None, which: str
     media.file.name = file.storage_name
     try:
         with transaction.atomic():
+            media.library_item = _library_add(media, by=by, request=request)
             media.save()
             audit_record(
                 action="media.uploaded",
@@ -506,6 +513,9 @@ def photo_upload(*, file: StoredUpload, by: Any, request: Any = None, which: str
                     "frame": f"{media.width}x{media.height}",
                 },
             )
+    except StorageFull as exc:
+        file.discard()
+        raise MediaError(str(exc)) from None
     except Exception:
         file.discard()
         raise
@@ -548,10 +558,52 @@ def post_photos(post: Post) -> list[PostMedia]:
 
 
 def _remove_files(names: list[str]) -> None:
-    """Delete the stored objects of media that are gone (after the deletion committed)."""
+    """Delete the stored objects of media that are gone (after the deletion committed), but not
+    those the library keeps: the item and the other posts that reuse it still need them."""
     storage = media_storage()
-    for name in names:
+    for name in names_unused(names):
         storage.delete(name)
+
+
+def _library_add(media: PostMedia, *, by: Any, request: Any) -> MediaItem:
+    """The library item of a new upload, on the same stored object (StorageFull past the plan)."""
+    kind = LibraryKind.IMAGE if media.kind == MediaKind.PHOTO else LibraryKind.VIDEO
+    facts = {
+        "size_bytes": media.size_bytes,
+        "mime_type": media.mime_type,
+        "sha256": media.sha256,
+        "duration_seconds": media.duration_seconds,
+        "width": media.width,
+        "height": media.height,
+        "frame_rate": media.frame_rate,
+        "video_codec": media.video_codec,
+        "probed_at": media.probed_at,
+    }
+    return library_item_add(
+        kind=kind,
+        name=media.original_name or "Untitled",
+        file_name=str(media.file.name),
+        facts=facts,
+        by=by,
+        request=request,
+    )
+
+
+def media_from_library(*, item: MediaItem, by: Any, save: bool = True) -> PostMedia:
+    """A media row, not yet in a post, for reusing a library item: it names the item's stored
+    object (nothing is copied or stored again). `save=False`: unsaved, to check a post with it."""
+    media = PostMedia(
+        kind=MediaKind.PHOTO if item.kind == LibraryKind.IMAGE else MediaKind.VIDEO,
+        original_name=item.name[:255],
+        library_item=item,
+        created_by=by,
+        updated_by=by,
+        **item.facts(),
+    )
+    media.file.name = str(item.file.name)
+    if save:
+        media.save()
+    return media
 
 
 def _attach_video(post: Post, media: PostMedia, by: Any) -> str | None:

@@ -43,6 +43,9 @@ from apps.captions.selectors import snippets_for
 from apps.common.expressions import utf16_length
 from apps.common.http import HtmxHttpRequest
 from apps.common.pagination import Keyset, keyset_page
+from apps.media.models import LibraryKind
+from apps.media.selectors import get_item_for_user, library_items_for, may_use_library
+from apps.media.services import storage_full_message, storage_use
 from apps.media.storage import media_storage
 from apps.media.uploads import (
     EMPTY,
@@ -81,7 +84,7 @@ from apps.posts.models import (
     PostStatus,
     PublishMode,
 )
-from apps.posts.photos import photo_name_for, photo_token_read
+from apps.posts.photos import photo_name_for, photo_token_read, sniff_photo_type
 from apps.posts.queueing import no_free_slot, queue_reserve_next_slot
 from apps.posts.selectors import (
     PUBLISH_DIRECTLY,
@@ -105,6 +108,7 @@ from apps.posts.services import (
     PostStateError,
     PostValidationError,
     creator_check,
+    media_from_library,
     media_upload,
     photo_upload,
     post_approve,
@@ -146,6 +150,8 @@ PHOTO_REFUSALS = {
     EMPTY: "{which} is empty. Choose it again.",
 }
 NO_PHOTO_CHOSEN = "Choose one or more JPEG or WebP photos to add."
+# How many of the library's newest items the composer offers to reuse (the library page finds others).
+LIBRARY_CHOICES = 200
 
 
 def _user(request: HtmxHttpRequest) -> User:
@@ -245,6 +251,15 @@ def _compose_context(
         if post is not None and post.status == PostStatus.DRAFT and not form.is_bound
         else [],
         "caption_snippets": list(snippets_for(_user(request))) if accounts else [],
+        # The media library, to reuse a video or images instead of uploading them again.
+        "library_videos": list(library_items_for(_user(request)).of_kind(LibraryKind.VIDEO)[:LIBRARY_CHOICES])
+        if accounts
+        else [],
+        "library_images": list(library_items_for(_user(request)).of_kind(LibraryKind.IMAGE)[:LIBRARY_CHOICES])
+        if accounts
+        else [],
+        # Opened from the library's "Use in a new post": that item chosen.
+        "library_item_value": "" if form.is_bound else request.GET.get("library_item", ""),
         **_creator_context(form, creator, _user(request)),
         **({} if accounts else _no_account_context(_user(request))),
     }
@@ -388,6 +403,7 @@ def _compose(request: HtmxHttpRequest, post: Post | None) -> HttpResponse:
     # change a carousel button asked for, which only shows the composer again, unsaved.
     photos = _photos_in_carousel(request)
     photo_errors = _photos_added(request, photos)
+    _library_photos(request, photos)
     photos, carousel_changed = _carousel_edited(request, photos)
     form = ComposeForm(
         request.POST, request.FILES, user=user, post=post, creator=creator, media=media, photos=photos
@@ -499,11 +515,40 @@ def _media_from(request: HtmxHttpRequest, creator: CreatorCheck | None) -> tuple
     if handler is not None and handler.refusal:
         return previous, REFUSALS[handler.refusal]
     if not isinstance(upload, StoredUpload):
-        return previous, error
+        reused = _library_video(request)
+        return (reused, "") if reused is not None else (previous, error)
     try:
         return _upload(request, upload, creator), ""
     except MediaError as exc:
         return previous, str(exc)
+
+
+def _library_video(request: HtmxHttpRequest) -> PostMedia | None:
+    """The video chosen from the media library (`library_item`), as a new media row of this
+    person's naming the library's stored object; None when none was chosen."""
+    item_id = _uuid(request.POST.get("library_item"))
+    if item_id is None:
+        return None
+    item = get_item_for_user(_user(request), item_id)
+    if item.kind != LibraryKind.VIDEO:
+        raise Http404("No such video in the media library.")
+    return media_from_library(item=item, by=_user(request))
+
+
+def _library_photos(request: HtmxHttpRequest, photos: list[PostMedia]) -> None:
+    """Add the images chosen from the media library (`library_photos`) at the end of `photos`."""
+    for value in request.POST.getlist("library_photos")[:MAX_PHOTOS]:
+        item_id = _uuid(value)
+        if item_id is None or len(photos) >= MAX_PHOTOS:
+            continue
+        try:
+            item = get_item_for_user(_user(request), item_id)
+            if item.kind != LibraryKind.IMAGE:
+                raise Http404("No such image in the media library.")
+        except Http404:
+            discard_uploads(request)  # nothing sent with this request stays
+            raise
+        photos.append(media_from_library(item=item, by=_user(request)))
 
 
 def _upload(request: HtmxHttpRequest, upload: StoredUpload, creator: CreatorCheck | None) -> PostMedia:
@@ -540,6 +585,34 @@ def _receives_video(gate: Any, *, photos: bool = False) -> Any:
 
 def _max_photo_bytes() -> int:
     return MAX_PHOTO_BYTES
+
+
+def _library_name_for(head: bytes) -> str | None:
+    """The storage name of a library upload: a video or a photo TikTok takes, by its content."""
+    return video_name_for(head) or photo_name_for(head)
+
+
+def _library_max_bytes() -> int:
+    """A library upload stops once it passes what the agency's plan has left (nothing more of it
+    is read or stored)."""
+    most = _max_video_bytes()
+    left = storage_use().left
+    return most if left is None else min(most, left)
+
+
+def _may_use_library(request: HtmxHttpRequest, *args: Any, **kwargs: Any) -> None:
+    if not may_use_library(_user(request)):
+        raise Http404("No media library for this person.")
+
+
+LIBRARY_REFUSALS = {
+    TOO_LARGE: "The file is larger than TikTok's limit of 4 GB.",
+    NOT_ACCEPTED: (
+        "This file is not a video (MP4, MOV or WebM) or an image (JPEG or WebP) that TikTok takes. "
+        "We check what the file contains, not its name."
+    ),
+    EMPTY: "The file is empty. Choose it again.",
+}
 
 
 _PHOTOS_FIELD = AlsoUpload(
@@ -619,6 +692,44 @@ def media_upload_view(request: HtmxHttpRequest) -> HttpResponse:
         {"media": media, "video_errors": [error] if error else []},
         status=400 if error else 201,
     )
+
+
+@require_POST
+@login_required
+@streams_upload(
+    field="file",
+    name_for=_library_name_for,
+    max_bytes=_library_max_bytes,
+    body_bytes=_max_video_bytes,
+    gate=_may_use_library,
+)
+def library_upload(request: HtmxHttpRequest) -> HttpResponse:
+    """Upload a video or an image to the media library (its page's form): checked as the
+    composer checks it (what TikTok takes), refused past the plan's storage, then back to the
+    library with what happened."""
+    upload = request.FILES.get("file")
+    handler = upload_handler(request, "file")
+    error = "Choose a video or an image to upload."
+    if handler is not None and handler.refusal:
+        use = storage_use()
+        full = handler.refusal == TOO_LARGE and use.left is not None and use.left < _max_video_bytes()
+        error = storage_full_message(size=None, use=use) if full else LIBRARY_REFUSALS[handler.refusal]
+    elif isinstance(upload, StoredUpload):
+        try:
+            if sniff_photo_type(upload.read(16)):
+                if (upload.size or 0) > MAX_PHOTO_BYTES:
+                    upload.discard()
+                    raise MediaError(PHOTO_REFUSALS[TOO_LARGE].format(which="The image"))
+                media = photo_upload(file=upload, by=_user(request), request=request, which="The image")
+            else:
+                media = media_upload(file=upload, by=_user(request), request=request)
+        except MediaError as exc:
+            error = str(exc)
+        else:
+            messages.success(request, f"{media.original_name or 'The file'} is in the media library.")
+            return redirect("media:library")
+    messages.error(request, error)
+    return redirect("media:library")
 
 
 def _carousel(request: HtmxHttpRequest, photos: list[PostMedia], errors: list[str]) -> HttpResponse:

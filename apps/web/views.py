@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from apps.audit.services import audit_record
 from apps.brand.services import brand_set
 from apps.common.throttle import RateLimited, throttle_hit
+from apps.media.services import storage_use
 from apps.mfa.reauth import reauth_prompt, reauth_refusal
 from apps.users.lockout import Lock, failure_record, lock_for, lock_message, lockout_clear, lockout_response
 from apps.users.models import Role, User, email_normalize
@@ -401,6 +402,7 @@ def _settings_page(
         "brand_form": brand_form or BrandForm(initial={"colour": agency.brand_colour}),
         "mfa_form": mfa_form or MfaPolicyForm(initial={"mfa_policy": agency.mfa_policy}),
         "agency": agency,
+        "media_storage": storage_use(),
         **(refusal or reauth_prompt(request)),
     }
     return render(request, "web/settings.html", context, status=status)

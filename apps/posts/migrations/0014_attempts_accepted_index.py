@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('posts', '0011_drafts_may_be_unfinished'),
+        ('posts', '0013_library_items_for_existing_media'),
     ]
 
     operations = [
