@@ -5,17 +5,20 @@ to anyone who is not an owner or admin (the gates in apps.team.selectors)."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.forms import Form
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
@@ -62,6 +65,31 @@ def _accounts() -> list[TikTokAccount]:
     return list(TikTokAccount.objects.order_by("username", "display_name"))
 
 
+@dataclass(frozen=True)
+class MemberRow:
+    """A member as the Team list shows them: their page, and their last sign-in written here, in
+    the viewer's zone, rather than through a URL tag and two filters per row."""
+
+    member: User
+    url: str
+    seen_iso: str
+    seen: str
+
+
+def _member_rows(members: list[User]) -> list[MemberRow]:
+    placeholder = str(uuid.UUID(int=0))
+    page = reverse("team:member", args=[placeholder])
+    return [
+        MemberRow(
+            member=member,
+            url=page.replace(placeholder, str(member.pk)),
+            seen_iso=timezone.localtime(member.last_login).isoformat() if member.last_login else "",
+            seen=str(naturaltime(member.last_login)) if member.last_login else "",
+        )
+        for member in members
+    ]
+
+
 def _invitable_accounts() -> QuerySet[TikTokAccount]:
     """The accounts an invitation may grant, as the form lists them (no tokens read)."""
     return TikTokAccount.objects.order_by("username").only(
@@ -84,6 +112,7 @@ def _team_page(request: HttpRequest, form: InviteForm, status: int = 200) -> Htt
         {
             "page": page,
             "members": page.rows,
+            "rows": _member_rows(page.rows),
             "deactivated": members_deactivated(user),
             "invitations": invitations_pending(user),
             "form": form,
