@@ -1005,6 +1005,17 @@ class ReviewFormState:
     summary: str
 
 
+def _approvals_next(request: HtmxHttpRequest) -> str:
+    """Where a decision taken on the queue comes back to: the page of it being read (also when
+    a refused rejection shows the queue again from its form's own address)."""
+    path = reverse("posts:approvals")
+    if request.method == "GET":
+        query = request.GET.urlencode()
+        return f"{path}?{query}" if query else path
+    target = request.POST.get("next", "")
+    return target if target.startswith(path) else path
+
+
 def _approvals_context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]:
     user = _user(request)
     waiting = posts_awaiting_review(user)
@@ -1026,6 +1037,7 @@ def _approvals_context(request: HtmxHttpRequest, **extra: Any) -> dict[str, Any]
     return {
         "page": page,
         "posts": page.rows,
+        "approvals_next": _approvals_next(request),
         "waiting_count": waiting_count,
         "time_zone": user.time_zone or "UTC",
         "review_form": None,
