@@ -281,6 +281,27 @@ class Post(SoftDeleteModel):
                 condition=Q(deleted_at__isnull=True),
             ),
             models.Index(fields=["status", "scheduled_at"], name="posts_status_time_idx"),
+            # The dashboard's two lists read their first rows from these, however many posts the
+            # agency ever had (apps.schedule.selectors: posts_upcoming, posts_needing_attention).
+            models.Index(
+                fields=["scheduled_at", "created_at"],
+                name="posts_upcoming_idx",
+                condition=Q(
+                    deleted_at__isnull=True,
+                    scheduled_at__isnull=False,
+                    status__in=["pending_approval", "scheduled", "publishing", "processing"],
+                ),
+            ),
+            models.Index(
+                fields=["-updated_at"],
+                name="posts_attention_idx",
+                condition=Q(deleted_at__isnull=True)
+                & (
+                    Q(status="needs_attention")
+                    | Q(status="failed")
+                    | Q(status="draft", last_error_code="account_disconnected")
+                ),
+            ),
             models.Index(fields=["publish_id"], name="posts_publish_id_idx", condition=~Q(publish_id="")),
             # The author's dashboard: decisions on their posts.
             models.Index(
