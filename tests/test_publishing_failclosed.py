@@ -214,6 +214,9 @@ def test_a_long_upload_keeps_its_job_and_a_stopped_worker_loses_it(
     # Given a 2-second lease and a 20 MB video (two 10 MB chunks) that TikTok receives so slowly
     # that each chunk streams for 3 s, longer than the lease
     settings.PUBLISH_LEASE_SECONDS = 2
+    # (The uploaded post's first status check is put off past the test: due 3 s after the upload
+    # as by default, on a loaded machine it fell due in the tick that hands the stopped job out.)
+    settings.PUBLISH_POLL_BACKOFF = [600]
     agency = make_agency()
     with django_db_blocker.unblock(), schema_context(agency.schema_name):
         post = scheduled(tiktok, size=20_000_000)
