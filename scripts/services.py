@@ -64,9 +64,20 @@ def port_answers(port: int, host: str = "127.0.0.1") -> bool:
         return False
 
 
+def port_bindable(port: int, host: str = "127.0.0.1") -> bool:
+    """Whether a listener could take the port now. Nobody answering is not enough: these ports lie
+    in Linux's ephemeral range, so an outgoing connection may hold one as its own end."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 def free_port(start: int) -> int:
     for port in range(start, start + 50):
-        if not port_answers(port):
+        if not port_answers(port) and port_bindable(port):
             return port
     raise Unavailable(f"no free port near {start}")
 
@@ -368,63 +379,79 @@ def s3_private() -> str:
         }
         config.write_text(json.dumps({"identities": [identity]}))
         config.chmod(0o600)
-        ports = {"s3": free_port(PRIVATE_S3_PORT)}
-        # Every listener gets a port of its own choosing (the defaults would collide with
-        # another checkout's server); gRPC ports stay below 65536.
-        for name, start in (
-            ("master", 58433),
-            ("volume", 58533),
-            ("filer", 58633),
-            ("master.grpc", 59433),
-            ("volume.grpc", 59533),
-            ("filer.grpc", 59633),
-            ("s3.grpc", 59733),
-        ):
-            port = free_port(start)
-            while port in ports.values():
-                port = free_port(port + 1)
-            ports[name] = port
-        argv = [
-            binary,
-            "server",
-            f"-dir={base / 'data'}",
-            "-ip=127.0.0.1",
-            "-ip.bind=127.0.0.1",
-            f"-master.port={ports['master']}",
-            f"-master.port.grpc={ports['master.grpc']}",
-            "-master.volumeSizeLimitMB=1024",
-            f"-volume.port={ports['volume']}",
-            f"-volume.port.grpc={ports['volume.grpc']}",
-            "-volume.max=0",
-            "-filer",
-            f"-filer.port={ports['filer']}",
-            f"-filer.port.grpc={ports['filer.grpc']}",
-            f"-filer.localSocket={base / 'filer.sock'}",
-            "-s3",
-            f"-s3.port={ports['s3']}",
-            f"-s3.port.grpc={ports['s3.grpc']}",
-            f"-s3.localSocket={base / 's3.sock'}",
-            "-s3.port.iceberg=0",
-            "-s3.port.lance=0",
-            "-s3.iam=false",
-            "-s3.allowDeleteBucketNotEmpty",
-            f"-s3.config={config}",
-        ]
-        say(f"starting a private SeaweedFS (S3 on port {ports['s3']})")
-        with open(base / "log", "ab") as log:
-            process = subprocess.Popen(
-                argv, cwd=base, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+        # A listener may still lose its port between the check and the bind (another process
+        # took it meanwhile): then the server exits at once, and is started again on other ports.
+        for attempt in range(3):
+            endpoint = _weed_start(
+                binary, base, config, offset=attempt * 7, access_key=access_key, secret_key=secret_key
             )
-        (base / "weed.pid").write_text(str(process.pid))
-        endpoint = f"http://127.0.0.1:{ports['s3']}"
-        for _ in range(300):
-            if s3_lets_us_in(endpoint, access_key, secret_key):
-                port_file.write_text(str(ports["s3"]))
+            if endpoint is not None:
+                port_file.write_text(endpoint.rsplit(":", 1)[1])
                 return endpoint
-            if process.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise Unavailable(f"the private SeaweedFS did not answer on port {ports['s3']} (see {base / 'log'})")
+        raise Unavailable(f"the private SeaweedFS did not start (see {base / 'log'})")
+
+
+def _weed_start(
+    binary: str, base: Path, config: Path, *, offset: int, access_key: str, secret_key: str
+) -> str | None:
+    """Start SeaweedFS on ports of its own; its S3 endpoint once it answers, None if it exited."""
+    ports = {"s3": free_port(PRIVATE_S3_PORT + offset)}
+    # Every listener gets a port of its own choosing (the defaults would collide with
+    # another checkout's server); gRPC ports stay below 65536.
+    for name, start in (
+        ("master", 58433),
+        ("volume", 58533),
+        ("filer", 58633),
+        ("master.grpc", 59433),
+        ("volume.grpc", 59533),
+        ("filer.grpc", 59633),
+        ("s3.grpc", 59733),
+    ):
+        port = free_port(start + offset)
+        while port in ports.values():
+            port = free_port(port + 1)
+        ports[name] = port
+    argv = [
+        binary,
+        "server",
+        f"-dir={base / 'data'}",
+        "-ip=127.0.0.1",
+        "-ip.bind=127.0.0.1",
+        f"-master.port={ports['master']}",
+        f"-master.port.grpc={ports['master.grpc']}",
+        "-master.volumeSizeLimitMB=1024",
+        f"-volume.port={ports['volume']}",
+        f"-volume.port.grpc={ports['volume.grpc']}",
+        "-volume.max=0",
+        "-filer",
+        f"-filer.port={ports['filer']}",
+        f"-filer.port.grpc={ports['filer.grpc']}",
+        f"-filer.localSocket={base / 'filer.sock'}",
+        "-s3",
+        f"-s3.port={ports['s3']}",
+        f"-s3.port.grpc={ports['s3.grpc']}",
+        f"-s3.localSocket={base / 's3.sock'}",
+        "-s3.port.iceberg=0",
+        "-s3.port.lance=0",
+        "-s3.iam=false",
+        "-s3.allowDeleteBucketNotEmpty",
+        f"-s3.config={config}",
+    ]
+    say(f"starting a private SeaweedFS (S3 on port {ports['s3']})")
+    with open(base / "log", "ab") as log:
+        process = subprocess.Popen(
+            argv, cwd=base, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+        )
+    (base / "weed.pid").write_text(str(process.pid))
+    endpoint = f"http://127.0.0.1:{ports['s3']}"
+    for _ in range(300):
+        if s3_lets_us_in(endpoint, access_key, secret_key):
+            return endpoint
+        if process.poll() is not None:
+            return None
+        time.sleep(0.1)
+    process.kill()
+    return None
 
 
 def s3_env() -> dict[str, str]:
