@@ -93,6 +93,12 @@ class LineChart:
         return 4.0 if count <= 16 else 3.0 if count <= 45 else 0.0
 
     @property
+    def path(self) -> str:
+        """The points as SVG writes them ("x,y " each), joined here rather than in a loop of the
+        template (a year of snapshots is 365 of them, written twice)."""
+        return "".join(f"{point.x},{point.y} " for point in self.points)
+
+    @property
     def start(self) -> Point:
         return self.points[0]
 

@@ -10,7 +10,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from apps.accounts.models import AccountStatus
+from apps.accounts.models import AccountStatus, without_secrets
 from apps.accounts.permissions import accounts_with
 from apps.analytics.selectors import PERIODS, account_analytics, parse_period
 from apps.common.http import HtmxHttpRequest
@@ -22,7 +22,7 @@ from tenants.replicas import heavy_reads
 @login_required
 def overview(request: HtmxHttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
-    accounts = list(accounts_with(user))
+    accounts = list(without_secrets(accounts_with(user)))  # tokens neither read nor decrypted
     days = parse_period(request.GET.get("days"))
     # By default the first account that still works: a lapsed one has stopped collecting stats.
     account = next(
