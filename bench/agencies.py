@@ -1,6 +1,6 @@
 """Many agencies: one migration across all of them, a run with nothing to do, a connection's memory.
 
-    python -m bench.agencies [--agencies 100,1000]
+    python -m bench.agencies [--agencies 100,1000] [--keep-schemas]
 
 Creates that many agencies (cloned schemas) in the configured database, in steps, and at
 each step times `migrate_all`'s agency pass (tenants.schema_migrations) applying a new
@@ -47,6 +47,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--agencies", default=os.environ.get("BENCH_MIGRATION_AGENCIES", "100,1000"))
     parser.add_argument("--processes", type=int, default=None)
+    parser.add_argument(
+        "--keep-schemas",
+        action="store_true",
+        help="leave the agencies' schemas in place at the end, for a database of its own that is "
+        "dropped whole afterwards (dropping 10,000 schemas one by one takes longer than the run)",
+    )
     args = parser.parse_args()
     steps = sorted(int(n) for n in args.agencies.split(","))
 
@@ -202,7 +208,7 @@ def main() -> int:
     finally:
         connection.set_schema_to_public()
         with connection.cursor() as cursor:
-            for name in names:
+            for name in [] if args.keep_schemas else names:
                 cursor.execute(f"DROP SCHEMA IF EXISTS {quote_ident(name)} CASCADE")
             for column in changes:
                 cursor.execute(f"ALTER TABLE {quote_ident(base)}.posts_post DROP COLUMN IF EXISTS {column}")
@@ -210,7 +216,8 @@ def main() -> int:
                     f"DELETE FROM {quote_ident(base)}.django_migrations WHERE name LIKE %s",  # noqa: S608
                     [f"%_{column}"],
                 )
-        Agency.objects.filter(schema_name__in=names).delete()
+        if not args.keep_schemas:
+            Agency.objects.filter(schema_name__in=names).delete()
         from tenants.services import agency_delete, agency_purge
 
         agency_purge(agency=agency_delete(agency=Agency.objects.get(pk=probe.pk)))

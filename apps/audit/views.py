@@ -43,10 +43,10 @@ from apps.audit.services import audit_record
 from apps.common.http import HtmxHttpRequest
 from apps.common.pagination import keyset_page
 from apps.exports.models import ExportStatus
+from apps.posts.links import post_urls
 from apps.users.models import User
 
 PAGE_SIZE = 50
-_PLACEHOLDER = str(uuid.UUID(int=0))
 
 
 @dataclass(frozen=True)
@@ -125,7 +125,7 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
         page = keyset_page(entries, AUDIT_ORDER, request.GET, size=PAGE_SIZE)
         posts = existing_post_ids(e.object_id for e in page.rows if e.object_type == "posts.post")
         zone = zoneinfo.ZoneInfo(user.time_zone or "UTC")
-        post_page = reverse("posts:detail", args=[_PLACEHOLDER])
+        post_url = post_urls()
         rows = []
         for entry in page.rows:
             local = entry.created_at.astimezone(zone)
@@ -143,9 +143,7 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
                     when_iso=local.isoformat(),
                     when=dateformat.format(local, "j M Y, H:i:s"),
                     object_text=name,
-                    post_url=post_page.replace(_PLACEHOLDER, entry.object_id)
-                    if entry.object_id in posts
-                    else "",
+                    post_url=post_url(entry.object_id) if post_url and entry.object_id in posts else "",
                 )
             )
     context = _context(request, user, form, page=page, rows=rows)

@@ -40,6 +40,7 @@ from apps.users.models import User
 def dashboard(request: HtmxHttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     now = timezone.now()
+    health = selectors.account_health(user=user, now=now)
     return render(
         request,
         "schedule/dashboard.html",
@@ -48,11 +49,11 @@ def dashboard(request: HtmxHttpRequest) -> HttpResponse:
             "time_zone": zone_for(user.time_zone).key,
             "upcoming": selectors.posts_upcoming(user=user),
             "attention": selectors.posts_needing_attention(user=user, now=now),
-            "reconnect": selectors.accounts_needing_reconnection(user=user),
-            "near_cap": selectors.accounts_near_daily_cap(user=user, now=now),
-            "stopped": selectors.accounts_stopped_by_tiktok(user=user, now=now),
+            "reconnect": health.reconnect,
+            "near_cap": health.near_cap,
+            "stopped": health.stopped,
             "app_limit": app_posting_limit(now=now),
-            "has_accounts": accounts_with(user).exists(),
+            "has_accounts": bool(health) or accounts_with(user).exists(),
             "reviewed": selectors.posts_reviewed_for_author(user=user, now=now),
             "awaiting_review": posts_awaiting_review(user).count(),
             "daily_cap": DAILY_CAP,

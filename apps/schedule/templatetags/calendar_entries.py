@@ -7,32 +7,31 @@ escaping Django's own `escape` applies)."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterable
 from html import escape
 
 from django import template
-from django.urls import NoReverseMatch, reverse
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
+from apps.posts.links import PostUrl
+from apps.posts.templatetags.post_links import post_urls_for
 from apps.schedule.periods import Entry
 
 register = template.Library()
 
 CAPTION_CHARS = 48
-_PLACEHOLDER = str(uuid.UUID(int=0))
 
 
 @register.simple_tag(takes_context=True)
 def calendar_entries(context: template.Context, entries: Iterable[Entry]) -> SafeString:
-    detail = _detail_url(context)
+    detail = post_urls_for(context)
     return mark_safe("".join(f"<li>{entry_html(entry, detail)}</li>" for entry in entries))  # noqa: S308
 
 
-def entry_html(entry: Entry, detail: str | None) -> str:
+def entry_html(entry: Entry, detail: PostUrl | None) -> str:
     """One post: its local time, account, kind, caption and status; a link to its page (which
-    may be dragged when the viewer may move it) when `detail` (the page's URL pattern) is known."""
+    may be dragged when the viewer may move it) when `detail` (post id to page URL) is given."""
     post, local = entry.post, entry.local
     caption = str(post)
     if len(caption) > CAPTION_CHARS:
@@ -47,22 +46,10 @@ def entry_html(entry: Entry, detail: str | None) -> str:
     status = escape(post.status)
     if detail is None:
         return f'<span class="cal-post status-{status}">{inner}</span>'
-    href = detail.replace(_PLACEHOLDER, str(post.pk))
+    href = detail(post.pk)
     if entry.movable:
         return (
             f'<a class="cal-post status-{status}" href="{href}" draggable="true" data-post="{post.pk}">'
             f"{inner}</a>"
         )
     return f'<a class="cal-post status-{status}" href="{href}" draggable="false">{inner}</a>'
-
-
-def _detail_url(context: template.Context) -> str | None:
-    """The post page's URL with a placeholder id: reversed once per rendering."""
-    cache = context.render_context
-    if "calendar_detail_url" not in cache:
-        try:
-            cache["calendar_detail_url"] = reverse("posts:detail", args=[_PLACEHOLDER])
-        except NoReverseMatch:
-            cache["calendar_detail_url"] = None
-    pattern: str | None = cache["calendar_detail_url"]
-    return pattern
