@@ -41,9 +41,9 @@ from apps.audit.selectors import (
 )
 from apps.audit.services import audit_record
 from apps.common.http import HtmxHttpRequest
+from apps.common.links import id_urls
 from apps.common.pagination import keyset_page
 from apps.exports.models import ExportStatus
-from apps.posts.links import post_urls
 from apps.users.models import User
 
 PAGE_SIZE = 50
@@ -125,7 +125,7 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
         page = keyset_page(entries, AUDIT_ORDER, request.GET, size=PAGE_SIZE)
         posts = existing_post_ids(e.object_id for e in page.rows if e.object_type == "posts.post")
         zone = zoneinfo.ZoneInfo(user.time_zone or "UTC")
-        post_url = post_urls()
+        post_url = id_urls("posts:detail")
         rows = []
         for entry in page.rows:
             local = entry.created_at.astimezone(zone)

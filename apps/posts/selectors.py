@@ -137,7 +137,8 @@ def posts_awaiting_review(user: Any) -> QuerySet[Post]:
         .exclude(created_by=user)
         .exclude(updated_by=user)
         .exclude(Exists(authored))
-        .select_related("account", "created_by")
+        .with_account()
+        .select_related("created_by")
         .order_by("scheduled_at", "created_at")
     )
 

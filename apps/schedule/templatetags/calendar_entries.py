@@ -14,8 +14,8 @@ from django import template
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
-from apps.posts.links import PostUrl
-from apps.posts.templatetags.post_links import post_urls_for
+from apps.common.links import IdUrl
+from apps.common.templatetags.links import id_urls_for
 from apps.schedule.periods import Entry
 
 register = template.Library()
@@ -25,11 +25,11 @@ CAPTION_CHARS = 48
 
 @register.simple_tag(takes_context=True)
 def calendar_entries(context: template.Context, entries: Iterable[Entry]) -> SafeString:
-    detail = post_urls_for(context)
+    detail = id_urls_for(context, "posts:detail")
     return mark_safe("".join(f"<li>{entry_html(entry, detail)}</li>" for entry in entries))  # noqa: S308
 
 
-def entry_html(entry: Entry, detail: PostUrl | None) -> str:
+def entry_html(entry: Entry, detail: IdUrl | None) -> str:
     """One post: its local time, account, kind, caption and status; a link to its page (which
     may be dragged when the viewer may move it) when `detail` (post id to page URL) is given."""
     post, local = entry.post, entry.local
