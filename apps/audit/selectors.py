@@ -73,13 +73,19 @@ def audit_actions_present() -> list[str]:
 
 
 def audit_actors() -> list[User]:
-    """Everyone who ever belonged to the agency, deactivated people included."""
-    return list(User.all_objects.order_by("email"))
+    """Everyone who ever belonged to the agency, deactivated people included: their addresses
+    (the filter's labels), nothing else read."""
+    return list(User.all_objects.order_by("email").only("email", "deleted_at"))
 
 
 def audit_accounts() -> list[TikTokAccount]:
-    """Every TikTok account the agency ever had, removed ones included."""
-    return list(TikTokAccount.all_objects.order_by("username", "display_name", "open_id"))
+    """Every TikTok account the agency ever had, removed ones included: what names them (the
+    filter's and the changes' labels), nothing else read (no token decrypted)."""
+    return list(
+        TikTokAccount.all_objects.order_by("username", "display_name", "open_id").only(
+            "username", "display_name", "open_id", "deleted_at"
+        )
+    )
 
 
 def existing_post_ids(ids: Iterable[str]) -> set[str]:
