@@ -1,0 +1,67 @@
+"""The template helpers that write what Django's own tags write, faster: a wrong link or date on
+every list page would be what people notice first."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from django.template import Context, Template
+from django.urls import set_urlconf
+from django.utils import timezone
+
+from apps.analytics.templatetags.counts import follower_rows
+
+
+def render(source: str, **values: object) -> str:
+    return Template("{% load links days %}" + source).render(Context(values))
+
+
+def test_row_links_and_navigation_links_are_what_the_url_tag_writes() -> None:
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    for pk in ids:
+        for name in ("posts:detail", "posts:approve", "posts:media_file"):
+            ours = render(f"{{% id_url '{name}' pk %}}", pk=pk)
+            assert ours == render(f"{{% url '{name}' pk %}}", pk=pk) and str(pk) in ours
+    # One rendering with many rows: each row gets its own id, not the first row's.
+    many = render("{% for pk in ids %}{% id_url 'posts:detail' pk %} {% endfor %}", ids=ids)
+    assert many.split() == [f"/posts/{pk}/" for pk in ids]
+    for name in ("home", "posts:list", "team:list", "notifications:bell"):
+        assert render(f"{{% named_url '{name}' %}}") == render(f"{{% url '{name}' %}}")
+
+
+def test_a_link_the_site_does_not_have_is_left_empty_as_the_url_tag_leaves_it() -> None:
+    set_urlconf("config.urls_public")  # the public site: no post pages, no agency navigation
+    try:
+        assert render("[{% id_url 'posts:detail' pk %}]", pk=uuid.uuid4()) == "[]"
+        assert render("{% named_url 'posts:list' as p %}[{{ p }}]") == "[]"
+        assert render("{% url 'posts:list' as p %}[{{ p }}]") == "[]"
+    finally:
+        set_urlconf(None)
+    # Back on an agency's site, the same name is found again (nothing cached across sites).
+    assert render("{% named_url 'posts:list' %}") == "/posts/"
+
+
+def test_an_id_that_is_not_one_is_refused_rather_than_written_into_a_link() -> None:
+    with pytest.raises(ValueError):
+        render("{% id_url 'posts:detail' pk %}", pk='"><script>')
+
+
+def test_days_are_written_as_the_date_filter_writes_them() -> None:
+    for day in (dt.date(2026, 1, 1), dt.date(2026, 12, 6), dt.date(2024, 2, 29)):
+        for fmt in ("D j M Y", "j F", "j M"):
+            assert render(f'{{{{ d|day:"{fmt}" }}}}', d=day) == render(f'{{{{ d|date:"{fmt}" }}}}', d=day)
+    moment = timezone.now()
+    assert render('{{ d|day:"j M H:i" }}', d=moment) == render('{{ d|date:"j M H:i" }}', d=moment)
+
+
+def test_the_follower_table_shows_each_day_its_count_and_its_signed_change() -> None:
+    class Snapshot:
+        def __init__(self, date: dt.date, followers: int, growth: int) -> None:
+            self.date, self.followers, self.follower_growth = date, followers, growth
+
+    days = [Snapshot(dt.date(2026, 12, 5), 12345, 0), Snapshot(dt.date(2026, 12, 6), 12400, 55)]
+    html = follower_rows(days)
+    assert '<th scope="row">Sat 5 Dec 2026</th><td data-label="Followers">12,345</td>' in html
+    assert '<td data-label="Change">0</td>' in html and '<td data-label="Change">+55</td>' in html
