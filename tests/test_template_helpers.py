@@ -65,3 +65,8 @@ def test_the_follower_table_shows_each_day_its_count_and_its_signed_change() -> 
     html = follower_rows(days)
     assert '<th scope="row">Sat 5 Dec 2026</th><td data-label="Followers">12,345</td>' in html
     assert '<td data-label="Change">0</td>' in html and '<td data-label="Change">+55</td>' in html
+
+
+def test_a_row_without_an_id_gets_no_link() -> None:
+    assert render("{% id_url 'posts:detail' pk as link %}[{{ link }}]", pk=None) == "[]"
+    assert render("{% url 'posts:detail' pk as link %}[{{ link }}]", pk=None) == "[]"
