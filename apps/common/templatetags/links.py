@@ -29,7 +29,7 @@ def id_urls_for(context: template.Context, name: str) -> IdUrl | None:
 
 @register.simple_tag(takes_context=True)
 def id_url(context: template.Context, name: str, pk: Any) -> str:
-    """"" without an id too (a video not posted from Postline has no post page)."""
+    """No link (an empty string) without an id either: a video not posted from Postline has none."""
     urls = id_urls_for(context, name)
     return "" if urls is None or pk is None or pk == "" else urls(pk)
 
