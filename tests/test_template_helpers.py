@@ -70,3 +70,27 @@ def test_the_follower_table_shows_each_day_its_count_and_its_signed_change() -> 
 def test_a_row_without_an_id_gets_no_link() -> None:
     assert render("{% id_url 'posts:detail' pk as link %}[{{ link }}]", pk=None) == "[]"
     assert render("{% url 'posts:detail' pk as link %}[{{ link }}]", pk=None) == "[]"
+
+
+def test_a_posts_settings_say_what_goes_to_tiktok_with_it() -> None:
+    from apps.posts.templatetags.post_settings import post_settings
+    from tests.factories import PostFactory
+
+    branded = PostFactory.build(
+        privacy_level="FOLLOWER_OF_CREATOR",
+        allow_comment=True,
+        commercial_disclosure=True,
+        brand_organic=True,
+        brand_content=True,
+        is_aigc=True,
+        mode="direct",
+    )
+    html = post_settings(branded)
+    assert "<dt>Who can see it</dt><dd>Followers</dd>" in html
+    assert "<dt>Comments</dt><dd>Allowed</dd>" in html and "<dt>Duet</dt><dd>Not allowed</dd>" in html
+    assert "Your brand (TikTok labels it “Promotional content”); Branded content" in html
+    assert "<dd>Yes: TikTok labels it as AI-generated</dd>" in html
+    unset = post_settings(PostFactory.build(privacy_level="", commercial_disclosure=True, mode="direct"))
+    assert "<dd>Not chosen yet</dd>" in unset and "<dd>None disclosed</dd>" in unset
+    inbox = post_settings(PostFactory.build(mode="inbox", privacy_level="SELF_ONLY"))
+    assert "the inbox takes only the video" in inbox and "Who can see it" not in inbox
