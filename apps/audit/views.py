@@ -13,7 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import dateformat, timezone
+from django.utils import timezone
 from django.utils.text import Truncator
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
@@ -43,6 +43,7 @@ from apps.audit.services import audit_record
 from apps.common.http import HtmxHttpRequest
 from apps.common.links import id_urls
 from apps.common.pagination import keyset_page
+from apps.common.templatetags.days import day
 from apps.exports.models import ExportStatus
 from apps.users.models import User
 
@@ -141,7 +142,8 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
                     changes=change_lines(entry.changes, entry.action, account_labels),
                     post_link=entry.object_id in posts,
                     when_iso=local.isoformat(),
-                    when=dateformat.format(local, "j M Y, H:i:s"),
+                    # The day's words formatted once per process, the clock by strftime.
+                    when=f"{day(local.date(), 'j M Y')}, {local:%H:%M:%S}",
                     object_text=name,
                     post_url=post_url(entry.object_id) if post_url and entry.object_id in posts else "",
                 )
