@@ -94,3 +94,18 @@ def test_a_posts_settings_say_what_goes_to_tiktok_with_it() -> None:
     assert "<dd>Not chosen yet</dd>" in unset and "<dd>None disclosed</dd>" in unset
     inbox = post_settings(PostFactory.build(mode="inbox", privacy_level="SELF_ONLY"))
     assert "the inbox takes only the video" in inbox and "Who can see it" not in inbox
+
+
+def test_moments_are_written_in_the_viewers_zone_as_the_date_filter_writes_them() -> None:
+    moment = dt.datetime(2026, 3, 29, 0, 30, tzinfo=dt.UTC)  # Paris moves its clocks at 01:00 UTC
+    for zone in ("Europe/Paris", "America/Los_Angeles", "UTC"):
+        for later in (dt.timedelta(0), dt.timedelta(hours=1), dt.timedelta(days=200)):
+            values = {"d": moment + later}
+            ours = (
+                '{% load tz %}{% timezone z %}{{ d|day_and_time:"D j M Y" }}|{{ d|day_and_time:"c" }}'
+                "{% endtimezone %}"
+            )
+            django = (
+                '{% load tz %}{% timezone z %}{{ d|date:"D j M Y, H:i" }}|{{ d|date:"c" }}{% endtimezone %}'
+            )
+            assert render(ours, z=zone, **values) == render(django, z=zone, **values), (zone, later)

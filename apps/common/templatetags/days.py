@@ -1,5 +1,9 @@
-"""`{{ day|day:"D j M Y" }}`: a calendar date written as the `date` filter writes it, each (day,
-format, language) formatted once per process (anything else goes to `date` itself).
+"""Days and moments written as the `date` filter writes them, with the day's words formatted once
+per process for each (day, format, language):
+
+- `{{ day|day:"D j M Y" }}`: a calendar date (anything else goes to `date` itself).
+- `{{ moment|day_and_time:"D j M" }}`: a moment in the current time zone, as
+  `date:"D j M, H:i"` writes it; `{{ moment|day_and_time:"c" }}` as `date:"c"` does.
 
 The analytics page writes ninety days twice; through `date` that was a sixth of its time, for
 the same few hundred days on every request."""
@@ -11,7 +15,7 @@ import functools
 
 from django import template
 from django.template.defaultfilters import date as date_filter
-from django.utils import dateformat
+from django.utils import dateformat, timezone
 from django.utils.translation import get_language
 
 register = template.Library()
@@ -27,3 +31,13 @@ def day(value: dt.date | None, format_string: str) -> str:
 @functools.lru_cache(maxsize=8192)
 def _written(value: dt.date, format_string: str, language: str | None) -> str:
     return dateformat.format(value, format_string)
+
+
+@register.filter
+def day_and_time(value: dt.datetime | None, day_format: str) -> str:
+    if not isinstance(value, dt.datetime):
+        return str(date_filter(value, f"{day_format}, H:i" if day_format != "c" else "c"))
+    local = timezone.localtime(value) if timezone.is_aware(value) else value
+    if day_format == "c":
+        return local.isoformat()
+    return f"{_written(local.date(), day_format, get_language())}, {local:%H:%M}"
