@@ -109,3 +109,31 @@ def test_moments_are_written_in_the_viewers_zone_as_the_date_filter_writes_them(
                 '{% load tz %}{% timezone z %}{{ d|date:"D j M Y, H:i" }}|{{ d|date:"c" }}{% endtimezone %}'
             )
             assert render(ours, z=zone, **values) == render(django, z=zone, **values), (zone, later)
+
+
+def test_a_members_row_escapes_what_people_typed_and_counts_their_accounts() -> None:
+    from types import SimpleNamespace
+
+    from apps.team.templatetags.team_members import member_rows
+
+    hostile = SimpleNamespace(
+        pk=1,
+        name='<script>alert("x")</script>',
+        email="a&b@agency.example",
+        role="editor",
+        account_count=1,
+        get_full_name=lambda: '<script>alert("x")</script>',
+    )
+    admin = SimpleNamespace(pk=2, name="", email="ad@agency.example", role="admin", account_count=0)
+    admin.get_full_name = lambda: admin.email
+    rows = [
+        SimpleNamespace(
+            member=hostile, url="/team/members/1/", seen_iso="2026-12-06T10:00:00+00:00", seen="1 hour ago"
+        ),
+        SimpleNamespace(member=admin, url="/team/members/2/", seen_iso="", seen=""),
+    ]
+    html = member_rows(Context({"user": admin}), rows)
+    assert "<script>" not in html and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in html
+    assert "a&amp;b@agency.example" in html and "<td>1<span" in html and "> account</span>" in html
+    assert "(you)" in html.split("</tr>")[1] and "(you)" not in html.split("</tr>")[0]
+    assert "<td>All<span" in html and '<span class="muted">Never</span>' in html

@@ -9,11 +9,12 @@ and conditions through the template engine, were half of the page's time.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from html import escape
 from typing import Any
 
 from django import template
-from django.utils.html import format_html, format_html_join
-from django.utils.safestring import SafeString
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString, mark_safe
 
 from apps.users.models import Role
 
@@ -25,30 +26,32 @@ _EVERY_ACCOUNT = (Role.OWNER, Role.ADMIN)
 @register.simple_tag(takes_context=True)
 def member_rows(context: template.Context, rows: Iterable[Any]) -> SafeString:
     viewer = context.get("user")
-    return format_html_join("\n", "{}", ((_row(row, viewer),) for row in rows))
+    return mark_safe("\n".join(_row(row, viewer) for row in rows))  # noqa: S308 (every value escaped)
 
 
-def _row(row: Any, viewer: Any) -> SafeString:
+def _row(row: Any, viewer: Any) -> str:
+    # f-strings and the standard library's escape (what Django's applies): format_html's lazy
+    # checks on every value were a tenth of the page's time.
     member = row.member
     every = member.role in _EVERY_ACCOUNT
-    return format_html(
-        "      <tr>\n"
-        '        <td><a href="{url}"><strong>{name}</strong></a>{you}{email}</td>\n'
-        '        <td><span class="badge role-{role}">{role_label}</span></td>\n'
-        '        <td>{count}<span class="table-label"> account{plural}</span></td>\n'
-        "        <td>{seen}</td>\n"
-        "      </tr>",
-        url=row.url,
-        name=member.get_full_name(),
-        you=SafeString(' <span class="muted">(you)</span>') if viewer and member.pk == viewer.pk else "",
-        email=format_html('<br><span class="muted">{}</span>', member.email) if member.name else "",
-        role=member.role,
-        role_label=Role(member.role).label,
-        count="All" if every else member.account_count,
-        plural="s" if every or member.account_count != 1 else "",
-        seen=format_html('<time datetime="{}">{}</time>', row.seen_iso, row.seen)
+    you = ' <span class="muted">(you)</span>' if viewer and member.pk == viewer.pk else ""
+    email = f'<br><span class="muted">{escape(member.email)}</span>' if member.name else ""
+    role = f'<span class="badge role-{escape(member.role)}">{escape(Role(member.role).label)}</span>'
+    count = "All" if every else str(member.account_count)
+    plural = "s" if every or member.account_count != 1 else ""
+    seen = (
+        f'<time datetime="{escape(row.seen_iso)}">{escape(row.seen)}</time>'
         if row.seen
-        else SafeString('<span class="muted">Never</span>'),
+        else '<span class="muted">Never</span>'
+    )
+    return (
+        "      <tr>\n"
+        f'        <td><a href="{escape(row.url)}"><strong>{escape(member.get_full_name())}</strong></a>'
+        f"{you}{email}</td>\n"
+        f"        <td>{role}</td>\n"
+        f'        <td>{count}<span class="table-label"> account{plural}</span></td>\n'
+        f"        <td>{seen}</td>\n"
+        "      </tr>"
     )
 
 
