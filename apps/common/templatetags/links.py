@@ -20,7 +20,8 @@ register = template.Library()
 def id_urls_for(context: template.Context, name: str) -> IdUrl | None:
     """`id_urls(name)`, kept for the rest of the rendering, included templates too (each of
     those gets a render context of its own above the first one, which lasts the rendering)."""
-    cache = context.render_context.dicts[0].setdefault("id_urls", {})
+    first: Any = context.render_context.dicts[0]  # typed as holding strings only
+    cache: dict[str, IdUrl | None] = first.setdefault("id_urls", {})
     if name not in cache:
         cache[name] = id_urls(name)
     urls: IdUrl | None = cache[name]
