@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Callable
 
 import pytest
@@ -14,7 +15,7 @@ from django_tenants.utils import schema_context
 
 from apps.accounts.models import AccountStatus
 from apps.accounts.permissions import ROLE_DEFAULTS, access_set
-from apps.posts.models import AttemptKind, AttemptOutcome, PostStatus, PublishAttempt
+from apps.posts.models import AttemptKind, AttemptOutcome, PostStatus, PublishAttempt, ReviewOutcome
 from apps.publishing.services import account_posts_last_24h
 from apps.users.models import Role, User
 from tenants.models import Agency
@@ -244,11 +245,30 @@ def test_query_count_does_not_grow_with_posts_or_accounts(alpha: Agency) -> None
         PostFactory(account=account)
         PostFactory(account=TikTokAccountFactory(), status=PostStatus.FAILED, last_error_message="No")
         PostFactory(status=PostStatus.NEEDS_ATTENTION)
+        # Every list the page reads with only some columns: a column it shows but did not read
+        # would cost a query per row here.
+        PostFactory(status=PostStatus.SCHEDULED, scheduled_at=timezone.now() + dt.timedelta(hours=1))
+        owner = User.objects.get(email=OWNER)
+        PostFactory(
+            status=PostStatus.DRAFT,
+            created_by=owner,
+            review_outcome=ReviewOutcome.REJECTED,
+            review_comment="Shorter, please.",
+            reviewed_by=User.objects.create_user(f"rev{uuid.uuid4().hex[:8]}@alpha.example", OWNER_PASSWORD),
+            reviewed_at=timezone.now(),
+        )
+        TikTokAccountFactory(
+            posting_blocked_code="spam_risk_too_many_posts",
+            posting_blocked_since=timezone.now(),
+            posting_recheck_at=timezone.now() + dt.timedelta(hours=3),
+        )
 
     add(rows, 1)
     few = queries()
     add(rows, 6)
     many = queries()
+    html = page(client)
+    assert html.count("Shorter, please.") == 7 and "TikTok stopped these accounts from posting" in html
 
     # The agency (by host), the session, the user, then one query each: next posts, posts needing
     # attention, the last day's posting counts, the accounts to reconnect, near the daily cap or

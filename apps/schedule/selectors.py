@@ -13,7 +13,7 @@ import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Count, F, Q, QuerySet, Window
+from django.db.models import BooleanField, Count, ExpressionWrapper, F, Q, QuerySet, Window
 from django.db.models.functions import RowNumber, TruncDate
 
 from apps.accounts.models import SECRET_FIELDS, AccountStatus, TikTokAccount, account_label
@@ -117,24 +117,22 @@ def account_health(*, user: Any, now: dt.datetime, warn_at: int = WARN_AT) -> Ac
     read at once."""
     counts = posting_counts(account_ids=accounts_with(user).values("pk"), now=now)
     near = {pk for pk, count in counts.items() if count.posts >= warn_at}
+    reconnect = Q(status__in=RECONNECT_STATUSES)
     stopped = Q(status=AccountStatus.ACTIVE, posting_recheck_at__gt=now) & ~Q(posting_blocked_code="")
     accounts = list(
         accounts_with(user)
         .defer(*SECRET_FIELDS)
-        .filter(Q(status__in=RECONNECT_STATUSES) | stopped | Q(pk__in=near))
+        .filter(reconnect | stopped | Q(pk__in=near))
+        .annotate(
+            to_reconnect=ExpressionWrapper(reconnect, output_field=BooleanField()),
+            is_stopped=ExpressionWrapper(stopped, output_field=BooleanField()),
+        )
         .order_by("username")
     )
     health = AccountHealth(
-        reconnect=[account for account in accounts if account.status in RECONNECT_STATUSES],
+        reconnect=[account for account in accounts if account.to_reconnect],
         near_cap=[account for account in accounts if account.pk in near],
-        stopped=[
-            account
-            for account in accounts
-            if account.status == AccountStatus.ACTIVE
-            and account.posting_blocked_code
-            and account.posting_recheck_at is not None
-            and account.posting_recheck_at > now
-        ],
+        stopped=[account for account in accounts if account.is_stopped],
     )
     for account in health.near_cap:
         account.posts_last_24h = counts[account.pk].posts  # type: ignore[attr-defined]
