@@ -739,6 +739,26 @@ def test_the_team_page_says_when_each_member_last_signed_in(alpha: Agency) -> No
     assert "Never" in never_row
 
 
+def test_the_team_page_counts_the_accounts_each_member_holds_not_their_grants(alpha: Agency) -> None:
+    # Given an editor granted a role's several permissions on two accounts, and a viewer on none
+    with schema_context(alpha.schema_name):
+        by = User.objects.get(email=OWNER)
+        accounts = [TikTokAccountFactory(), TikTokAccountFactory()]
+        access_grant_defaults(user=member(alpha, "two@example.com"), accounts=accounts, by=by)
+    member(alpha, "none@example.com", Role.VIEWER)
+    page = signed_in(alpha).get("/team/").content.decode()
+    page = page[page.index("<table") :]
+
+    def count(email: str) -> str:
+        row = page[page.index(email) :].split("</tr>")[0]
+        return re.sub(r"<[^>]+>", "", row.split("<td>")[2]).strip()
+
+    # Then each member's row counts accounts, owners holding all of them
+    assert count("two@example.com") == "2 accounts"
+    assert count("none@example.com") == "0 accounts"
+    assert count(OWNER) == "All accounts"
+
+
 def test_an_owner_demoted_a_moment_ago_can_no_longer_change_owners(alpha: Agency) -> None:
     # Given three owners, one of whom is demoted while a page of theirs is still open
     second = member(alpha, "second@example.com", Role.OWNER)
