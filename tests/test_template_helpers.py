@@ -12,6 +12,7 @@ from django.urls import set_urlconf
 from django.utils import timezone
 
 from apps.analytics.templatetags.counts import follower_rows
+from apps.audit.changes import ARROW
 
 
 def render(source: str, **values: object) -> str:
@@ -137,3 +138,46 @@ def test_a_members_row_escapes_what_people_typed_and_counts_their_accounts() -> 
     assert "a&amp;b@agency.example" in html and "<td>1<span" in html and "> account</span>" in html
     assert "(you)" in html.split("</tr>")[1] and "(you)" not in html.split("</tr>")[0]
     assert "<td>All<span" in html and '<span class="muted">Never</span>' in html
+
+
+def test_an_audit_row_escapes_what_was_recorded_and_shows_changes_under_it() -> None:
+    from types import SimpleNamespace
+
+    from apps.audit.templatetags.audit_rows import audit_rows
+
+    hostile = '<img src=x onerror="alert(1)">'
+    entry = SimpleNamespace(ip="203.0.113.7", action="post.edited")
+    rows = [
+        SimpleNamespace(
+            entry=entry,
+            when_iso="2026-12-06T10:00:00+01:00",
+            when="6 Dec 2026, 10:00:00",
+            actor="a&b@agency.example",
+            action="Post edited",
+            object_text=hostile,
+            post_url="/posts/1/",
+            account="@bakery",
+            changes=[("caption", f"old{ARROW}{hostile}")],
+        ),
+        SimpleNamespace(
+            entry=SimpleNamespace(ip=None, action="user.signed_in"),
+            when_iso="2026-12-06T09:00:00+01:00",
+            when="6 Dec 2026, 09:00:00",
+            actor="System",
+            action="Signed in",
+            object_text="Someone",
+            post_url="",
+            account="",
+            changes=[],
+        ),
+    ]
+    html = str(audit_rows(rows))
+    assert "<img" not in html and html.count("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;") == 2
+    assert '<a href="/posts/1/">&lt;img' in html and "a&amp;b@agency.example" in html
+    assert '<span class="address ip muted">203.0.113.7</span>' in html
+    # The first entry's changes are a row of their own under it; the second has none and no IP.
+    first, changes, second = html.split("</tr>")[:3]
+    assert "changes-row" in changes and "<dt>caption</dt><dd>old → &lt;img" in changes
+    assert "changes-row" not in second and " ip " not in second
+    assert '<td class="wrap">Someone</td>' in second
+    assert '<time datetime="2026-12-06T10:00:00+01:00">6 Dec 2026, 10:00:00</time>' in first
