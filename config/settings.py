@@ -678,9 +678,12 @@ CHAT_WEBHOOK_GIVE_UP_SECONDS = int(env("CHAT_WEBHOOK_GIVE_UP_SECONDS", str(24 * 
 METRICS_TOKEN = env("METRICS_TOKEN")
 
 # --- I18n ---
+# The product is written in English and carries no translations: with USE_I18N off every
+# gettext is the message itself, not a look-up through the active language's catalogue
+# (naturaltime's for fifty members was a tenth of the Team page). Dates keep the en formats.
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
-USE_I18N = True
+USE_I18N = False
 USE_TZ = True
 
 # --- Logging ---
