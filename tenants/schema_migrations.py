@@ -17,8 +17,12 @@ Here instead (we wrote our own: no library migrates thousands of schemas this wa
    applied migrations is rendered once and cloned, and the `django_migrations` table is
    known to exist (the digest query found it), so no catalog scan is needed;
 3. content types and permissions of new models are copied from the base schema in two
-   statements instead of Django's per-model `post_migrate` sync;
-4. schemas are migrated by several processes at once, with progress and an estimate.
+   statements instead of Django's per-model `post_migrate` sync, and only by plans that can
+   bring new ones (a new model, or a model's permissions changed);
+4. schemas are migrated by several processes at once, with progress and an estimate; each
+   process's connection is replaced once it has served DATABASE_MAX_SCHEMAS_PER_CONNECTION
+   schemas, as the servers' are (tenants/postgresql_backend), so its PostgreSQL backend does
+   not keep the catalog entries of thousands of agencies.
 
 Every migration is recorded in its schema as it is applied (atomic per migration, as
 Django's own `migrate`), so a run that fails at any agency, or is stopped, resumes where
@@ -39,9 +43,11 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.db import connections, transaction
-from django.db.migrations import Migration
+from django.db.migrations import Migration, operations
 from django.db.migrations.executor import MigrationExecutor
+from django.db.migrations.operations.base import Operation
 
 from apps.common.sql import quote_ident
 from tenants.db import connection
@@ -115,6 +121,23 @@ def applied_migrations(schema: str) -> set[Key]:
 # operation that cannot be written as SQL (RunPython): those run through Django's executor.
 SqlPlan = list[tuple[Migration, list[str]]]
 
+# Operations after which Django's post_migrate may create content types or permissions.
+_NEW_CONTENT_TYPES = (operations.CreateModel, operations.AlterModelOptions, operations.RenameModel)
+
+
+def _brings_content_types(plan: list[tuple[Migration, bool]]) -> bool:
+    def flat(ops: Iterable[Operation]) -> Iterator[Operation]:
+        for op in ops:
+            yield op
+            if isinstance(op, operations.SeparateDatabaseAndState):
+                yield from flat(op.state_operations)
+
+    return any(
+        isinstance(op, _NEW_CONTENT_TYPES) or not op.reduces_to_sql
+        for migration, _ in plan
+        for op in flat(migration.operations)
+    )
+
 
 class SchemaMigrator:
     """Migrates one schema after another (see the module's docstring).
@@ -133,7 +156,7 @@ class SchemaMigrator:
         # Every schema given here has its migrations table (the digest query found it).
         self.executor.recorder._has_table = True  # type: ignore[attr-defined]
         self.targets = self.executor.loader.graph.leaf_nodes()
-        self._plans: dict[frozenset[Key], SqlPlan | None] = {}
+        self._plans: dict[frozenset[Key], tuple[SqlPlan | None, bool]] = {}
 
     def migrate(self, schema: str) -> tuple[list[str], str]:
         """Apply what `schema` lacks; the names applied and how (see `Outcome.way`)."""
@@ -146,13 +169,14 @@ class SchemaMigrator:
                 return [], ""
             key = frozenset(applied)
             if key not in self._plans:
-                self._plans[key] = self._collect(plan)
-            sql_plan = self._plans[key]
+                self._plans[key] = (self._collect(plan), _brings_content_types(plan))
+            sql_plan, content_types = self._plans[key]
             if sql_plan is None:
                 self.executor.migrate(self.targets, plan=plan)
             else:
                 self._replay(sql_plan)
-            self._sync_content_types(schema)
+            if content_types:
+                self._sync_content_types(schema)
             names = [f"{migration.app_label}.{migration.name}" for migration, _ in plan]
             return names, "executor" if sql_plan is None else "sql"
         finally:
@@ -179,7 +203,8 @@ class SchemaMigrator:
                     for sql in statements:
                         cursor.execute(sql)
                 self.executor.record_migration(migration.app_label, migration.name)
-        self.executor.check_replacements()
+        if self.executor.loader.replacements:  # squashed migrations: reads every record
+            self.executor.check_replacements()
 
     def _sync_content_types(self, schema: str) -> None:
         """The base schema's content types and permissions that `schema` lacks."""
@@ -227,7 +252,16 @@ def _migrate_one(schema: str, migrator: SchemaMigrator | None = None) -> Outcome
         logger.exception("Migrating schema %s failed", schema)
         error = "".join(traceback.format_exception_only(exc)).strip()
         return Outcome(schema, seconds=time.perf_counter() - started, error=error)
+    finally:
+        _recycle_connection()
     return Outcome(schema, applied, time.perf_counter() - started, way=way)
+
+
+def _recycle_connection() -> None:
+    """A fresh connection for the next schemas once this one has served enough of them."""
+    served = getattr(connection, "schemas_served", ())
+    if len(served) >= settings.DATABASE_MAX_SCHEMAS_PER_CONNECTION and not connection.in_atomic_block:
+        connection.close()
 
 
 def schemas_behind(schemas: list[str], base: str) -> tuple[list[str], list[str], int]:

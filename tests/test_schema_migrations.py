@@ -116,6 +116,52 @@ def test_new_models_bring_their_content_types_and_permissions(schemas: list[str]
         assert rows(schema, query) == expected
 
 
+def test_a_models_new_permission_reaches_every_agency(schemas: list[str]) -> None:
+    # Only a plan that can bring content types or permissions copies them: this one can
+    base, *agencies = schemas
+    query = "SELECT codename, name FROM {schema}.auth_permission WHERE codename = 'probe_post'"
+    options = {
+        "ordering": ["-created_at"],
+        "permissions": [("probe_post", "Can probe a post")],
+    }
+    with extra_migration("9004_probe_permission", [migrations.AlterModelOptions("post", options)]):
+        provisioning.schema_migrate(base)
+        schema_migrations.migrate_schemas(agencies, base=base, processes=1)
+    assert rows(base, query) == {("probe_post", "Can probe a post")}
+    for schema in agencies:
+        assert rows(schema, query) == rows(base, query)
+
+
+def test_a_migrating_process_takes_a_fresh_connection_after_its_share_of_schemas(
+    schemas: list[str], settings: Any
+) -> None:
+    # One PostgreSQL backend for every agency would keep all their catalog entries in memory
+    base, *agencies = schemas
+    settings.DATABASE_MAX_SCHEMAS_PER_CONNECTION = 3  # the public schema and two agencies
+    backends: list[int] = []
+    migrate = schema_migrations.SchemaMigrator.migrate
+
+    def noting_the_backend(self: Any, schema: str) -> Any:
+        done = migrate(self, schema)
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            backends.append(cursor.fetchone()[0])
+        return done
+
+    with extra_migration("9001_probe_note", ADD_COLUMN):
+        provisioning.schema_migrate(base)
+        schema_migrations.SchemaMigrator.migrate = noting_the_backend  # type: ignore[method-assign]
+        try:
+            report = schema_migrations.migrate_schemas(agencies, base=base, processes=1)
+        finally:
+            schema_migrations.SchemaMigrator.migrate = migrate  # type: ignore[method-assign]
+    assert len(report.migrated) == 3 and not report.failed
+    # The first two schemas on one backend, the third on a new one
+    assert backends[0] == backends[1] != backends[2], backends
+    for schema in agencies:
+        assert "probe_note" in columns(schema)
+
+
 def _comment(apps: object, schema_editor: object) -> None:
     schema_editor.execute("COMMENT ON TABLE posts_post IS 'probed'")  # type: ignore[attr-defined]
 
