@@ -4,6 +4,7 @@ on the local days they fall on. Pure functions: no queries, no HTML."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 import zoneinfo
 from collections import defaultdict
@@ -171,9 +172,15 @@ class DayLabels:
 
     @classmethod
     def of(cls, day: dt.date) -> DayLabels:
-        # One pass of Django's date formatting for all six (a month has 42 days, each written
-        # five or six times: as filters they were a fifth of the page's time).
-        return cls(*dateformat.format(day, "Y-m-d|l|D|j|l j F|j M").split("|"))
+        return _day_labels(day)
+
+
+@functools.lru_cache(maxsize=2048)
+def _day_labels(day: dt.date) -> DayLabels:
+    # One pass of Django's date formatting for all six (a month has 42 days, each written five
+    # or six times: as filters they were a fifth of the page's time), once per process: the
+    # words are English whoever reads them (settings.USE_I18N is off).
+    return DayLabels(*dateformat.format(day, "Y-m-d|l|D|j|l j F|j M").split("|"))
 
 
 @dataclass
