@@ -181,3 +181,40 @@ def test_an_audit_row_escapes_what_was_recorded_and_shows_changes_under_it() -> 
     assert "changes-row" not in second and " ip " not in second
     assert '<td class="wrap">Someone</td>' in second
     assert '<time datetime="2026-12-06T10:00:00+01:00">6 Dec 2026, 10:00:00</time>' in first
+
+
+def test_the_video_charts_and_the_account_picker_escape_what_tiktok_and_people_sent() -> None:
+    from types import SimpleNamespace
+
+    from apps.analytics.templatetags.counts import account_options, bar_rows, video_rows
+
+    hostile = '<script>alert("x")</script>'
+    video = SimpleNamespace(
+        title=hostile, video_id="v1", post_id=None, views=12345, likes=7, comments=0, shares=1
+    )
+    untitled = SimpleNamespace(
+        title="", video_id="v2", post_id=uuid.uuid4(), views=1, likes=0, comments=0, shares=0
+    )
+    bar = SimpleNamespace(video=video, value=12345, length=180.5, label_y=14, bar_y=20)
+    chart = SimpleNamespace(width=200, thickness=8, bars=[bar])
+    bars = str(bar_rows(chart, "views"))
+    assert (
+        "<script>" not in bars and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;: 12,345 views" in bars
+    )
+    assert 'width="180.5"' in bars and ">12,345</text>" in bars
+
+    rows = str(video_rows(Context({}), [video, untitled]))
+    assert "<script>" not in rows and '<th scope="row">&lt;script&gt;' in rows
+    assert (
+        f'<a href="/posts/{untitled.post_id}/">v2</a>' in rows
+        and '<td data-label="Views">12,345</td>' in rows
+    )
+
+    class Account(SimpleNamespace):
+        def __str__(self) -> str:
+            return "@<b>"
+
+    accounts = [Account(pk=1, client_label="A&B <Ltd>"), Account(pk=2, client_label="")]
+    options = str(account_options(accounts, accounts[1]))
+    assert options.count("<option") == 2 and "<b>" not in options and "(A&amp;B &lt;Ltd&gt;)" in options
+    assert '<option value="2" selected>@&lt;b&gt;</option>' in options and '<option value="1">' in options
