@@ -218,3 +218,58 @@ def test_the_video_charts_and_the_account_picker_escape_what_tiktok_and_people_s
     options = str(account_options(accounts, accounts[1]))
     assert options.count("<option") == 2 and "<b>" not in options and "(A&amp;B &lt;Ltd&gt;)" in options
     assert '<option value="2" selected>@&lt;b&gt;</option>' in options and '<option value="1">' in options
+
+
+def test_an_accounts_row_offers_what_the_person_may_do_and_escapes_what_was_typed() -> None:
+    from types import SimpleNamespace
+
+    from apps.accounts.models import TokenStatus
+    from apps.accounts.templatetags.account_rows import account_rows
+
+    hostile = '<img src=x onerror="alert(1)">'
+
+    class Account(SimpleNamespace):
+        def __str__(self) -> str:
+            return f"@{self.username}"
+
+        def get_status_display(self) -> str:
+            return "Needs reconnecting" if self.status != "active" else "Active"
+
+        def token_status(self, now: object) -> TokenStatus:
+            return TokenStatus.VALID
+
+    common = {"display_name": hostile, "follower_count": 12345, "granted_scopes": ["video.publish"]}
+    mine = Account(
+        pk=uuid.uuid4(), username="mine", status="reauth_required", status_reason="Token revoked",
+        client_label=hostile, requires_approval=True, posts_last_24h=15, inbox_shares_last_24h=5,
+        posting_limit=SimpleNamespace(sentence="TikTok stopped posting until 9:00"),
+        missing_analytics=[("user.info.stats", "followers")], **common,
+    )  # fmt: skip
+    theirs = Account(
+        pk=uuid.uuid4(), username="theirs", status="active", status_reason="", client_label="",
+        requires_approval=False, posts_last_24h=0, inbox_shares_last_24h=0, posting_limit=None,
+        missing_analytics=[], **common,
+    )  # fmt: skip
+    context = Context(
+        {
+            "csrf_token": "tok3n", "managed": {mine.pk}, "rules_approval": {mine.pk}, "daily_cap": 15,
+            "inbox_share_cap": 5, "client_label_max": 80,
+        }
+    )  # fmt: skip
+    first, second = str(account_rows(context, [mine, theirs])).split("</tr>")[:2]
+    assert "<img" not in first + second and first.count("&lt;img src=x onerror=&quot;alert(1)&quot;&gt;") == 2
+    # The account they manage: its client, approval rule, reconnect and disconnect forms, each with the token
+    assert first.count('name="csrfmiddlewaretoken" value="tok3n"') == 4
+    assert f'action="/accounts/{mine.pk}/client/"' in first and 'maxlength="80"' in first
+    assert "Stop requiring approval" in first and '<form method="post" action="/accounts/connect/">' in first
+    assert (
+        f'action="/accounts/{mine.pk}/disconnect/"' in first and "TikTok stopped posting until 9:00" in first
+    )
+    assert (
+        '<span class="error-text">15 of about 15 posts</span>' in first
+        and "No analytics without user.info.stats" in first
+    )
+    assert '<span class="error-text">5 of 5 inbox drafts</span>' in first and "12,345" in first
+    # The other one is shown, not offered: no form, and an empty actions cell
+    assert "<form" not in second and "Not required" in second and '<td class="actions"></td>' in second
+    assert "Granted: video.publish" in second and '<td data-label="Client">—</td>' in second
