@@ -273,3 +273,52 @@ def test_an_accounts_row_offers_what_the_person_may_do_and_escapes_what_was_type
     # The other one is shown, not offered: no form, and an empty actions cell
     assert "<form" not in second and "Not required" in second and '<td class="actions"></td>' in second
     assert "Granted: video.publish" in second and '<td data-label="Client">—</td>' in second
+
+
+def test_a_queued_post_shows_its_media_caption_and_author_escaped() -> None:
+    from types import SimpleNamespace
+
+    from apps.posts.templatetags.review_forms import review_items
+    from apps.users.models import User
+    from tests.factories import PostFactory
+
+    def post(**values: object) -> object:
+        moment = dt.datetime(2026, 12, 24, 17, 30, tzinfo=dt.UTC)
+        built = PostFactory.build(pk=uuid.uuid4(), scheduled_at=moment)
+        built.updated_at = moment  # as saved
+        for name, value in values.items():
+            setattr(built, name, value)
+        return built
+
+    video = SimpleNamespace(pk=uuid.uuid4())
+    photos = [SimpleNamespace(pk=uuid.uuid4()), SimpleNamespace(pk=uuid.uuid4())]
+    hostile = '<script>alert("x")</script>'
+    with_video = post(caption=f"{hostile}\nsecond line", media_type="video", videos=[video], created_by=None)
+    with_photos = post(
+        caption="", media_type="photo", photo_list=photos, photo_count=2, photo_cover_index=1,
+        description="Two\nlines", created_by=User(name="Ann <Editor>", email="ann@agency.example"),
+    )  # fmt: skip
+    with timezone.override("Europe/Paris"):
+        html = str(
+            review_items(Context({"csrf_token": "tok3n"}), [with_video, with_photos], "/posts/approvals/")
+        )
+    first, second = html.split("</li>\n    <li")
+    assert (
+        "<script>" not in html and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;<br>second line" in first
+    )
+    playable = (
+        f'<video class="review-video" controls preload="metadata" playsinline src="/posts/media/{video.pk}/'
+    )
+    assert playable in first
+    assert (
+        "By someone" in first
+        and '<time datetime="2026-12-24T18:30:00+01:00">Thu 24 Dec 2026, 18:30</time>' in first
+    )
+    assert (
+        f'src="/posts/media/{photos[1].pk}/file/" alt="Photo 2 (cover)"' in second
+        and 'alt="Photo 1"' in second
+    )
+    assert "(no caption)" in second and "Two<br>lines" in second and "By Ann &lt;Editor&gt;" in second
+    assert '<span class="kind-badge">2 photos</span>' in second and "<video" not in second
+    assert first.count('value="tok3n"') == 2 and f"/posts/{with_video.pk}/approve/" in first
+    assert f'<a href="/posts/{with_video.pk}/">{with_video.account}</a>' in first
