@@ -322,3 +322,27 @@ def test_a_queued_post_shows_its_media_caption_and_author_escaped() -> None:
     assert '<span class="kind-badge">2 photos</span>' in second and "<video" not in second
     assert first.count('value="tok3n"') == 2 and f"/posts/{with_video.pk}/approve/" in first
     assert f'<a href="/posts/{with_video.pk}/">{with_video.account}</a>' in first
+
+
+def test_a_posts_row_says_when_what_and_why_it_failed_escaped() -> None:
+    from apps.posts.templatetags.post_rows import post_rows
+    from tests.factories import PostFactory
+
+    hostile = "<b>" + "x" * 100
+    failed = PostFactory.build(
+        pk=uuid.uuid4(), caption=hostile, status="failed", last_error_message="TikTok said <no> " + "y" * 90,
+        scheduled_at=dt.datetime(2026, 12, 24, 17, 30, tzinfo=dt.UTC),
+    )  # fmt: skip
+    stuck = PostFactory.build(pk=uuid.uuid4(), caption="", status="needs_attention", last_error_message="")
+    draft = PostFactory.build(pk=uuid.uuid4(), caption="Hello", status="draft", scheduled_at=None)
+    with timezone.override("Europe/Paris"):
+        html = str(post_rows(Context({}), [failed, stuck, draft]))
+    first, second, third = html.split("</tr>")[:3]
+    assert "<b>" not in html and "&lt;b&gt;" + "x" * 86 + "…</a>" in first
+    assert '<time datetime="2026-12-24T18:30:00+01:00">Thu 24 Dec 2026, 18:30</time>' in first
+    assert (
+        '<br><span class="muted">TikTok said &lt;no&gt; ' in first and f'href="/posts/{failed.pk}/"' in first
+    )
+    # Needing attention shows its (empty) reason line; a draft none, and says it is not scheduled
+    assert "(no caption)" in second and '<br><span class="muted"></span>' in second
+    assert '<span class="muted">Not scheduled</span>' in third and "<br>" not in third
