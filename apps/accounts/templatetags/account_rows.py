@@ -15,6 +15,7 @@ from html import escape
 from typing import Any
 
 from django import template
+from django.template.defaulttags import CsrfTokenNode
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
@@ -26,12 +27,7 @@ register = template.Library()
 
 @register.simple_tag(takes_context=True)
 def account_rows(context: template.Context, accounts: Iterable[Any]) -> SafeString:
-    token = context.get("csrf_token")
-    csrf = (
-        f'<input type="hidden" name="csrfmiddlewaretoken" value="{escape(str(token))}">'
-        if token and token != "NOTPROVIDED"  # noqa: S105 (Django's word for "no token here")
-        else ""
-    )
+    csrf = str(CsrfTokenNode().render(context))  # Django's own, as {% csrf_token %} writes it
     page = _Page(
         csrf=csrf,
         managed=context.get("managed") or set(),
