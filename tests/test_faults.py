@@ -695,7 +695,9 @@ def test_long_uploads_keep_their_lease(crew: Bed, tiktok: FakeTikTok) -> None:
     seeded = seed(crew, tiktok, among, 46, "upload", due_in=None)
     big = seed(crew, tiktok, among, 4, "upload-big", due_in=None, size=30_000_000)
     tiktok.add_fault("upload", "slow_receive", delay=0.6)
-    crew.start(tiktok, PUBLISH_LEASE_SECONDS="4", POLL_LEASE_SECONDS="4")
+    # (the status polls that follow keep their usual lease: this is about the uploads' leases, and a
+    # 4 s poll lease was once handed over while the whole suite loaded both cores)
+    crew.start(tiktok, PUBLISH_LEASE_SECONDS="4")
     schedule(crew, big + seeded)
 
     # Then every upload finishes in the worker that started it, and every post is published
