@@ -14,7 +14,6 @@ from django.http import Http404, HttpResponse, HttpResponseBase, StreamingHttpRe
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.text import Truncator
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 from django_tenants.utils import schema_context
@@ -44,6 +43,7 @@ from apps.common.http import HtmxHttpRequest
 from apps.common.links import id_urls
 from apps.common.pagination import keyset_page
 from apps.common.templatetags.days import day
+from apps.common.text import shortened
 from apps.exports.models import ExportStatus
 from apps.users.models import User
 
@@ -130,9 +130,6 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
         rows = []
         for entry in page.rows:
             local = entry.created_at.astimezone(zone)
-            name = (
-                entry.object_repr if len(entry.object_repr) <= 80 else Truncator(entry.object_repr).chars(80)
-            )
             rows.append(
                 Row(
                     entry=entry,
@@ -144,7 +141,7 @@ def audit_list(request: HtmxHttpRequest) -> HttpResponse:
                     when_iso=local.isoformat(),
                     # The day's words formatted once per process, the clock by strftime.
                     when=f"{day(local.date(), 'j M Y')}, {local:%H:%M:%S}",
-                    object_text=name,
+                    object_text=shortened(entry.object_repr, 80),
                     post_url=post_url(entry.object_id) if post_url and entry.object_id in posts else "",
                 )
             )

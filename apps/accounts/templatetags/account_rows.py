@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from apps.common.links import named_url
-from apps.common.templatetags.links import id_urls_for
+from apps.common.templatetags.links import row_links
 
 register = template.Library()
 
@@ -35,18 +35,13 @@ def account_rows(context: template.Context, accounts: Iterable[Any]) -> SafeStri
         daily_cap=context["daily_cap"],
         inbox_share_cap=context["inbox_share_cap"],
         client_label_max=context["client_label_max"],
-        client_url=_links(context, "accounts:client"),
-        approval_url=_links(context, "accounts:approval"),
-        disconnect_url=_links(context, "accounts:disconnect"),
+        client_url=row_links(context, "accounts:client"),
+        approval_url=row_links(context, "accounts:approval"),
+        disconnect_url=row_links(context, "accounts:disconnect"),
         connect_url=named_url("accounts:connect"),
     )
     now = timezone.now()
     return mark_safe("".join(page.row(account, now) for account in accounts))  # noqa: S308 (escaped)
-
-
-def _links(context: template.Context, name: str) -> Any:
-    # "" where the site has no such page, as the `id_url` tag writes it.
-    return id_urls_for(context, name) or (lambda pk: "")
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,10 @@ from django import template
 from django.template.defaultfilters import floatformat
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.text import Truncator
 
 from apps.common.templatetags.days import day
 from apps.common.templatetags.links import id_urls_for
+from apps.common.text import shortened
 
 register = template.Library()
 
@@ -75,7 +75,7 @@ def follower_rows(snapshots: Iterable[Any]) -> SafeString:
 
 def _video_name(video: Any, chars: int | None = None) -> str:
     name = video.title or video.video_id
-    return Truncator(name).chars(chars) if chars and len(name) > chars else name
+    return shortened(name, chars) if chars else name
 
 
 @register.simple_tag

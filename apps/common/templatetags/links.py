@@ -28,6 +28,16 @@ def id_urls_for(context: template.Context, name: str) -> IdUrl | None:
     return urls
 
 
+def row_links(context: template.Context, name: str) -> IdUrl:
+    """`id_urls_for`, writing "" where the site has no such URL (as `{% id_url %}` does): for
+    the template tags that write a list's rows in Python."""
+    return id_urls_for(context, name) or _no_link
+
+
+def _no_link(pk: Any) -> str:
+    return ""
+
+
 @register.simple_tag(takes_context=True)
 def id_url(context: template.Context, name: str, pk: Any) -> str:
     """No link (an empty string) without an id either: a video not posted from Postline has none."""

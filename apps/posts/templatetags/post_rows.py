@@ -10,21 +10,17 @@ from typing import Any
 
 from django import template
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.text import Truncator
 
 from apps.common.templatetags.days import day_and_time
-from apps.common.templatetags.links import id_urls_for
+from apps.common.templatetags.links import row_links
+from apps.common.text import shortened
 
 register = template.Library()
 
 
-def _shortened(text: str, chars: int) -> str:
-    return Truncator(text).chars(chars) if len(text) > chars else text
-
-
 @register.simple_tag(takes_context=True)
 def post_rows(context: template.Context, posts: Iterable[Any]) -> SafeString:
-    detail = id_urls_for(context, "posts:detail") or (lambda pk: "")
+    detail = row_links(context, "posts:detail")
     rows = []
     for post in posts:
         when = (
@@ -34,10 +30,10 @@ def post_rows(context: template.Context, posts: Iterable[Any]) -> SafeString:
             else '<span class="muted">Not scheduled</span>'
         )
         kind = f'<span class="kind-badge">{escape(label)}</span>' if (label := post.photos_label) else ""
-        caption = _shortened(post.caption or "", 90) or "(no caption)"
+        caption = shortened(post.caption or "", 90) or "(no caption)"
         error = ""
         if (post.last_error_message and post.status == "failed") or post.status == "needs_attention":
-            error = f'<br><span class="muted">{escape(_shortened(post.last_error_message or "", 80))}</span>'
+            error = f'<br><span class="muted">{escape(shortened(post.last_error_message or "", 80))}</span>'
         status = f'<span class="status status-{escape(post.status)}">{escape(post.status_label)}</span>'
         rows.append(
             "      <tr>\n"

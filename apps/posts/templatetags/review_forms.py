@@ -23,7 +23,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from apps.common.templatetags.days import day_and_time
-from apps.common.templatetags.links import id_urls_for
+from apps.common.templatetags.links import id_urls_for, row_links
 from apps.posts.templatetags.post_settings import post_settings
 
 register = template.Library()
@@ -71,8 +71,7 @@ def review_forms(context: template.Context, post: Any, next_url: str, review_for
 def review_items(
     context: template.Context, posts: Iterable[Any], next_url: str, review_form: Any = None
 ) -> SafeString:
-    detail = id_urls_for(context, "posts:detail") or (lambda pk: "")
-    media = id_urls_for(context, "posts:media_file") or (lambda pk: "")
+    detail, media = row_links(context, "posts:detail"), row_links(context, "posts:media_file")
     items = []
     for post in posts:
         pk = post.pk

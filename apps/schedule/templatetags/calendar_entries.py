@@ -13,10 +13,10 @@ from html import escape
 
 from django import template
 from django.utils.safestring import SafeString, mark_safe
-from django.utils.text import Truncator
 
 from apps.common.links import IdUrl
 from apps.common.templatetags.links import id_urls_for
+from apps.common.text import shortened
 from apps.schedule.periods import Day, Entry
 
 register = template.Library()
@@ -34,9 +34,7 @@ def entry_html(entry: Entry, detail: IdUrl | None) -> str:
     """One post: its local time, account, kind, caption and status; a link to its page (which
     may be dragged when the viewer may move it) when `detail` (post id to page URL) is given."""
     post, local = entry.post, entry.local
-    caption = str(post)
-    if len(caption) > CAPTION_CHARS:
-        caption = Truncator(caption).chars(CAPTION_CHARS)
+    caption = shortened(str(post), CAPTION_CHARS)
     kind = f'<span class="cal-kind">{escape(label)}</span> ' if (label := post.photos_label) else ""
     inner = (
         f'<time datetime="{local.isoformat()}">{local:%H:%M}</time> '
