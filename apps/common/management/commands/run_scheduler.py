@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import connection
+from django.db import DatabaseError, connection
 
 from apps.common.connections import connections_refresh
 from apps.common.database import database_refuse_transaction_pooling
@@ -34,19 +34,42 @@ class Command(BaseCommand):
                 started = time.monotonic()
                 full = False
                 try:
-                    connections_refresh()  # a dead connection (database restart) is replaced first
-                    sent = dispatch_due()
-                    if sent:
-                        logger.info("Dispatched %d job(s)", len(sent))
-                    full = len(sent) >= BATCH
-                    if started - last_periodic >= settings.SCHEDULER_PERIODIC_SECONDS:
-                        run_due_jobs()
-                        last_periodic = started
-                except Exception:
-                    # A database or Redis hiccup must not stop the scheduler: log, reconnect, go on.
-                    logger.exception("Scheduler tick failed")
-                    connection.close()
+                    full, ran_periodic = self._tick(started - last_periodic)
+                except Exception as exc:
+                    full, ran_periodic = False, False
+                    if isinstance(exc, DatabaseError) and not _connection_alive():
+                        # The connection was cut during the tick (a database restart, a failover):
+                        # a new one, and the tick again at once. A tick only hands out due rows
+                        # under leases, in one transaction: one cut short left nothing half-done.
+                        logger.warning("The database connection was lost during a tick; reconnecting")
+                        connection.close()
+                        try:
+                            full, ran_periodic = self._tick(started - last_periodic)
+                        except Exception:
+                            logger.exception("Scheduler tick failed")
+                            connection.close()
+                    else:
+                        # A database or Redis hiccup must not stop the scheduler: log, reconnect, go on.
+                        logger.exception("Scheduler tick failed")
+                        connection.close()
+                if ran_periodic:
+                    last_periodic = started
                 if not full:  # a full batch: more may be due, take it without a pause
                     time.sleep(max(0.0, options["interval"] - (time.monotonic() - started)))
         except KeyboardInterrupt:
             self.stdout.write("Scheduler stopped.")
+
+    def _tick(self, since_periodic: float) -> tuple[bool, bool]:
+        """(whether the batch was full, whether the periodic jobs ran)."""
+        connections_refresh()  # a dead connection (database restart) is replaced first
+        sent = dispatch_due()
+        if sent:
+            logger.info("Dispatched %d job(s)", len(sent))
+        periodic = since_periodic >= settings.SCHEDULER_PERIODIC_SECONDS
+        if periodic:
+            run_due_jobs()
+        return len(sent) >= BATCH, periodic
+
+
+def _connection_alive() -> bool:
+    return connection.connection is not None and connection.is_usable()
