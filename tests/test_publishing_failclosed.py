@@ -5,6 +5,8 @@ post's state changes nothing; a worker keeps its job while it makes progress."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import re
 import subprocess
 import sys
 import threading
@@ -29,6 +31,7 @@ from apps.posts.models import AttemptKind, Post, PostStatus, PublishAttempt
 from apps.posts.services import post_schedule
 from apps.publishing.dispatcher import MAX_SENDS, dispatch_due
 from apps.publishing.jobs import job_renew, job_take
+from apps.publishing.leases import Held, LeaseLost
 from apps.publishing.models import DueJob
 from apps.publishing.services import post_publish
 from apps.users.models import User
@@ -288,6 +291,44 @@ def test_only_the_run_holding_a_job_renews_its_lease(
     post_publish(post_id=str(post.pk))
     assert Post.objects.get(pk=post.pk).status == PostStatus.PUBLISHING
     assert tiktok.create_post_calls() == []
+
+
+@pytest.mark.django_db
+def test_a_worker_says_when_its_lease_was_renewed_late_and_how_late_it_ran_out(
+    in_alpha: Agency, tiktok: FakeTikTok, media_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a run holding a 1 s lease
+    post = scheduled(tiktok)
+    claim(post)
+    lease = job_take(post_id=post.pk, kind="publish", lease_seconds=1)
+    assert lease is not None
+    held = Held(lease)
+    caplog.set_level(logging.INFO, logger="apps.publishing.leases")
+
+    def said() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.name == "apps.publishing.leases"]
+
+    # When it renews on time, nothing is said
+    held.renew_now()
+    assert not said()
+
+    # When it renews after more than half the lease, the log says how late (the lease still held)
+    time.sleep(0.7)
+    held.renew_now()
+    [late] = said()
+    assert late.levelno == logging.WARNING
+    gap = re.search(
+        rf"post {post.pk} was renewed (\d+\.\d)s after the last renewal \(the lease is 1s\)",
+        late.getMessage(),
+    )
+    assert gap is not None and float(gap[1]) >= 0.7, late.getMessage()
+
+    # And once the lease ran out, the run stops and the log says how long after its last renewal
+    time.sleep(1.3)
+    with pytest.raises(LeaseLost):
+        held.renew_now()
+    ran_out = re.search(r"ran out (\d+\.\d)s after its last renewal", said()[-1].getMessage())
+    assert ran_out is not None and float(ran_out[1]) >= 1.3
 
 
 @pytest.mark.django_db

@@ -39,6 +39,10 @@ RENEWALS_PER_LEASE = 4
 RETRY_SECONDS = 0.5
 # A lease whose job row was busy (locked by another transaction) is tried again this soon.
 BUSY_RETRY_SECONDS = 0.1
+# A renewal that lands more than this share of the lease after the one before says so in the
+# log: the process or the database was stalled for that long, and a stall of the whole lease
+# hands the job to another worker. What a lost lease's log line cannot tell afterwards.
+LATE_SHARE = 0.5
 
 
 class LeaseLost(Exception):
@@ -54,6 +58,25 @@ class Held:
         self.next_at = time.monotonic() + self.interval
         self.lost = threading.Event()
         self.renewals = 0
+        # When the lease was last known renewed (taken, or a renewal's statement began).
+        self.renewed_at = time.monotonic()
+
+    def since_renewed(self) -> float:
+        return time.monotonic() - self.renewed_at
+
+    def mark_renewed(self, began: float) -> None:
+        gap = began - self.renewed_at
+        if gap > self.lease.seconds * LATE_SHARE:
+            logger.warning(
+                "The lease of the %s job of post %s was renewed %.1fs after the last renewal (the lease is "
+                "%ss): this worker or the database was slow",
+                self.lease.kind,
+                self.lease.post_id,
+                gap,
+                self.lease.seconds,
+            )
+        self.renewed_at = max(self.renewed_at, began)
+        self.next_at = began + self.interval
 
     def check(self) -> None:
         if self.lost.is_set():
@@ -65,8 +88,14 @@ class Held:
         began = time.monotonic()
         if not job_renew(self.lease):
             self.lost.set()
+            logger.info(
+                "The lease of the %s job of post %s ran out %.1fs after its last renewal",
+                self.lease.kind,
+                self.lease.post_id,
+                self.since_renewed(),
+            )
             self.check()
-        self.next_at = began + self.interval
+        self.mark_renewed(began)
 
     def pieces(self, pieces: Iterator[bytes]) -> Generator[bytes]:
         """`pieces`, as long as the lease is held: a chunk stops being sent once it is lost."""
@@ -128,6 +157,9 @@ class LeaseKeeper:
         try:
             connection.close_if_unusable_or_obsolete()
             renewed, busy = job_renew_all([held.lease for held in due])
+            took = time.monotonic() - began
+            if took > min(held.interval for held in due):
+                logger.warning("Renewing %d lease(s) took %.1fs: the database is slow", len(due), took)
         except Exception:
             # The database is unreachable or restarting: try again soon. A lease runs out only if
             # this lasts for what is left of it; the next renewal that gets through tells.
@@ -144,7 +176,7 @@ class LeaseKeeper:
                 if held.lease.token in renewed:
                     # Each lease now runs from no earlier than `began`: the next renewal is counted
                     # from then, so a slow statement does not eat into the margin unseen.
-                    held.next_at = began + held.interval
+                    held.mark_renewed(began)
                     held.renewals += 1
                 elif held.lease.token in busy:
                     held.next_at = time.monotonic() + min(BUSY_RETRY_SECONDS, held.interval)
@@ -155,10 +187,13 @@ class LeaseKeeper:
             held.lost.set()
             # (its run may also have just moved or removed the job itself: the run says when it stops)
             logger.info(
-                "The lease of the %s job of post %s in %s is not this worker's any more",
+                "The lease of the %s job of post %s in %s is not this worker's any more (%.1fs after its "
+                "last renewal; the lease is %ss)",
                 held.lease.kind,
                 held.lease.post_id,
                 held.lease.schema_name,
+                held.since_renewed(),
+                held.lease.seconds,
             )
 
 
