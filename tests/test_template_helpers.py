@@ -346,3 +346,33 @@ def test_a_posts_row_says_when_what_and_why_it_failed_escaped() -> None:
     # Needing attention shows its (empty) reason line; a draft none, and says it is not scheduled
     assert "(no caption)" in second and '<br><span class="muted"></span>' in second
     assert '<span class="muted">Not scheduled</span>' in third and "<br>" not in third
+
+
+def test_the_dashboards_posts_say_when_which_account_and_why_escaped() -> None:
+    from apps.schedule.templatetags.dashboard_rows import attention_items, upcoming_rows
+    from tests.factories import PostFactory, TikTokAccountFactory
+
+    account = TikTokAccountFactory.build(username="<i>client</i>", display_name="")
+    failed = PostFactory.build(
+        pk=uuid.uuid4(), account=account, caption="<b>" + "x" * 80, status="failed",
+        last_error_message="TikTok said <no>", updated_at=dt.datetime(2026, 12, 24, 17, 30, tzinfo=dt.UTC),
+    )  # fmt: skip
+    stuck = PostFactory.build(
+        pk=uuid.uuid4(), account=account, caption="Launch", status="needs_attention", last_error_message="",
+        updated_at=dt.datetime(2026, 12, 25, 8, 5, tzinfo=dt.UTC),
+        scheduled_at=dt.datetime(2026, 12, 31, 23, 15, tzinfo=dt.UTC),
+    )  # fmt: skip
+    with timezone.override("Europe/Paris"):
+        attention = str(attention_items(Context({}), [failed, stuck]))
+        upcoming = str(upcoming_rows(Context({}), [stuck]))
+    first, second = attention.split("</li>")[:2]
+    assert "<b>" not in attention and "<i>" not in attention
+    assert f'<a href="/posts/{failed.pk}/">&lt;b&gt;' + "x" * 56 + "…</a>" in first
+    assert "&lt;i&gt;client&lt;/i&gt; · failed Thu 24 Dec, 18:30</p>" in first
+    assert '<p class="error-message">TikTok said &lt;no&gt;</p>' in first
+    # A post needing attention says since when; without a reason it has no reason line
+    assert "· since Fri 25 Dec, 09:05</p>" in second and "error-message" not in second
+    # The next posts: local time, account, linked title and status (a new year in Paris)
+    assert '<time datetime="2027-01-01T00:15:00+01:00">Fri 1 Jan, 00:15</time>' in upcoming
+    assert f'<td><a href="/posts/{stuck.pk}/">Launch</a></td>' in upcoming
+    assert '<span class="status status-needs_attention">' in upcoming
