@@ -21,6 +21,10 @@ register = template.Library()
 TITLE_CHARS = 60
 
 
+def _status(post: Any) -> str:
+    return f'<span class="status status-{escape(post.status)}">{escape(post.status_label)}</span>'
+
+
 def _title(post: Any, href: str, *, bare: str) -> str:
     """The post's shortened title, linked to its page when the site has one; `bare` wraps it
     otherwise ("<span>{}</span>", or "{}" for no element)."""
@@ -42,7 +46,7 @@ def attention_items(context: template.Context, posts: Iterable[Any]) -> SafeStri
         items.append(
             '    <li class="attention-item">\n'
             '      <div class="post-line">\n'
-            f'        <span class="status status-{escape(post.status)}">{escape(post.status_label)}</span>\n'
+            f"        {_status(post)}\n"
             f"        {_title(post, detail(post.pk) if detail else '', bare='<span>{}</span>')}\n"
             "      </div>\n"
             f'      <p class="muted">{escape(str(post.account))} · {when} '
@@ -57,14 +61,13 @@ def upcoming_rows(context: template.Context, posts: Iterable[Any]) -> SafeString
     detail = id_urls_for(context, "posts:detail")
     rows = []
     for post in posts:
-        status = f'<span class="status status-{escape(post.status)}">{escape(post.status_label)}</span>'
         rows.append(
             "      <tr>\n"
             f'        <td><time datetime="{day_and_time(post.scheduled_at, "c")}">'
             f"{escape(day_and_time(post.scheduled_at, 'D j M'))}</time></td>\n"
             f"        <td>{escape(str(post.account))}</td>\n"
             f"        <td>{_title(post, detail(post.pk) if detail else '', bare='{}')}</td>\n"
-            f"        <td>{status}</td>\n"
+            f"        <td>{_status(post)}</td>\n"
             "      </tr>\n"
         )
     return mark_safe("".join(rows))  # noqa: S308 (every value escaped)
