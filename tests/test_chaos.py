@@ -85,6 +85,10 @@ def test_chaos(
         TIKTOK_TIMEOUT_SECONDS="2",
         PUBLISH_LEASE_SECONDS="8",
         POLL_LEASE_SECONDS="4",
+        # Backoffs of seconds, not production's minutes (as the fault suite's): as many retries,
+        # sooner. What still takes a minute is TikTok's init window (6 a minute per creator).
+        PUBLISH_PREPARE_BACKOFF="1,2,3,5,8",
+        PUBLISH_POLL_BACKOFF="1,1,2,2,3,5",
     )
     scheduler = start(["manage.py", "run_scheduler", "--interval", "0.25"], env)
     worker_argv = ["-m", "dramatiq", "config.worker", "--processes", "2", "--threads", "4"]
