@@ -297,10 +297,10 @@ def test_only_the_run_holding_a_job_renews_its_lease(
 def test_a_worker_says_when_its_lease_was_renewed_late_and_how_late_it_ran_out(
     in_alpha: Agency, tiktok: FakeTikTok, media_root: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    # Given a run holding a 1 s lease
+    # Given a run holding a 2 s lease
     post = scheduled(tiktok)
     claim(post)
-    lease = job_take(post_id=post.pk, kind="publish", lease_seconds=1)
+    lease = job_take(post_id=post.pk, kind="publish", lease_seconds=2)
     assert lease is not None
     held = Held(lease)
     caplog.set_level(logging.INFO, logger="apps.publishing.leases")
@@ -312,23 +312,24 @@ def test_a_worker_says_when_its_lease_was_renewed_late_and_how_late_it_ran_out(
     held.renew_now()
     assert not said()
 
-    # When it renews after more than half the lease, the log says how late (the lease still held)
-    time.sleep(0.7)
+    # When it renews after more than half the lease, the log says how late (the lease still held,
+    # with 0.9 s to spare for a loaded machine)
+    time.sleep(1.1)
     held.renew_now()
     [late] = said()
     assert late.levelno == logging.WARNING
     gap = re.search(
-        rf"post {post.pk} was renewed (\d+\.\d)s after the last renewal \(the lease is 1s\)",
+        rf"post {post.pk} was renewed (\d+\.\d)s after the last renewal \(the lease is 2s\)",
         late.getMessage(),
     )
-    assert gap is not None and float(gap[1]) >= 0.7, late.getMessage()
+    assert gap is not None and float(gap[1]) >= 1.1, late.getMessage()
 
     # And once the lease ran out, the run stops and the log says how long after its last renewal
-    time.sleep(1.3)
+    time.sleep(2.3)
     with pytest.raises(LeaseLost):
         held.renew_now()
     ran_out = re.search(r"ran out (\d+\.\d)s after its last renewal", said()[-1].getMessage())
-    assert ran_out is not None and float(ran_out[1]) >= 1.3
+    assert ran_out is not None and float(ran_out[1]) >= 2.3
 
 
 @pytest.mark.django_db
