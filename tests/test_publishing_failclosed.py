@@ -325,11 +325,11 @@ def test_a_worker_says_when_its_lease_was_renewed_late_and_how_late_it_ran_out(
     assert gap is not None and float(gap[1]) >= 1.1, late.getMessage()
 
     # And once the lease ran out, the run stops and the log says how long after its last renewal
-    time.sleep(2.3)
+    time.sleep(3.0)  # (a second past the lease: room for a renewal that landed late)
     with pytest.raises(LeaseLost):
         held.renew_now()
     ran_out = re.search(r"ran out (\d+\.\d)s after its last renewal", said()[-1].getMessage())
-    assert ran_out is not None and float(ran_out[1]) >= 2.3
+    assert ran_out is not None and float(ran_out[1]) >= 3.0
 
 
 @pytest.mark.django_db
