@@ -37,21 +37,24 @@ class Command(BaseCommand):
                     full, ran_periodic = self._tick(started - last_periodic)
                 except Exception as exc:
                     full, ran_periodic = False, False
-                    if isinstance(exc, DatabaseError) and not _connection_alive():
-                        # The connection was cut during the tick (a database restart, a failover):
-                        # a new one, and the tick again at once. A tick only hands out due rows
-                        # under leases, in one transaction: one cut short left nothing half-done.
-                        logger.warning("The database connection was lost during a tick; reconnecting")
-                        connection.close()
+                    connection.close()
+                    if isinstance(exc, DatabaseError):
+                        # A connection cut during the tick (a database restart, a failover), or a
+                        # statement that lost to another (a deadlock): the tick again at once, on a
+                        # new connection. A tick only hands out due rows under leases, in one
+                        # transaction: one cut short left nothing half-done. Only a tick that fails
+                        # twice in a row is reported as failed.
+                        logger.warning(
+                            "A tick failed on a database error; trying again at once", exc_info=True
+                        )
                         try:
                             full, ran_periodic = self._tick(started - last_periodic)
                         except Exception:
                             logger.exception("Scheduler tick failed")
                             connection.close()
                     else:
-                        # A database or Redis hiccup must not stop the scheduler: log, reconnect, go on.
+                        # A Redis hiccup must not stop the scheduler: log, reconnect, go on.
                         logger.exception("Scheduler tick failed")
-                        connection.close()
                 if ran_periodic:
                     last_periodic = started
                 if not full:  # a full batch: more may be due, take it without a pause
@@ -69,7 +72,3 @@ class Command(BaseCommand):
         if periodic:
             run_due_jobs()
         return len(sent) >= BATCH, periodic
-
-
-def _connection_alive() -> bool:
-    return connection.connection is not None and connection.is_usable()
