@@ -92,7 +92,8 @@ def test_workers_and_dispatcher_replace_connections_the_database_cut(
     post = wait_for(lambda: published(django_db_blocker, agency, second), timeout=30)
     assert post.claimed_at is not None
     assert len(tiktok.create_post_calls()) == 2
-    assert "Scheduler tick failed" not in scheduler_log.read_text()
+    said = scheduler_log.read_text()
+    assert "Scheduler tick failed" not in said, said
 
 
 @pytest.mark.django_db
