@@ -591,6 +591,34 @@ def test_the_navigation_offers_what_the_person_may_do_not_what_their_role_usuall
     assert ">Approvals<" in nav("viewer@alpha.example") and ">New post<" not in nav("viewer@alpha.example")
 
 
+def test_the_navigation_marks_the_page_shown_and_gives_admins_their_pages_alone(
+    alpha: Agency, account: TikTokAccount
+) -> None:
+    def header(client: Client, path: str) -> str:
+        html = client.get(path).content.decode()
+        return html[html.index('<header class="topbar">') : html.index("</header>")]
+
+    owner = signed_in(alpha, "owner@shared.example")
+    links = re.findall(r'<a href="([^"]+)"( aria-current="page")?>([^<]+)</a>', header(owner, "/team/"))
+    assert [label for _, _, label in links][:13] == [
+        "Dashboard", "Calendar", "Posts", "Approvals", "New post", "Media", "Queues", "Accounts",
+        "Analytics", "Reports", "Team", "Audit log", "Settings",
+    ]  # fmt: skip
+    assert [label for _, current, label in links if current] == ["Team"]
+    assert ("/posts/", "", "Posts") in links
+    # A member: none of the agency's administration, their name escaped in their menu, and a
+    # sign-out form that carries the CSRF token.
+    person = member(alpha, "viewer@alpha.example", Role.VIEWER, account)
+    with schema_context(alpha.schema_name):
+        User.objects.filter(pk=person.pk).update(name="<b>Vic</b> Viewer")
+    viewer = header(signed_in(alpha, "viewer@alpha.example"), "/notifications/")
+    assert ">Team<" not in viewer and ">Audit log<" not in viewer and ">Settings<" not in viewer
+    assert "<summary>&lt;b&gt;Vic&lt;/b&gt;</summary>" in viewer and "<b>" not in viewer
+    assert re.search(r'class="bell" href="/notifications/"[^>]* aria-current="page">\s*<svg', viewer)
+    csrf = r'<input type="hidden" name="csrfmiddlewaretoken" value="\w+">'
+    assert re.search(rf'action="/logout/">{csrf}<button', viewer)
+
+
 def test_rescheduling_a_waiting_post_never_schedules_it_unapproved(
     alpha: Agency, account: TikTokAccount
 ) -> None:
