@@ -9,6 +9,7 @@ from django.db.models import QuerySet
 
 from apps.accounts.models import TikTokAccount
 from apps.accounts.permissions import ROLE_DEFAULTS, Perm
+from apps.common.widgets import QuickSelect
 from apps.users.models import Role
 from apps.web.forms import PageForm, new_password_field
 
@@ -44,6 +45,7 @@ class InviteForm(PageForm):
         choices=INVITABLE_ROLES,
         initial=Role.EDITOR,
         error_messages={"invalid_choice": "Choose a role from the list."},
+        widget=QuickSelect,
     )
     accounts = AccountChoiceField(
         label="Accounts to grant",
@@ -75,7 +77,10 @@ class InviteForm(PageForm):
 
 class RoleForm(PageForm):
     role = forms.ChoiceField(
-        label="Role", choices=Role.choices, error_messages={"invalid_choice": "Choose a role from the list."}
+        label="Role",
+        choices=Role.choices,
+        error_messages={"invalid_choice": "Choose a role from the list."},
+        widget=QuickSelect,
     )
 
     def __init__(self, *args: Any, may_make_owner: bool, **kwargs: Any) -> None:
