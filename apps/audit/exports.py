@@ -66,7 +66,7 @@ def is_large(entries: QuerySet[AuditLog]) -> bool:
 
 def account_labels() -> dict[str, str]:
     """Every account's label by id, removed ones too (the log names accounts by id)."""
-    return {str(a.pk): f"{a} (removed)" if a.is_deleted else str(a) for a in audit_accounts()}
+    return dict(audit_accounts())
 
 
 def _cell(value: Any) -> str:

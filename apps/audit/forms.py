@@ -9,11 +9,9 @@ from typing import Any, cast
 
 from django import forms
 
-from apps.accounts.models import TikTokAccount
 from apps.audit.actions import action_label
 from apps.audit.selectors import SYSTEM, AuditFilters
 from apps.common.widgets import QuickSelect
-from apps.users.models import User
 
 DATE_FORMAT_HELP = "Enter the date as YYYY-MM-DD, e.g. 2026-03-14."
 
@@ -56,23 +54,16 @@ class AuditFilterForm(forms.Form):
     def __init__(
         self,
         *args: Any,
-        actors: list[User],
+        actors: list[tuple[str, str]],
         actions: list[str],
-        accounts: list[TikTokAccount],
+        accounts: list[tuple[str, str]],
         **kwargs: Any,
     ) -> None:
         kwargs.setdefault("label_suffix", "")
         super().__init__(*args, **kwargs)
-        self._choice("actor").choices = [
-            ("", "Everyone"),
-            (SYSTEM, "System or signed-out visitor"),
-            *((str(u.pk), f"{u.email} (deactivated)" if u.is_deleted else u.email) for u in actors),
-        ]
+        self._choice("actor").choices = [("", "Everyone"), (SYSTEM, "System or signed-out visitor"), *actors]
         self._choice("action").choices = [("", "All actions"), *((a, action_label(a)) for a in actions)]
-        self._choice("account").choices = [
-            ("", "All accounts"),
-            *((str(a.pk), f"{a} (removed)" if a.is_deleted else str(a)) for a in accounts),
-        ]
+        self._choice("account").choices = [("", "All accounts"), *accounts]
 
     def _choice(self, name: str) -> forms.ChoiceField:
         return cast(forms.ChoiceField, self.fields[name])

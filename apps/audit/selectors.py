@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.db import connection
 from django.db.models import QuerySet
 
-from apps.accounts.models import TikTokAccount
+from apps.accounts.models import TikTokAccount, account_label
 from apps.audit.models import AuditLog
 from apps.common.pagination import Keyset
 from apps.posts.models import Post
@@ -72,20 +72,25 @@ def audit_actions_present() -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def audit_actors() -> list[User]:
-    """Everyone who ever belonged to the agency, deactivated people included: their addresses
-    (the filter's labels), nothing else read."""
-    return list(User.all_objects.order_by("email").only("email", "deleted_at"))
+def audit_actors() -> list[tuple[str, str]]:
+    """Everyone who ever belonged to the agency, deactivated people included, as (id, label):
+    their address, marked when they are deactivated. Read as values, not users: a hundred
+    people built whole cost more than the rest of the filters together."""
+    people = User.all_objects.order_by("email").values_list("pk", "email", "deleted_at")
+    return [(str(pk), f"{email} (deactivated)" if gone else email) for pk, email, gone in people]
 
 
-def audit_accounts() -> list[TikTokAccount]:
-    """Every TikTok account the agency ever had, removed ones included: what names them (the
-    filter's and the changes' labels), nothing else read (no token decrypted)."""
-    return list(
-        TikTokAccount.all_objects.order_by("username", "display_name", "open_id").only(
-            "username", "display_name", "open_id", "deleted_at"
-        )
+def audit_accounts() -> list[tuple[str, str]]:
+    """Every TikTok account the agency ever had, removed ones included, as (id, label): what
+    names it (the filter's and the changes' labels), marked when removed; nothing else read (no
+    token decrypted)."""
+    accounts = TikTokAccount.all_objects.order_by("username", "display_name", "open_id").values_list(
+        "pk", "username", "display_name", "open_id", "deleted_at"
     )
+    return [
+        (str(pk), f"{account_label(*names)} (removed)" if gone else account_label(*names))
+        for pk, *names, gone in accounts
+    ]
 
 
 def existing_post_ids(ids: Iterable[str]) -> set[str]:

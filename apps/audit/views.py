@@ -82,8 +82,7 @@ def _filter_form(request: HtmxHttpRequest) -> tuple[AuditFilterForm, dict[str, s
     form = AuditFilterForm(
         request.GET, actors=audit_actors(), actions=audit_actions_present(), accounts=accounts
     )
-    labels = {str(a.pk): f"{a} (removed)" if a.is_deleted else str(a) for a in accounts}
-    return form, labels
+    return form, dict(accounts)
 
 
 def _actor(entry: AuditLog) -> str:
