@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from unicodedata import normalize
 
 import pytest
 from django.template import Context, Template
 from django.urls import set_urlconf
 from django.utils import timezone
+from django.utils.html import escape
 
 from apps.analytics.templatetags.counts import follower_rows
 from apps.audit.changes import ARROW
+from apps.common.text import shortened
 
 
 def render(source: str, **values: object) -> str:
@@ -376,3 +379,21 @@ def test_the_dashboards_posts_say_when_which_account_and_why_escaped() -> None:
     assert '<time datetime="2027-01-01T00:15:00+01:00">Fri 1 Jan, 00:15</time>' in upcoming
     assert f'<td><a href="/posts/{stuck.pk}/">Launch</a></td>' in upcoming
     assert '<span class="status status-needs_attention">' in upcoming
+
+
+def test_shortened_text_is_what_truncatechars_writes() -> None:
+    texts = [
+        "",
+        "Short",
+        "x" * 48,
+        "x" * 49,
+        "A caption that goes on for rather longer than any calendar cell can hold, really",
+        "Café crème brûlée, ein schönes Frühstück am Morgen vor der Arbeit im Büro",
+        "e\u0301" * 30,  # combining accents do not count
+        "Emoji 🎉🎉🎉 and more words after them to pass the limit of the cell",
+    ]
+    for text in texts:
+        for chars in (1, 10, 48, 80):
+            expected = render("{{ text|truncatechars:chars }}", text=text, chars=chars)
+            # (the same characters: Truncator also writes a text it keeps whole composed)
+            assert normalize("NFC", escape(shortened(text, chars))) == expected, (text, chars)

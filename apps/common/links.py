@@ -26,7 +26,12 @@ def id_urls(name: str) -> IdUrl | None:
         pattern = reverse(name, args=[_PLACEHOLDER])
     except NoReverseMatch:
         return None
-    return lambda pk: pattern.replace(_PLACEHOLDER, str(uuid.UUID(str(pk))))
+    return lambda pk: pattern.replace(_PLACEHOLDER, _id(pk))
+
+
+def _id(pk: Any) -> str:
+    """An id as the URL writes it; anything that is not a UUID is refused (ValueError)."""
+    return str(pk) if type(pk) is uuid.UUID else str(uuid.UUID(str(pk)))
 
 
 def named_url(name: str) -> str:
