@@ -10,7 +10,6 @@ The link to the page being shown is marked `aria-current="page"`."""
 
 from __future__ import annotations
 
-import functools
 from html import escape
 from typing import Any
 
@@ -50,9 +49,8 @@ _MENU = (
 )
 
 
-@functools.cache
 def _bell_icon() -> str:
-    """The bell's inside before htmx loads the count (the same for everyone)."""
+    """The bell's inside before htmx loads the count (the template the bell's own answer uses)."""
     return render_to_string("notifications/_bell.html", {"unread": None})
 
 
