@@ -87,7 +87,9 @@ from apps.posts.models import (
 from apps.posts.photos import photo_name_for, photo_token_read, sniff_photo_type
 from apps.posts.queueing import no_free_slot, queue_reserve_next_slot
 from apps.posts.selectors import (
+    PHOTO_FIELDS,
     PUBLISH_DIRECTLY,
+    TIKTOK_FIELDS,
     account_for_user,
     accounts_for_composer,
     approval_is_current,
@@ -130,30 +132,20 @@ PAGE_SIZE = 25
 # The approvals queue, soonest first, a page at a time (each item shows its video and forms).
 APPROVALS_ORDER = Keyset(("scheduled_at", "created_at", "id"))
 APPROVALS_PAGE_SIZE = 20
-# What a queue item shows ({% review_items %}): twenty whole posts, accounts and authors were a
-# third of the page's time, and most of their columns are the pipeline's.
+# What a queue item shows ({% review_items %}): what goes to TikTok with the post, its author and
+# account. Twenty whole posts, accounts and authors were a third of the page's time, and most of
+# their columns are the pipeline's.
 APPROVALS_FIELDS = (
     *APPROVALS_ORDER.keys,
-    "account",
-    "caption",
-    "description",
-    "privacy_level",
-    "allow_comment",
-    "allow_duet",
-    "allow_stitch",
-    "commercial_disclosure",
-    "brand_organic",
-    "brand_content",
-    "is_aigc",
-    "mode",
-    "media_type",
-    "photo_cover_index",
+    *TIKTOK_FIELDS,
+    *PHOTO_FIELDS,
     "photo_count",
     "updated_at",
-    "created_by",
+    "account",
     "account__username",
     "account__display_name",
     "account__open_id",
+    "created_by",
     "created_by__name",
     "created_by__email",
 )
